@@ -1,0 +1,99 @@
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "ops/ops.h"
+
+/* Causal attention. Per (batch b, head h) with strided views (no copies):
+ *   S = Q_h K_gᵀ · scale,  P = softmax(S + causal mask),  O_h = P V_g
+ * where g = h / (H/KV). saved[0] = P [B, H, T, T]. */
+
+static void attention_backward(qt_ctx *ctx, qt_node *nd) {
+    qt_tensor *q = nd->in[0], *k = nd->in[1], *v = nd->in[2];
+    int B = nd->iarg[0], T = nd->iarg[1], H = nd->iarg[2], KV = nd->iarg[3], hd = nd->iarg[4];
+    float scale = nd->farg[0];
+    const float *P = nd->saved[0], *dO = nd->out->grad;
+    /* inputs that need no gradient still get a scratch buffer so the kernel stays branch-free */
+    float *dq = q->requires_grad ? qt_grad(ctx, q) : qt_arena_calloc(&ctx->arena, q->n * sizeof(float));
+    float *dk = k->requires_grad ? qt_grad(ctx, k) : qt_arena_calloc(&ctx->arena, k->n * sizeof(float));
+    float *dv = v->requires_grad ? qt_grad(ctx, v) : qt_arena_calloc(&ctx->arena, v->n * sizeof(float));
+    int ldq = H * hd, ldk = KV * hd, group = H / KV;
+    int nthreads = omp_get_max_threads();
+    float *scratch = qt_arena_alloc(&ctx->arena, (size_t)nthreads * T * T * sizeof(float));
+    /* parallel over (b, kv head): the q heads of one group all write the same dK/dV slices */
+#pragma omp parallel for collapse(2) schedule(dynamic)
+    for (int b = 0; b < B; b++)
+        for (int g = 0; g < KV; g++) {
+            float *dS = scratch + (size_t)omp_get_thread_num() * T * T;
+            const float *Kg = k->data + (size_t)b * T * ldk + g * hd, *Vg = v->data + (size_t)b * T * ldk + g * hd;
+            float *dKg = dk + (size_t)b * T * ldk + g * hd, *dVg = dv + (size_t)b * T * ldk + g * hd;
+            for (int h = g * group; h < (g + 1) * group; h++) {
+                const float *Ph = P + ((size_t)b * H + h) * T * T;
+                const float *Qh = q->data + (size_t)b * T * ldq + h * hd, *dOh = dO + (size_t)b * T * ldq + h * hd;
+                float *dQh = dq + (size_t)b * T * ldq + h * hd;
+                /* dV += Pᵀ dO */
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, Ph, T, dOh, ldq, 1.0f, dVg, ldk);
+                /* dP = dO Vᵀ */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f, dOh, ldq, Vg, ldk, 0.0f, dS, T);
+                /* dS = P ⊙ (dP - rowsum(dP ⊙ P)) · scale, causal part only */
+                for (int i = 0; i < T; i++) {
+                    float *row = dS + (size_t)i * T;
+                    const float *pr = Ph + (size_t)i * T;
+                    double dot = 0.0;
+                    for (int j = 0; j <= i; j++) dot += (double)row[j] * pr[j];
+                    for (int j = 0; j <= i; j++) row[j] = pr[j] * (row[j] - (float)dot) * scale;
+                    for (int j = i + 1; j < T; j++) row[j] = 0.0f;
+                }
+                /* dQ += dS K ; dK += dSᵀ Q */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, dS, T, Kg, ldk, 1.0f, dQh, ldq);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, dS, T, Qh, ldq, 1.0f, dKg, ldk);
+            }
+        }
+}
+
+qt_tensor *qt_attention(qt_ctx *ctx, qt_tensor *q, qt_tensor *k, qt_tensor *v, int n_heads, int n_kv_heads) {
+    char sq[64], sk[64], sv[64];
+    if (q->ndim != 3 || k->ndim != 3 || !qt_same_shape(k, v) || n_heads <= 0 || n_kv_heads <= 0 ||
+        n_heads % n_kv_heads || q->shape[2] % n_heads || q->shape[0] != k->shape[0] || q->shape[1] != k->shape[1] ||
+        k->shape[2] != q->shape[2] / n_heads * n_kv_heads)
+        qt_die("attention: q %s, k %s, v %s do not fit %d heads / %d kv heads (expected q [B, T, H·hd], k = v [B, T, KV·hd])",
+               qt_shape_str(q, sq, 64), qt_shape_str(k, sk, 64), qt_shape_str(v, sv, 64), n_heads, n_kv_heads);
+    int B = q->shape[0], T = q->shape[1], H = n_heads, KV = n_kv_heads, hd = q->shape[2] / H;
+    int ldq = H * hd, ldk = KV * hd, group = H / KV;
+    float scale = 1.0f / sqrtf((float)hd);
+    float *P = qt_arena_alloc(&ctx->arena, (size_t)B * H * T * T * sizeof(float));
+    qt_tensor *out = qt_tensor_like(ctx, q);
+#pragma omp parallel for collapse(2) schedule(dynamic)
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++) {
+            int g = h / group;
+            float *Ph = P + ((size_t)b * H + h) * T * T;
+            const float *Qh = q->data + (size_t)b * T * ldq + h * hd;
+            const float *Kg = k->data + (size_t)b * T * ldk + g * hd, *Vg = v->data + (size_t)b * T * ldk + g * hd;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, Qh, ldq, Kg, ldk, 0.0f, Ph, T);
+            for (int i = 0; i < T; i++) {
+                float *row = Ph + (size_t)i * T;
+                float mx = row[0];
+                for (int j = 1; j <= i; j++) mx = row[j] > mx ? row[j] : mx;
+                double sum = 0.0;
+                for (int j = 0; j <= i; j++) {
+                    row[j] = expf(row[j] - mx);
+                    sum += row[j];
+                }
+                float inv = (float)(1.0 / sum);
+                for (int j = 0; j <= i; j++) row[j] *= inv;
+                for (int j = i + 1; j < T; j++) row[j] = 0.0f;
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, Ph, T, Vg, ldk, 0.0f,
+                        out->data + (size_t)b * T * ldq + h * hd, ldq);
+        }
+    qt_tensor *in[3] = {q, k, v};
+    qt_node *nd = qt_record(ctx, "attention", attention_backward, out, 3, in);
+    if (nd) {
+        nd->saved[0] = P;
+        nd->iarg[0] = B; nd->iarg[1] = T; nd->iarg[2] = H; nd->iarg[3] = KV; nd->iarg[4] = hd;
+        nd->farg[0] = scale;
+    }
+    return out;
+}

@@ -1,0 +1,129 @@
+#include <math.h>
+
+#include "ops/ops.h"
+
+static void check_norm_args(const char *op, const qt_tensor *x, const qt_tensor *w, const qt_tensor *b) {
+    char sx[64], sw[64];
+    if (w->ndim != 1 || w->shape[0] != qt_cols(x))
+        qt_die("%s: weight %s does not match input %s (expected [%d])", op, qt_shape_str(w, sw, 64),
+               qt_shape_str(x, sx, 64), qt_cols(x));
+    if (b && (b->ndim != 1 || b->shape[0] != qt_cols(x)))
+        qt_die("%s: bias %s does not match input %s", op, qt_shape_str(b, sw, 64), qt_shape_str(x, sx, 64));
+}
+
+/* Adds sum over rows of a[r][j]*b[r][j] (b NULL: of a) to out[j]; columns split across threads. */
+static void colsum_product(const float *a, const float *b, float *out, int rows, int cols) {
+#pragma omp parallel for if ((size_t)rows * cols > 65536)
+    for (int j = 0; j < cols; j++) {
+        double s = 0.0;
+        for (int r = 0; r < rows; r++) s += (double)a[(size_t)r * cols + j] * (b ? b[(size_t)r * cols + j] : 1.0f);
+        out[j] += (float)s;
+    }
+}
+
+/* ---- RMSNorm: saved[0] = 1/rms per row ---- */
+static void rmsnorm_backward(qt_ctx *ctx, qt_node *nd) {
+    qt_tensor *x = nd->in[0], *w = nd->in[1];
+    const float *rstd = nd->saved[0], *dy = nd->out->grad;
+    int rows = qt_rows(x), cols = qt_cols(x);
+    if (x->requires_grad) {
+        float *dx = qt_grad(ctx, x);
+#pragma omp parallel for if (rows > 16)
+        for (int r = 0; r < rows; r++) {
+            const float *xr = x->data + (size_t)r * cols, *dyr = dy + (size_t)r * cols;
+            float *dxr = dx + (size_t)r * cols;
+            double dot = 0.0;
+            for (int j = 0; j < cols; j++) dot += (double)dyr[j] * w->data[j] * xr[j];
+            float rs = rstd[r];
+            float c = (float)(dot / cols) * rs * rs * rs;
+            for (int j = 0; j < cols; j++) dxr[j] += dyr[j] * w->data[j] * rs - xr[j] * c;
+        }
+    }
+    if (w->requires_grad) {
+        /* dw[j] = Σ_r dy·x·rstd: fold rstd into a scratch copy of x */
+        float *xn = qt_arena_alloc(&ctx->arena, x->n * sizeof(float));
+#pragma omp parallel for if (rows > 16)
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < cols; j++) xn[(size_t)r * cols + j] = x->data[(size_t)r * cols + j] * rstd[r];
+        colsum_product(dy, xn, qt_grad(ctx, w), rows, cols);
+    }
+}
+
+qt_tensor *qt_rmsnorm(qt_ctx *ctx, qt_tensor *x, qt_tensor *w, float eps) {
+    check_norm_args("rmsnorm", x, w, NULL);
+    qt_tensor *y = qt_tensor_like(ctx, x);
+    int rows = qt_rows(x), cols = qt_cols(x);
+    float *rstd = qt_arena_alloc(&ctx->arena, (size_t)rows * sizeof(float));
+#pragma omp parallel for if (rows > 16)
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x->data + (size_t)r * cols;
+        float *yr = y->data + (size_t)r * cols;
+        double ss = 0.0;
+        for (int j = 0; j < cols; j++) ss += (double)xr[j] * xr[j];
+        float rs = (float)(1.0 / sqrt(ss / cols + eps));
+        rstd[r] = rs;
+        for (int j = 0; j < cols; j++) yr[j] = xr[j] * rs * w->data[j];
+    }
+    qt_tensor *in[2] = {x, w};
+    qt_node *nd = qt_record(ctx, "rmsnorm", rmsnorm_backward, y, 2, in);
+    if (nd) nd->saved[0] = rstd;
+    return y;
+}
+
+/* ---- LayerNorm: saved[0] = mean, saved[1] = 1/std per row ---- */
+static void layernorm_backward(qt_ctx *ctx, qt_node *nd) {
+    qt_tensor *x = nd->in[0], *w = nd->in[1], *b = nd->in[2];
+    const float *mean = nd->saved[0], *rstd = nd->saved[1], *dy = nd->out->grad;
+    int rows = qt_rows(x), cols = qt_cols(x);
+    float *xhat = qt_arena_alloc(&ctx->arena, x->n * sizeof(float));
+#pragma omp parallel for if (rows > 16)
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < cols; j++)
+            xhat[(size_t)r * cols + j] = (x->data[(size_t)r * cols + j] - mean[r]) * rstd[r];
+    if (x->requires_grad) {
+        float *dx = qt_grad(ctx, x);
+#pragma omp parallel for if (rows > 16)
+        for (int r = 0; r < rows; r++) {
+            const float *dyr = dy + (size_t)r * cols, *xh = xhat + (size_t)r * cols;
+            float *dxr = dx + (size_t)r * cols;
+            double m1 = 0.0, m2 = 0.0;
+            for (int j = 0; j < cols; j++) {
+                double g = (double)dyr[j] * w->data[j];
+                m1 += g;
+                m2 += g * xh[j];
+            }
+            float a = (float)(m1 / cols), c = (float)(m2 / cols);
+            for (int j = 0; j < cols; j++) dxr[j] += rstd[r] * (dyr[j] * w->data[j] - a - xh[j] * c);
+        }
+    }
+    if (w->requires_grad) colsum_product(dy, xhat, qt_grad(ctx, w), rows, cols);
+    if (b && b->requires_grad) colsum_product(dy, NULL, qt_grad(ctx, b), rows, cols);
+}
+
+qt_tensor *qt_layernorm(qt_ctx *ctx, qt_tensor *x, qt_tensor *w, qt_tensor *b, float eps) {
+    check_norm_args("layernorm", x, w, b);
+    qt_tensor *y = qt_tensor_like(ctx, x);
+    int rows = qt_rows(x), cols = qt_cols(x);
+    float *mean = qt_arena_alloc(&ctx->arena, (size_t)rows * sizeof(float));
+    float *rstd = qt_arena_alloc(&ctx->arena, (size_t)rows * sizeof(float));
+#pragma omp parallel for if (rows > 16)
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x->data + (size_t)r * cols;
+        float *yr = y->data + (size_t)r * cols;
+        double s = 0.0, ss = 0.0;
+        for (int j = 0; j < cols; j++) s += xr[j];
+        double mu = s / cols;
+        for (int j = 0; j < cols; j++) ss += ((double)xr[j] - mu) * ((double)xr[j] - mu);
+        float rs = (float)(1.0 / sqrt(ss / cols + eps));
+        mean[r] = (float)mu;
+        rstd[r] = rs;
+        for (int j = 0; j < cols; j++) yr[j] = (xr[j] - (float)mu) * rs * w->data[j] + (b ? b->data[j] : 0.0f);
+    }
+    qt_tensor *in[3] = {x, w, b};
+    qt_node *nd = qt_record(ctx, "layernorm", layernorm_backward, y, b ? 3 : 2, in);
+    if (nd) {
+        nd->saved[0] = mean;
+        nd->saved[1] = rstd;
+    }
+    return y;
+}
