@@ -1,0 +1,32 @@
+/* qatc eval: perplexity / bits-per-byte, agreement with a reference model,
+ * and exact-match suites. Every function runs the model in no-grad mode on the
+ * given context (whose arena it resets). */
+#ifndef QATC_EVAL_H
+#define QATC_EVAL_H
+
+#include "nn/model.h"
+
+typedef struct qt_lm_score {
+    double nll;      /* mean next-token NLL in nats */
+    double bpb;      /* nll / ln 2 (bits per byte with the byte tokenizer) */
+    double ppl;      /* exp(nll) */
+    double kl;       /* mean KL(ref ‖ model) per token, nats; 0 without a reference */
+    double top1;     /* share of positions where argmax agrees with the reference */
+    long n_scored;
+} qt_lm_score;
+
+/* Scores tokens[0..n) in consecutive windows of T+1 tokens (T predictions
+ * each, windows of `batch` rows at a time; a last partial window counts when
+ * it has ≥ 2 tokens). With ref non-NULL also KL(ref ‖ model) and top-1
+ * agreement on the same positions. */
+qt_lm_score qt_eval_lm(qt_ctx *ctx, qt_model *m, qt_model *ref, const int32_t *tokens, long n, int T, int batch);
+
+/* Exact match of n items: an item counts when the model's greedy choice at
+ * every answer position, given the prompt and the answer so far, is the
+ * answer's byte (equivalent to greedy decoding of len(answer) bytes, computed
+ * with one teacher-forced forward per item). Items longer than the model's
+ * ctx keep their last ctx bytes. Returns the share in [0, 1]. */
+double qt_eval_exact_match(qt_ctx *ctx, qt_model *m, const char *const *prompts, const char *const *answers, int n,
+                           int batch);
+
+#endif
