@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ops/ops.h"
+#include "qat/quant.h"
 
 int qt_model_cfg_check(const qt_model_cfg *c, char *err, size_t errlen) {
 #define BAD(...) do { snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
@@ -71,6 +72,16 @@ qt_model *qt_model_new(const qt_model_cfg *cfg) {
     return m;
 }
 
+qt_model *qt_model_clone(const qt_model *m) {
+    qt_model *c = qt_model_new(&m->cfg);
+    for (int i = 0; i < m->n_params; i++) memcpy(c->params[i]->data, m->params[i]->data, m->params[i]->n * sizeof(float));
+    for (int j = 0; j < m->n_linears; j++) {
+        c->linears[j]->wq = m->linears[j]->wq;
+        c->linears[j]->aq = m->linears[j]->aq;
+    }
+    return c;
+}
+
 void qt_model_free(qt_model *m) {
     if (!m) return;
     for (int i = 0; i < m->n_params; i++) qt_param_free(m->params[i]);
@@ -125,8 +136,9 @@ size_t qt_model_numel(const qt_model *m) {
 }
 
 qt_tensor *qt_linear_forward(qt_ctx *ctx, qt_linear_layer *l, qt_tensor *x) {
-    if (l->wq || l->aq) qt_die("linear %s: quantizers not wired yet", l->w->name);
-    return qt_linear(ctx, x, l->w);
+    qt_tensor *w = l->wq ? qt_fake_quant(ctx, l->w, l->wq) : l->w;
+    if (l->aq) x = qt_act_quant(ctx, x, l->aq);
+    return qt_linear(ctx, x, w);
 }
 
 qt_tensor *qt_block_forward(qt_ctx *ctx, const qt_model_cfg *cfg, qt_block *blk, qt_tensor *x, int pos0) {

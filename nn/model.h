@@ -15,7 +15,7 @@
 #include "autograd/tensor.h"
 
 struct qt_quantizer;
-struct qt_act_quant;
+struct qt_actquant;
 
 typedef enum { QT_ARCH_LLAMA = 0, QT_ARCH_MLP = 1 } qt_arch;
 
@@ -30,7 +30,7 @@ typedef struct qt_model_cfg {
 typedef struct qt_linear_layer {
     qt_tensor *w;
     struct qt_quantizer *wq;
-    struct qt_act_quant *aq;
+    struct qt_actquant *aq;
 } qt_linear_layer;
 
 typedef struct qt_block {
@@ -54,6 +54,8 @@ typedef struct qt_model {
 int qt_model_cfg_check(const qt_model_cfg *cfg, char *err, size_t errlen);
 /* Allocates a model (parameters zeroed); the cfg must pass qt_model_cfg_check. */
 qt_model *qt_model_new(const qt_model_cfg *cfg);
+/* A deep copy of m's parameters (quantizer pointers are shared, not copied). */
+qt_model *qt_model_clone(const qt_model *m);
 /* Frees the model and its parameters (not attached quantizers). */
 void qt_model_free(qt_model *m);
 /* Seeded init: N(0, 0.02) weights, residual outputs scaled by 1/sqrt(2·layers), norms 1. */

@@ -1,0 +1,160 @@
+/* qatc data/dataset: text files, the seeded train/val split, token arrays in
+ * HDF5, and the weighted token-stream mixture with its random-window batcher.
+ *
+ * Errors: every function that can fail returns 0 on success and -1 on
+ * failure, with a one-line message in err (QD_ERR_LEN bytes) that names the
+ * file (and what was expected). Nothing here prints or exits.
+ *
+ * Split rule (stable, documented so that a val set never silently moves):
+ *   The text is cut into consecutive chunks. A chunk starting at byte p ends
+ *   right after the last '\n' in text[p .. p+chunk_bytes) (so every chunk
+ *   holds whole lines); if that window holds no '\n', the chunk is cut hard
+ *   at p+chunk_bytes; the final chunk ends at the end of the text.
+ *   Chunk k goes to val when u_k < val_fraction, where
+ *   u_k = qrng_hash2(seed, k) / 2^64 (a splitmix64 hash of seed and k).
+ *   If that leaves val empty although val_fraction > 0 and there are at
+ *   least two chunks, the chunk with the smallest u_k goes to val; if it
+ *   leaves train empty, the chunk with the largest u_k goes to train.
+ *   Train (val) tokens are the train (val) chunks concatenated in text order.
+ *
+ * Token files (HDF5): dataset "tokens" (int32, 1-D, values in [0, 256)),
+ * with attributes describing where the tokens came from (qd_token_meta).
+ * A cache is valid only when size, content hash (FNV-1a 64) and split
+ * parameters all match the current source; the mtime is stored for
+ * information but a mere touch does not invalidate the cache. */
+#ifndef QATC_DATA_DATASET_H
+#define QATC_DATA_DATASET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "data/rng.h"
+#include "data/tokenizer.h"
+
+/* A token array (owned, malloc'd). */
+typedef struct qd_tokens {
+    int32_t *tok;
+    size_t n;
+} qd_tokens;
+
+/* Frees the array and zeroes the struct (safe on a zeroed struct). */
+void qd_tokens_free(qd_tokens *t);
+
+/* Reads a whole file into a malloc'd, NUL-terminated buffer. Errors when the
+ * file is missing, unreadable, not a regular file, empty or short-read. */
+int qd_read_file(const char *path, char **data, size_t *len, char err[QD_ERR_LEN]);
+
+/* FNV-1a 64-bit hash of n bytes. */
+uint64_t qd_fnv1a64(const void *data, size_t n);
+
+/* ---- train/val split ---- */
+
+typedef struct qd_split_cfg {
+    size_t chunk_bytes;   /* target chunk size (>= 1); default 4096 */
+    double val_fraction;  /* in [0, 1); default 0.05 */
+    uint64_t seed;        /* default 1 */
+} qd_split_cfg;
+
+/* The default split: 4096-byte chunks, 5% val, seed 1. */
+qd_split_cfg qd_split_default(void);
+
+typedef struct qd_chunk {
+    size_t start, len;
+    int is_val;
+} qd_chunk;
+
+/* Computes the chunks of the split rule above (malloc'd array in *chunks).
+ * Errors on len == 0 or out-of-range cfg values. */
+int qd_split_plan(const char *text, size_t len, const qd_split_cfg *cfg, qd_chunk **chunks,
+                  size_t *n_chunks, char err[QD_ERR_LEN]);
+/* Splits text into train and val token arrays by the rule above. */
+int qd_split_text(const char *text, size_t len, const qd_split_cfg *cfg, qd_tokens *train,
+                  qd_tokens *val, char err[QD_ERR_LEN]);
+
+/* ---- HDF5 token files ---- */
+
+enum { QD_PART_ALL = 0, QD_PART_TRAIN = 1, QD_PART_VAL = 2 };
+
+/* Provenance attributes stored beside "tokens". */
+typedef struct qd_token_meta {
+    uint64_t source_size;    /* bytes of the source file */
+    int64_t source_mtime_ns; /* source mtime, ns since the epoch (informative) */
+    uint64_t source_hash;    /* qd_fnv1a64 of the source bytes */
+    uint64_t split_seed;
+    uint64_t chunk_bytes;
+    double val_fraction;
+    int32_t part;            /* QD_PART_* */
+} qd_token_meta;
+
+/* Writes tokens (and meta, may be NULL = zeros) to an HDF5 file, atomically
+ * (a temporary file renamed over path). */
+int qd_tokens_save_h5(const char *path, const qd_tokens *t, const qd_token_meta *meta,
+                      char err[QD_ERR_LEN]);
+/* Reads an HDF5 token file into t (and its meta, if meta is non-NULL).
+ * Errors name the file: missing, not HDF5, no "tokens" dataset, wrong rank
+ * or a token outside [0, 256). */
+int qd_tokens_load_h5(const char *path, qd_tokens *t, qd_token_meta *meta,
+                      char err[QD_ERR_LEN]);
+
+/* ---- text datasets ---- */
+
+typedef struct qd_text_data {
+    qd_tokens train, val;
+    qd_token_meta meta;   /* of the source (part = QD_PART_ALL) */
+    int from_cache;       /* 1 when both parts came from a valid cache */
+} qd_text_data;
+
+/* Loads a text file and splits it (cfg NULL = qd_split_default()). With a
+ * non-NULL cache_prefix, reuses <prefix>.train.h5 and <prefix>.val.h5 when
+ * they match the source and cfg, and otherwise rebuilds and rewrites them
+ * (a cache that cannot be written is an error). */
+int qd_text_load(const char *path, const qd_split_cfg *cfg, const char *cache_prefix,
+                 qd_text_data *out, char err[QD_ERR_LEN]);
+/* Frees both parts. */
+void qd_text_free(qd_text_data *d);
+
+/* ---- sequential windows (evaluation) ---- */
+
+/* Number of non-overlapping windows of T inputs in t: (n - 1) / T, 0 if
+ * n < T + 1. Window i covers every next-token transition once. */
+size_t qd_tokens_n_windows(const qd_tokens *t, int T);
+/* Window i: x = tok[i*T .. i*T+T), y = tok[i*T+1 .. i*T+T+1). The caller
+ * keeps i < qd_tokens_n_windows(t, T). */
+void qd_tokens_window(const qd_tokens *t, size_t i, int T, int32_t *x, int32_t *y);
+
+/* ---- weighted mixture and random-window batcher ---- */
+
+typedef struct qd_source {
+    char name[64];
+    int32_t *tok;      /* owned copy */
+    size_t n;
+    size_t *starts;    /* owned copy of allowed window starts (ascending), or NULL = any */
+    size_t n_starts;
+    double weight;     /* >= 0; a row comes from this source with prob weight / total */
+} qd_source;
+
+typedef struct qd_mix {
+    qd_source *src;
+    int n_src, cap;
+} qd_mix;
+
+/* An empty mixture. */
+void qd_mix_init(qd_mix *m);
+/* Frees every source. */
+void qd_mix_free(qd_mix *m);
+/* Adds a source (copies tok and starts). starts (may be NULL) restricts
+ * window starts, e.g. to the beginning of each suite item, and must be
+ * ascending and < n. Errors on n == 0, weight < 0 or bad tokens/starts. */
+int qd_mix_add(qd_mix *m, const char *name, const int32_t *tok, size_t n, const size_t *starts,
+               size_t n_starts, double weight, char err[QD_ERR_LEN]);
+/* Fills x[B*T] and y[B*T] (row-major, row b = x[b*T ..]) with B random
+ * windows; y is x shifted by one token. Row b: u = qrng_uniform_d picks the
+ * source by cumulative weight; then the start s is qrng_below over the
+ * allowed starts with s + T + 1 <= n. Deterministic given the RNG state,
+ * which it advances. src_of_row (may be NULL) receives each row's source
+ * index. Errors when the total weight is 0 or a weighted source is shorter
+ * than T + 1 tokens (or has no usable start). */
+int qd_mix_batch(const qd_mix *m, int B, int T, qrng *rng, int32_t *x, int32_t *y,
+                 int *src_of_row, char err[QD_ERR_LEN]);
+
+#endif

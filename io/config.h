@@ -1,0 +1,193 @@
+/* qatc config: the `qat_train config.json` loader and validator.
+ *
+ * One schema table (io/config_schema.c) lists every key with its type,
+ * default, range or choices, required flag and meaning. The same table drives
+ * validation, the effective-config JSON writer and docs/config.md, so they
+ * cannot drift. Unknown keys are errors (the nearest sibling key is
+ * suggested); every value is type- and range-checked, named files must exist,
+ * and cross-field rules (head counts, group sizes, ...) run after that.
+ *
+ * Errors are one line: "<file>: key "<path>": expected <what>, got <value>".
+ * Relative paths in the config are resolved against the current working
+ * directory, except export paths, which are under out_dir. */
+#ifndef QATC_IO_CONFIG_H
+#define QATC_IO_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+typedef struct cJSON cJSON;
+
+/* Enum values follow the order of the choices in the schema table. */
+typedef enum { QT_CFG_ARCH_LLAMA, QT_CFG_ARCH_MLP } qt_cfg_arch;
+typedef enum { QT_CFG_TOKENIZER_BYTE } qt_cfg_tokenizer;
+typedef enum { QT_CFG_SCHED_CONSTANT, QT_CFG_SCHED_COSINE } qt_cfg_schedule;
+typedef enum { QT_CFG_GRID_SYM, QT_CFG_GRID_ASYM, QT_CFG_GRID_FLOAT_MIN } qt_cfg_grid;
+typedef enum { QT_CFG_SCALE_LSQ, QT_CFG_SCALE_FIXED } qt_cfg_scale;
+typedef enum { QT_CFG_SINIT_ABSMAX, QT_CFG_SINIT_MSE } qt_cfg_scale_init;
+typedef enum { QT_CFG_ACT_NONE, QT_CFG_ACT_PER_TOKEN_DYNAMIC, QT_CFG_ACT_STATIC } qt_cfg_act_mode;
+typedef enum { QT_CFG_PTQ_RTN, QT_CFG_PTQ_GPTQ, QT_CFG_PTQ_AWQ, QT_CFG_PTQ_SMOOTHQUANT } qt_cfg_ptq_method;
+typedef enum { QT_CFG_EXPORT_GGUF, QT_CFG_EXPORT_AWQ, QT_CFG_EXPORT_HDF5 } qt_cfg_export_format;
+typedef enum { QT_CFG_SUITE_ARITH, QT_CFG_SUITE_RECALL } qt_cfg_suite;
+typedef enum { QT_CFG_SRC_FILE, QT_CFG_SRC_SUITE, QT_CFG_SRC_JSONL } qt_cfg_source_kind;
+
+/* A list of owned strings. */
+typedef struct {
+    char **v;
+    int n;
+} qt_cfg_strlist;
+
+typedef struct {
+    qt_cfg_arch arch;
+    int dim, layers, heads, kv_heads, ffn, ctx, vocab;
+    double rope_theta, norm_eps;
+    char *init;              /* FP32 base checkpoint, NULL = pre-train (section base) */
+} qt_cfg_model;
+
+/* One data.train entry: a text file, a capability suite or a JSONL file. */
+typedef struct {
+    qt_cfg_source_kind kind;
+    char *file;              /* kind FILE, else NULL */
+    int suite;               /* kind SUITE: a qt_cfg_suite, else -1 */
+    char *jsonl;             /* kind JSONL, else NULL */
+    double weight;           /* mixing weight (> 0) */
+} qt_cfg_source;
+
+typedef struct {
+    qt_cfg_source *train;
+    int n_train;
+    char *val;               /* NULL = split the train text with val_fraction */
+    double val_fraction;
+    qt_cfg_tokenizer tokenizer;
+    char *cache_dir;         /* default "<out_dir>/cache" */
+} qt_cfg_data;
+
+typedef struct {
+    int steps, batch;
+    double lr, weight_decay;
+    int warmup;
+    qt_cfg_schedule schedule;
+    double clip;             /* 0 = no clipping */
+} qt_cfg_base;
+
+/* Weight quantizer spec (quant.weights; also the body of an override). */
+typedef struct {
+    int bits;
+    int group;               /* 0 = one group per row */
+    qt_cfg_grid grid;
+    qt_cfg_scale scale;
+    qt_cfg_scale_init init;
+    int fp16_scales;         /* bool */
+} qt_cfg_wquant;
+
+/* Bits of qt_cfg_override.set: which keys the override gives. */
+#define QT_CFG_WQ_BITS        (1u << 0)
+#define QT_CFG_WQ_GROUP       (1u << 1)
+#define QT_CFG_WQ_GRID        (1u << 2)
+#define QT_CFG_WQ_SCALE       (1u << 3)
+#define QT_CFG_WQ_INIT        (1u << 4)
+#define QT_CFG_WQ_FP16_SCALES (1u << 5)
+
+/* quant.override["pattern"]: a partial weights spec for matching parameters.
+ * Fields not in `set` are zero; later overrides win over earlier ones. */
+typedef struct {
+    char *pattern;           /* glob over parameter names */
+    unsigned set;            /* QT_CFG_WQ_* bits */
+    qt_cfg_wquant w;
+} qt_cfg_override;
+
+typedef struct {
+    int bits;
+    qt_cfg_act_mode mode;
+} qt_cfg_aquant;
+
+typedef struct {
+    qt_cfg_wquant weights;
+    qt_cfg_aquant activations;
+    qt_cfg_strlist skip;     /* glob patterns of parameters kept in float */
+    qt_cfg_override *override;
+    int n_override;
+} qt_cfg_quant;
+
+typedef struct {
+    double weight, temperature;
+} qt_cfg_distill;
+
+typedef struct {
+    int steps, batch;
+    double lr, scale_lr, weight_decay;
+    qt_cfg_schedule schedule;
+    int warmup;
+    double clip;
+    qt_cfg_distill distill;
+    int ckpt_every, eval_every, log_every;
+} qt_cfg_train;
+
+typedef struct {
+    qt_cfg_strlist suites;   /* "text", "arith", "recall", "kl" or *.jsonl paths */
+    int samples, val_tokens;
+    double max_regression;
+} qt_cfg_eval;
+
+typedef struct {
+    qt_cfg_ptq_method method;
+    int calib_tokens;
+    double percdamp;
+    int act_order;           /* bool */
+    double alpha;
+} qt_cfg_ptq;
+
+typedef struct {
+    qt_cfg_export_format format;
+    char *type;              /* e.g. "Q4_0"; NULL = derived from the quant spec */
+    char *path;
+} qt_cfg_export;
+
+typedef struct qt_config {
+    int seed, threads;
+    char *out_dir;
+    qt_cfg_model model;
+    qt_cfg_data data;
+    qt_cfg_base base;
+    qt_cfg_quant quant;
+    qt_cfg_train train;
+    qt_cfg_eval eval;
+    qt_cfg_ptq *ptq;
+    int n_ptq;
+    qt_cfg_export *exports;  /* key "export" */
+    int n_exports;
+} qt_config;
+
+/* Flags for qt_config_parse. */
+#define QT_CONFIG_NO_FILE_CHECKS 1u  /* do not require named input files to exist */
+
+/* Reads, validates and fills *cfg from the JSON file at path (absent keys get
+ * their defaults). Returns 0, or -1 with a one-line message in err (naming
+ * the file and the key) and *cfg zeroed. Free a loaded cfg with qt_config_free. */
+int qt_config_load(const char *path, qt_config *cfg, char *err, size_t errlen);
+
+/* Like qt_config_load on JSON text; name stands for the file in messages.
+ * flags: QT_CONFIG_NO_FILE_CHECKS or 0. */
+int qt_config_parse(const char *text, const char *name, unsigned flags,
+                    qt_config *cfg, char *err, size_t errlen);
+
+/* Frees what cfg owns and zeroes it; safe on a zeroed or already freed cfg. */
+void qt_config_free(qt_config *cfg);
+
+/* The effective config (every key, defaults filled in) as a cJSON object in
+ * schema order; the caller owns it (cJSON_Delete). NULL when out of memory. */
+cJSON *qt_config_to_cjson(const qt_config *cfg);
+
+/* The effective config as indented JSON text, which qt_config_parse accepts
+ * and turns back into the same struct. Caller frees (free). NULL on OOM. */
+char *qt_config_to_json(const qt_config *cfg);
+
+/* Name of an enum value of a key, e.g. ("model.arch", 0) -> "llama";
+ * ("ptq[].method", v) for array items. NULL if unknown. */
+const char *qt_config_enum_name(const char *key, int value);
+
+/* Prints the markdown reference (docs/config.md) generated from the schema
+ * table and the cross-field rules. Returns 0, or -1 on a write error. */
+int qt_config_doc(FILE *out);
+
+#endif

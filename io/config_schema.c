@@ -1,0 +1,266 @@
+/* qatc config: the schema table (every key of config.json), the cross-field
+ * rules and the derived defaults. io/config.c walks this table to validate,
+ * to write the effective config and to print docs/config.md. */
+#include "io/config_schema.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const ARCHS[] = {"llama", "mlp", NULL};
+static const char *const TOKENIZERS[] = {"byte", NULL};
+static const char *const SCHEDULES[] = {"constant", "cosine", NULL};
+static const char *const GRIDS[] = {"sym", "asym", "float_min", NULL};
+static const char *const SCALES[] = {"lsq", "fixed", NULL};
+static const char *const SCALE_INITS[] = {"absmax", "mse", NULL};
+static const char *const ACT_MODES[] = {"none", "per_token_dynamic", "static", NULL};
+static const char *const PTQ_METHODS[] = {"rtn", "gptq", "awq", "smoothquant", NULL};
+static const char *const EXPORT_FORMATS[] = {"gguf", "awq", "hdf5", NULL};
+static const char *const TRAIN_SUITES[] = {"arith", "recall", NULL};
+static const char *const EVAL_SUITES[] = {"text", "arith", "recall", "kl", NULL};
+
+#define I_MAX 2147483647.0
+#define RANGE(lo, hi) .flags = QT_F_MIN | QT_F_MAX, .min = (lo), .max = (hi)
+#define RANGE_OC(lo, hi) .flags = QT_F_MIN | QT_F_MIN_OPEN | QT_F_MAX, .min = (lo), .max = (hi)
+#define GT0 .flags = QT_F_MIN | QT_F_MIN_OPEN, .min = 0
+#define GE0 .flags = QT_F_MIN, .min = 0
+
+#define INT(p, st, m, d, lo, hi, doc) \
+    { .path = p, .type = QT_FT_INT, RANGE(lo, hi), .off = offsetof(st, m), .def = d, .meaning = doc }
+#define NUM(p, st, m, d, rng, doc) \
+    { .path = p, .type = QT_FT_NUM, rng, .off = offsetof(st, m), .def = d, .meaning = doc }
+#define BOOL(p, st, m, d, doc) \
+    { .path = p, .type = QT_FT_BOOL, .off = offsetof(st, m), .def = d, .meaning = doc }
+#define ENUM(p, st, m, ch, d, doc) \
+    { .path = p, .type = QT_FT_ENUM, .off = offsetof(st, m), .choices = ch, .def = d, .meaning = doc }
+#define OBJ(p, st, m, doc) \
+    { .path = p, .type = QT_FT_OBJ, .off = offsetof(st, m), .meaning = doc }
+
+static int check_train_source(void *item, const cJSON *obj, char *msg, size_t len);
+
+const qt_cfg_field qt_cfg_schema[] = {
+    INT("seed", qt_config, seed, "1", 0, I_MAX, "seed of every random choice (init, batches, suites)"),
+    INT("threads", qt_config, threads, "2", 1, 256, "OpenMP / BLAS threads"),
+    { .path = "out_dir", .type = QT_FT_STR, .flags = QT_F_REQUIRED, .off = offsetof(qt_config, out_dir),
+      .meaning = "run directory: checkpoints, logs, report.json, exports" },
+
+    OBJ("model", qt_config, model, "model shape"),
+    ENUM("model.arch", qt_cfg_model, arch, ARCHS, "\"llama\"",
+         "llama: Llama-style transformer (RMSNorm, RoPE, SwiGLU, GQA); mlp: a small MLP LM"),
+    INT("model.dim", qt_cfg_model, dim, "256", 8, 16384, "model width (embedding size)"),
+    INT("model.layers", qt_cfg_model, layers, "4", 1, 256, "number of blocks"),
+    INT("model.heads", qt_cfg_model, heads, "4", 1, 1024, "attention heads (llama)"),
+    { .path = "model.kv_heads", .type = QT_FT_INT, .flags = QT_F_MIN | QT_F_MAX | QT_F_DERIVED,
+      .min = 1, .max = 1024, .off = offsetof(qt_cfg_model, kv_heads), .doc_default = "= `model.heads`",
+      .meaning = "key/value heads (grouped-query attention when fewer than heads)" },
+    INT("model.ffn", qt_cfg_model, ffn, "704", 1, 1048576, "hidden width of the feed-forward block"),
+    INT("model.ctx", qt_cfg_model, ctx, "256", 8, 65536, "context length in tokens"),
+    INT("model.vocab", qt_cfg_model, vocab, "256", 2, 1048576, "vocabulary size"),
+    NUM("model.rope_theta", qt_cfg_model, rope_theta, "10000", GT0, "RoPE base frequency"),
+    NUM("model.norm_eps", qt_cfg_model, norm_eps, "1e-05", GT0, "RMSNorm epsilon"),
+    { .path = "model.init", .type = QT_FT_PATH, .off = offsetof(qt_cfg_model, init),
+      .meaning = "FP32 base checkpoint to start from; when absent, section base pre-trains one" },
+
+    OBJ("data", qt_config, data, "training and validation data"),
+    { .path = "data.train", .type = QT_FT_OBJLIST, .flags = QT_F_REQUIRED | QT_F_NONEMPTY,
+      .off = offsetof(qt_cfg_data, train), .off_count = offsetof(qt_cfg_data, n_train),
+      .item_size = sizeof(qt_cfg_source), .sub = "file", .item_check = check_train_source,
+      .meaning = "training sources, mixed by weight; each item is a text file path or an object "
+                 "with exactly one of file, suite, jsonl" },
+    { .path = "data.train[].file", .type = QT_FT_PATH, .off = offsetof(qt_cfg_source, file),
+      .meaning = "text file (bytes)" },
+    ENUM("data.train[].suite", qt_cfg_source, suite, TRAIN_SUITES, NULL,
+         "synthetic capability suite, generated from seed"),
+    { .path = "data.train[].jsonl", .type = QT_FT_PATH, .off = offsetof(qt_cfg_source, jsonl),
+      .meaning = "JSONL file of examples (one JSON object per line)" },
+    { .path = "data.train[].weight", .type = QT_FT_NUM, GT0, .off = offsetof(qt_cfg_source, weight),
+      .def = "1", .doc_default = "`1` (`0.1` for a suite)",
+      .meaning = "mixing weight, relative to the other sources" },
+    { .path = "data.val", .type = QT_FT_PATH, .off = offsetof(qt_cfg_data, val),
+      .meaning = "validation text; when absent, a val_fraction share of the train text is held out" },
+    NUM("data.val_fraction", qt_cfg_data, val_fraction, "0.05", RANGE_OC(0, 0.5),
+        "share of the train text held out for validation when data.val is absent"),
+    ENUM("data.tokenizer", qt_cfg_data, tokenizer, TOKENIZERS, "\"byte\"", "byte: one token per byte (vocab 256)"),
+    { .path = "data.cache_dir", .type = QT_FT_STR, .flags = QT_F_DERIVED, .off = offsetof(qt_cfg_data, cache_dir),
+      .doc_default = "`<out_dir>/cache`", .meaning = "cache of tokenized data" },
+
+    OBJ("base", qt_config, base, "FP32 pre-training, run only when model.init is absent"),
+    INT("base.steps", qt_cfg_base, steps, "1000", 0, 1e9, "optimizer steps"),
+    INT("base.batch", qt_cfg_base, batch, "16", 1, 65536, "sequences per step"),
+    NUM("base.lr", qt_cfg_base, lr, "0.001", GT0, "peak AdamW learning rate"),
+    NUM("base.weight_decay", qt_cfg_base, weight_decay, "0.1", GE0, "AdamW decoupled weight decay"),
+    INT("base.warmup", qt_cfg_base, warmup, "50", 0, 1e9, "linear warmup steps"),
+    ENUM("base.schedule", qt_cfg_base, schedule, SCHEDULES, "\"cosine\"", "learning-rate schedule after warmup"),
+    NUM("base.clip", qt_cfg_base, clip, "1", GE0, "gradient norm clipping; 0 = off"),
+
+    OBJ("quant", qt_config, quant, "what is quantized and how"),
+    OBJ("quant.weights", qt_cfg_quant, weights, "weight quantizer of every Linear weight not skipped"),
+    INT("quant.weights.bits", qt_cfg_wquant, bits, "4", 2, 8, "bits per weight"),
+    INT("quant.weights.group", qt_cfg_wquant, group, "32", 0, 1048576,
+        "weights per scale along the input dimension; 0 = one group per row"),
+    ENUM("quant.weights.grid", qt_cfg_wquant, grid, GRIDS, "\"sym\"",
+         "sym: signed levels, scale only; asym: integer zero point; float_min: scale and float minimum (GGUF Q4_1)"),
+    ENUM("quant.weights.scale", qt_cfg_wquant, scale, SCALES, "\"lsq\"",
+         "lsq: scales (and offsets) learned with LSQ; fixed: kept at their initial value"),
+    ENUM("quant.weights.init", qt_cfg_wquant, init, SCALE_INITS, "\"mse\"",
+         "scale initialiser: group absmax, or the MSE-optimal clipping search"),
+    BOOL("quant.weights.fp16_scales", qt_cfg_wquant, fp16_scales, "true",
+         "round scales to fp16 in the forward (STE) so exports reproduce training numbers"),
+    OBJ("quant.activations", qt_cfg_quant, activations, "activation quantizer (inputs of quantized Linears)"),
+    INT("quant.activations.bits", qt_cfg_aquant, bits, "8", 2, 8, "bits per activation"),
+    ENUM("quant.activations.mode", qt_cfg_aquant, mode, ACT_MODES, "\"none\"",
+         "none: float activations; per_token_dynamic: absmax scale per token at run time; "
+         "static: one calibrated scale per tensor"),
+    { .path = "quant.skip", .type = QT_FT_STRLIST, .off = offsetof(qt_cfg_quant, skip),
+      .def = "[\"tok_embeddings.weight\", \"output.weight\"]",
+      .meaning = "glob patterns of parameter names kept in float" },
+    { .path = "quant.override", .type = QT_FT_MAP, .off = offsetof(qt_cfg_quant, override),
+      .off_count = offsetof(qt_cfg_quant, n_override), .item_size = sizeof(qt_cfg_override),
+      .sub = "quant.weights", .off_key = offsetof(qt_cfg_override, pattern),
+      .off_set = offsetof(qt_cfg_override, set), .off_val = offsetof(qt_cfg_override, w), .def = "{}",
+      .meaning = "glob pattern of parameter names -> object with any keys of quant.weights, "
+                 "replacing them for matching parameters; later patterns win" },
+
+    OBJ("train", qt_config, train, "QAT: training with fake-quantized weights (and activations)"),
+    INT("train.steps", qt_cfg_train, steps, "300", 0, 1e9, "optimizer steps"),
+    INT("train.batch", qt_cfg_train, batch, "16", 1, 65536, "sequences per step"),
+    NUM("train.lr", qt_cfg_train, lr, "0.0001", GT0, "peak AdamW learning rate of the weights"),
+    NUM("train.scale_lr", qt_cfg_train, scale_lr, "0.001", GT0,
+        "peak learning rate of quantizer scales and offsets (no weight decay)"),
+    NUM("train.weight_decay", qt_cfg_train, weight_decay, "0", GE0, "AdamW decoupled weight decay of the weights"),
+    ENUM("train.schedule", qt_cfg_train, schedule, SCHEDULES, "\"cosine\"", "learning-rate schedule after warmup"),
+    INT("train.warmup", qt_cfg_train, warmup, "20", 0, 1e9, "linear warmup steps"),
+    NUM("train.clip", qt_cfg_train, clip, "1", GE0, "gradient norm clipping; 0 = off"),
+    OBJ("train.distill", qt_cfg_train, distill, "knowledge distillation from the FP32 model"),
+    NUM("train.distill.weight", qt_cfg_distill, weight, "0", RANGE(0, 100),
+        "weight of the KL(teacher || student) loss added to cross-entropy; 0 = off"),
+    NUM("train.distill.temperature", qt_cfg_distill, temperature, "1", GT0, "softmax temperature of the KL term"),
+    INT("train.ckpt_every", qt_cfg_train, ckpt_every, "100", 0, 1e9, "checkpoint period in steps; 0 = only at the end"),
+    INT("train.eval_every", qt_cfg_train, eval_every, "100", 0, 1e9, "evaluation period in steps; 0 = only at the end"),
+    INT("train.log_every", qt_cfg_train, log_every, "10", 1, 1e9, "logging period in steps"),
+
+    OBJ("eval", qt_config, eval, "evaluation of the FP32, PTQ and QAT models"),
+    { .path = "eval.suites", .type = QT_FT_SUITES, .off = offsetof(qt_cfg_eval, suites), .choices = EVAL_SUITES,
+      .def = "[\"text\", \"arith\", \"recall\", \"kl\"]",
+      .meaning = "text: perplexity and bits per byte; arith, recall: exact-match capability suites; "
+                 "kl: KL and top-1 agreement vs FP32; a .jsonl path: exact-match suite from a file" },
+    INT("eval.samples", qt_cfg_eval, samples, "200", 1, 1000000, "examples per exact-match suite"),
+    INT("eval.val_tokens", qt_cfg_eval, val_tokens, "65536", 1, 1073741824, "validation tokens for text and kl"),
+    NUM("eval.max_regression", qt_cfg_eval, max_regression, "0.03", RANGE(0, 1),
+        "largest relative regression per metric vs FP32 before the report flags it"),
+
+    { .path = "ptq", .type = QT_FT_OBJLIST, .off = offsetof(qt_config, ptq), .off_count = offsetof(qt_config, n_ptq),
+      .item_size = sizeof(qt_cfg_ptq), .def = "[{\"method\": \"rtn\"}]",
+      .meaning = "post-training quantization baselines, each evaluated like the QAT model" },
+    { .path = "ptq[].method", .type = QT_FT_ENUM, .flags = QT_F_REQUIRED, .off = offsetof(qt_cfg_ptq, method),
+      .choices = PTQ_METHODS, .meaning = "PTQ algorithm, using the quant spec" },
+    INT("ptq[].calib_tokens", qt_cfg_ptq, calib_tokens, "32768", 1, 1073741824,
+        "calibration tokens (gptq, awq, smoothquant)"),
+    NUM("ptq[].percdamp", qt_cfg_ptq, percdamp, "0.01", RANGE(0, 1),
+        "gptq: Hessian dampening as a fraction of its mean diagonal"),
+    BOOL("ptq[].act_order", qt_cfg_ptq, act_order, "false",
+         "gptq: quantize columns in order of decreasing Hessian diagonal"),
+    NUM("ptq[].alpha", qt_cfg_ptq, alpha, "0.5", RANGE(0, 1), "smoothquant: migration strength"),
+
+    { .path = "export", .type = QT_FT_OBJLIST, .off = offsetof(qt_config, exports),
+      .off_count = offsetof(qt_config, n_exports), .item_size = sizeof(qt_cfg_export), .def = "[]",
+      .meaning = "files written from the final quantized model" },
+    { .path = "export[].format", .type = QT_FT_ENUM, .flags = QT_F_REQUIRED, .off = offsetof(qt_cfg_export, format),
+      .choices = EXPORT_FORMATS, .meaning = "gguf: llama.cpp; awq: AutoAWQ safetensors; hdf5: qatc checkpoint" },
+    { .path = "export[].type", .type = QT_FT_STR, .off = offsetof(qt_cfg_export, type),
+      .meaning = "format type, e.g. Q4_0 (gguf); when absent, derived from the quant spec" },
+    { .path = "export[].path", .type = QT_FT_STR, .flags = QT_F_REQUIRED, .off = offsetof(qt_cfg_export, path),
+      .meaning = "output path, relative to out_dir" },
+};
+const size_t qt_cfg_schema_len = sizeof qt_cfg_schema / sizeof qt_cfg_schema[0];
+
+/* data.train item: exactly one of file / suite / jsonl; a suite weighs 0.1
+ * unless a weight is given. */
+static int check_train_source(void *item, const cJSON *obj, char *msg, size_t len) {
+    qt_cfg_source *s = item;
+    int n = (s->file != NULL) + (s->suite >= 0) + (s->jsonl != NULL);
+    if (n != 1) {
+        snprintf(msg, len, "expected exactly one of \"file\", \"suite\", \"jsonl\", got %d", n);
+        return -1;
+    }
+    s->kind = s->file ? QT_CFG_SRC_FILE : s->suite >= 0 ? QT_CFG_SRC_SUITE : QT_CFG_SRC_JSONL;
+    if (s->kind == QT_CFG_SRC_SUITE && !cJSON_GetObjectItemCaseSensitive(obj, "weight")) s->weight = 0.1;
+    return 0;
+}
+
+/* ---- cross-field rules ---- */
+
+static int rule_dim_heads(const qt_config *c, char *msg, size_t len) {
+    if (c->model.arch != QT_CFG_ARCH_LLAMA || c->model.dim % c->model.heads == 0) return 0;
+    snprintf(msg, len, "key \"model.dim\": expected a multiple of model.heads = %d, got %d",
+             c->model.heads, c->model.dim);
+    return -1;
+}
+
+static int rule_kv_heads(const qt_config *c, char *msg, size_t len) {
+    if (c->model.arch != QT_CFG_ARCH_LLAMA || c->model.heads % c->model.kv_heads == 0) return 0;
+    snprintf(msg, len, "key \"model.kv_heads\": expected a divisor of model.heads = %d, got %d",
+             c->model.heads, c->model.kv_heads);
+    return -1;
+}
+
+static int rule_head_dim_even(const qt_config *c, char *msg, size_t len) {
+    int hd = c->model.dim / c->model.heads;
+    if (c->model.arch != QT_CFG_ARCH_LLAMA || hd % 2 == 0) return 0;
+    snprintf(msg, len, "key \"model.heads\": expected model.dim / model.heads to be even (RoPE rotates pairs), "
+             "got %d / %d = %d", c->model.dim, c->model.heads, hd);
+    return -1;
+}
+
+static int group_fits(const qt_config *c, int g) {
+    return g == 0 || (c->model.dim % g == 0 && c->model.ffn % g == 0);
+}
+
+static int rule_group(const qt_config *c, char *msg, size_t len) {
+    if (!group_fits(c, c->quant.weights.group)) {
+        snprintf(msg, len, "key \"quant.weights.group\": expected 0 or a divisor of model.dim = %d and "
+                 "model.ffn = %d, got %d", c->model.dim, c->model.ffn, c->quant.weights.group);
+        return -1;
+    }
+    for (int i = 0; i < c->quant.n_override; i++) {
+        const qt_cfg_override *o = &c->quant.override[i];
+        if ((o->set & QT_CFG_WQ_GROUP) && !group_fits(c, o->w.group)) {
+            snprintf(msg, len, "key \"quant.override[\"%s\"].group\": expected 0 or a divisor of model.dim = %d "
+                     "and model.ffn = %d, got %d", o->pattern, c->model.dim, c->model.ffn, o->w.group);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int rule_byte_vocab(const qt_config *c, char *msg, size_t len) {
+    if (c->data.tokenizer != QT_CFG_TOKENIZER_BYTE || c->model.vocab >= 256) return 0;
+    snprintf(msg, len, "key \"model.vocab\": expected at least 256 with data.tokenizer \"byte\", got %d",
+             c->model.vocab);
+    return -1;
+}
+
+const qt_cfg_rule qt_cfg_rules[] = {
+    {"llama: `model.dim` is a multiple of `model.heads`", rule_dim_heads},
+    {"llama: `model.kv_heads` divides `model.heads`", rule_kv_heads},
+    {"llama: the head size `model.dim / model.heads` is even (RoPE rotates pairs)", rule_head_dim_even},
+    {"`quant.weights.group` and every `quant.override[...].group` are 0 or divide both `model.dim` "
+     "and `model.ffn` (the input sizes of every Linear)", rule_group},
+    {"`model.vocab` is at least 256 with `data.tokenizer` \"byte\"", rule_byte_vocab},
+};
+const size_t qt_cfg_rules_len = sizeof qt_cfg_rules / sizeof qt_cfg_rules[0];
+
+int qt_cfg_derive(qt_config *cfg, char *msg, size_t len) {
+    if (cfg->model.kv_heads == 0) cfg->model.kv_heads = cfg->model.heads;
+    if (!cfg->data.cache_dir) {
+        size_t n = strlen(cfg->out_dir) + sizeof "/cache";
+        cfg->data.cache_dir = malloc(n);
+        if (!cfg->data.cache_dir) {
+            snprintf(msg, len, "out of memory");
+            return -1;
+        }
+        snprintf(cfg->data.cache_dir, n, "%s/cache", cfg->out_dir);
+    }
+    return 0;
+}

@@ -1,0 +1,393 @@
+/* Fake-quant op (forward + STE/LSQ backward), the quantizer state, fp16
+ * helpers and the per-group kernels shared with qinit.c and qweight.c.
+ * The math is documented in qat/quant.h.
+ *
+ * Bit-exactness with torch: ŵ is computed with the same fp32 operations in
+ * the same order as tests/oracles/quant_ref.py (IEEE division w/s, rintf,
+ * clamp, one multiply; FLOAT_MIN d·q then + m, never fused: ISO C mode
+ * compiles with -ffp-contract=off on GCC, and the pragma below covers clang). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qat/quant.h"
+
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+/* ---------------------------------------------------------------- fp16 */
+
+/* Round-to-nearest-even fp32 -> fp16 (after F. Giesen's float_to_half_fast3_rtne). */
+uint16_t qt_f32_to_f16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    uint32_t sign = u & 0x80000000u;
+    u ^= sign;
+    uint16_t o;
+    if (u >= 0x47800000u) { /* >= 65536 (rounds to inf at 65520 below) or inf/nan */
+        o = u > 0x7f800000u ? 0x7e00 : 0x7c00;
+    } else if (u < 0x38800000u) { /* below 2^-14: fp16 subnormal or zero */
+        const uint32_t magic_u = (uint32_t)((127 - 15) + (23 - 10) + 1) << 23;
+        float magic, v;
+        memcpy(&magic, &magic_u, 4);
+        memcpy(&v, &u, 4);
+        v += magic; /* aligns the 10 mantissa bits at the bottom; RNE by the FPU */
+        memcpy(&u, &v, 4);
+        o = (uint16_t)(u - magic_u);
+    } else {
+        uint32_t mant_odd = (u >> 13) & 1;
+        u += ((uint32_t)(15 - 127) << 23) + 0xfff;
+        u += mant_odd;
+        o = (uint16_t)(u >> 13);
+    }
+    return (uint16_t)(o | (sign >> 16));
+}
+
+float qt_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff, u;
+    if (exp == 0x1f) {
+        u = sign | 0x7f800000u | (mant << 13);
+    } else if (exp == 0) {
+        float v = (float)mant * 0x1p-24f; /* exact */
+        memcpy(&u, &v, 4);
+        u |= sign;
+    } else {
+        u = sign | ((exp + 112) << 23) | (mant << 13);
+    }
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+float qt_f16_round(float f) { return qt_f16_to_f32(qt_f32_to_f16(f)); }
+
+/* ---------------------------------------------------------------- spec */
+
+int qt_quant_qmin(const qt_quant_spec *spec) { return spec->grid == QT_GRID_SYM ? -(1 << (spec->bits - 1)) : 0; }
+
+int qt_quant_qmax(const qt_quant_spec *spec) {
+    return spec->grid == QT_GRID_SYM ? (1 << (spec->bits - 1)) - 1 : (1 << spec->bits) - 1;
+}
+
+int qt_quant_spec_check(const qt_quant_spec *spec, int rows, int cols, char *err, size_t errlen) {
+    char dummy[8];
+    if (!err) { err = dummy; errlen = sizeof dummy; }
+    if (spec->bits < 2 || spec->bits > 8) {
+        snprintf(err, errlen, "quant bits = %d (expected 2..8)", spec->bits);
+        return -1;
+    }
+    if (spec->grid != QT_GRID_SYM && spec->grid != QT_GRID_ASYM && spec->grid != QT_GRID_FLOAT_MIN) {
+        snprintf(err, errlen, "quant grid = %d (expected sym, asym or float_min)", (int)spec->grid);
+        return -1;
+    }
+    if (rows <= 0 || cols <= 0) {
+        snprintf(err, errlen, "weight shape %d x %d (expected positive dims)", rows, cols);
+        return -1;
+    }
+    if (spec->group < QT_GROUP_PER_TENSOR) {
+        snprintf(err, errlen, "quant group = %d (expected > 0, 0 per channel or -1 per tensor)", spec->group);
+        return -1;
+    }
+    if (spec->group > 0 && cols % spec->group != 0) {
+        snprintf(err, errlen, "quant group = %d does not divide the row length %d", spec->group, cols);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- state */
+
+qt_quantizer *qt_quantizer_new(const qt_quant_spec *spec, const qt_tensor *w, char *err, size_t errlen) {
+    int rows = qt_rows(w), cols = qt_cols(w);
+    if (qt_quant_spec_check(spec, rows, cols, err, errlen)) return NULL;
+    qt_quantizer *q = calloc(1, sizeof *q);
+    if (!q) qt_die("out of memory");
+    q->spec = *spec;
+    q->rows = rows;
+    q->cols = cols;
+    q->gsize = spec->group > 0 ? spec->group : cols;
+    q->ngroups = cols / q->gsize;
+    q->srows = spec->group == QT_GROUP_PER_TENSOR ? 1 : rows;
+    char name[128];
+    int shape[2] = {q->srows, q->ngroups};
+    snprintf(name, sizeof name, "%s.scale", w->name);
+    q->scale = qt_param_new(name, 2, shape);
+    for (size_t i = 0; i < q->scale->n; i++) q->scale->data[i] = 1.0f;
+    q->scale->requires_grad = spec->learnable != 0;
+    if (spec->grid != QT_GRID_SYM) {
+        snprintf(name, sizeof name, "%s.offset", w->name);
+        q->offset = qt_param_new(name, 2, shape);
+        q->offset->requires_grad = spec->learnable != 0;
+    }
+    return q;
+}
+
+void qt_quantizer_free(qt_quantizer *q) {
+    if (!q) return;
+    qt_param_free(q->scale);
+    qt_param_free(q->offset);
+    free(q);
+}
+
+void qt_quantizer_clamp(qt_quantizer *q) {
+    float *s = q->scale->data;
+    for (size_t i = 0; i < q->scale->n; i++)
+        if (!(s[i] >= QT_SCALE_EPS)) s[i] = QT_SCALE_EPS; /* also catches NaN */
+    if (q->spec.grid == QT_GRID_ASYM) {
+        float *z = q->offset->data, hi = (float)qt_quant_qmax(&q->spec);
+        for (size_t i = 0; i < q->offset->n; i++) {
+            if (!(z[i] >= 0.0f)) z[i] = 0.0f;
+            if (z[i] > hi) z[i] = hi;
+        }
+    }
+}
+
+double qt_quantizer_lsq_g(const qt_quantizer *q) {
+    double n = q->spec.group == QT_GROUP_PER_TENSOR ? (double)q->rows * q->cols : (double)q->gsize;
+    return 1.0 / sqrt(n * qt_quant_qmax(&q->spec));
+}
+
+qt_qparams qt_quant_effective(const qt_quant_spec *spec, float scale, float offset) {
+    qt_qparams p;
+    float s = scale >= QT_SCALE_EPS ? scale : QT_SCALE_EPS;
+    p.s = spec->fp16_scales ? qt_f16_round(s) : s;
+    if (spec->grid == QT_GRID_ASYM) {
+        float hi = (float)qt_quant_qmax(spec);
+        float z = offset < 0.0f ? 0.0f : offset;
+        z = z > hi ? hi : z;
+        p.z = rintf(z) + 0.0f; /* + 0.0f: never -0 */
+    } else if (spec->grid == QT_GRID_FLOAT_MIN) {
+        p.z = spec->fp16_scales ? qt_f16_round(offset) : offset;
+    } else {
+        p.z = 0.0f;
+    }
+    return p;
+}
+
+/* ---------------------------------------------------------------- kernels */
+
+/* The three forward loops. Clamps are ternaries (fminf/fmaxf block
+ * vectorization); "+ 0.0f" turns a -0 code into +0 so ŵ and the frozen
+ * weight agree bit for bit. */
+static void group_fwd(qt_grid grid, float lo, float hi, qt_qparams p, const float *restrict w, size_t n,
+                      float *restrict y) {
+    const float s = p.s, z = p.z;
+    if (grid == QT_GRID_SYM) {
+#pragma omp simd
+        for (size_t i = 0; i < n; i++) {
+            float r = rintf(w[i] / s);
+            r = r < lo ? lo : r;
+            r = (r > hi ? hi : r) + 0.0f;
+            y[i] = r * s;
+        }
+    } else if (grid == QT_GRID_ASYM) {
+#pragma omp simd
+        for (size_t i = 0; i < n; i++) {
+            float r = rintf(w[i] / s) + z;
+            r = r < lo ? lo : r;
+            r = (r > hi ? hi : r) + 0.0f;
+            y[i] = (r - z) * s;
+        }
+    } else {
+#pragma omp simd
+        for (size_t i = 0; i < n; i++) {
+            float r = rintf((w[i] - z) / s);
+            r = r < lo ? lo : r;
+            r = (r > hi ? hi : r) + 0.0f;
+            y[i] = s * r + z;
+        }
+    }
+}
+
+/* Unsigned codes of the same arithmetic (SYM: q - lo). */
+static void group_codes(qt_grid grid, float lo, float hi, qt_qparams p, const float *restrict w, size_t n,
+                        uint8_t *restrict u) {
+    const float s = p.s, z = p.z;
+    const float off = grid == QT_GRID_SYM ? -lo : 0.0f;
+    const float zadd = grid == QT_GRID_ASYM ? z : 0.0f, msub = grid == QT_GRID_FLOAT_MIN ? z : 0.0f;
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+        float r = rintf((w[i] - msub) / s) + zadd;
+        r = r < lo ? lo : r;
+        r = r > hi ? hi : r;
+        u[i] = (uint8_t)(int)(r + off);
+    }
+}
+
+void qt_quant_group(const qt_quant_spec *spec, qt_qparams p, const float *w, size_t n, float *what, uint8_t *codes) {
+    float lo = (float)qt_quant_qmin(spec), hi = (float)qt_quant_qmax(spec);
+    if (what) group_fwd(spec->grid, lo, hi, p, w, n, what);
+    if (codes) group_codes(spec->grid, lo, hi, p, w, n, codes);
+}
+
+double qt_quant_group_sqerr(const qt_quant_spec *spec, qt_qparams p, const float *w, size_t n) {
+    /* same loops as group_fwd, the error summed instead of stored */
+    const float s = p.s, z = p.z;
+    const float lo = (float)qt_quant_qmin(spec), hi = (float)qt_quant_qmax(spec);
+    double acc = 0.0;
+    if (spec->grid == QT_GRID_SYM) {
+#pragma omp simd reduction(+ : acc)
+        for (size_t i = 0; i < n; i++) {
+            float r = rintf(w[i] / s);
+            r = r < lo ? lo : r;
+            r = (r > hi ? hi : r) + 0.0f;
+            double e = (double)(r * s) - (double)w[i];
+            acc += e * e;
+        }
+    } else if (spec->grid == QT_GRID_ASYM) {
+#pragma omp simd reduction(+ : acc)
+        for (size_t i = 0; i < n; i++) {
+            float r = rintf(w[i] / s) + z;
+            r = r < lo ? lo : r;
+            r = (r > hi ? hi : r) + 0.0f;
+            double e = (double)((r - z) * s) - (double)w[i];
+            acc += e * e;
+        }
+    } else {
+#pragma omp simd reduction(+ : acc)
+        for (size_t i = 0; i < n; i++) {
+            float r = rintf((w[i] - z) / s);
+            r = r < lo ? lo : r;
+            r = (r > hi ? hi : r) + 0.0f;
+            double e = (double)(s * r + z) - (double)w[i];
+            acc += e * e;
+        }
+    }
+    return acc;
+}
+
+/* Backward of one group: dw += inside·dy (if dw), *acc_s += Σ dy·∂ŵ/∂s,
+ * *acc_o += Σ dy·∂ŵ/∂offset (z or m). Clip range [clo, chi] is in x units. */
+static void group_bwd(qt_grid grid, float lo, float hi, qt_qparams p, const float *restrict w,
+                      const float *restrict dy, float *restrict dw, size_t n, double *acc_s, double *acc_o) {
+    const float s = p.s, z = p.z;
+    const double sd = s, zd = z;
+    double as = 0.0, ao = 0.0;
+    if (grid == QT_GRID_SYM) {
+        if (dw) {
+#pragma omp simd
+            for (size_t i = 0; i < n; i++) {
+                float x = w[i] / s;
+                dw[i] += (x >= lo) & (x <= hi) ? dy[i] : 0.0f;
+            }
+        }
+#pragma omp simd reduction(+ : as)
+        for (size_t i = 0; i < n; i++) {
+            float x = w[i] / s;
+            double t = x < lo ? (double)lo : x > hi ? (double)hi : (double)rintf(x) - (double)w[i] / sd;
+            as += (double)dy[i] * t;
+        }
+    } else if (grid == QT_GRID_ASYM) {
+        const float clo = lo - z, chi = hi - z; /* x range: [-z, 2^b-1-z], exact small integers */
+        if (dw) {
+#pragma omp simd
+            for (size_t i = 0; i < n; i++) {
+                float x = w[i] / s;
+                dw[i] += (x >= clo) & (x <= chi) ? dy[i] : 0.0f;
+            }
+        }
+#pragma omp simd reduction(+ : as, ao)
+        for (size_t i = 0; i < n; i++) {
+            float x = w[i] / s;
+            int in = (x >= clo) & (x <= chi);
+            double t = x < clo ? (double)clo : x > chi ? (double)chi : (double)rintf(x) - (double)w[i] / sd;
+            as += (double)dy[i] * t;
+            ao += in ? 0.0 : -(double)dy[i] * sd;
+        }
+    } else {
+        if (dw) {
+#pragma omp simd
+            for (size_t i = 0; i < n; i++) {
+                float x = (w[i] - z) / s;
+                dw[i] += (x >= lo) & (x <= hi) ? dy[i] : 0.0f;
+            }
+        }
+#pragma omp simd reduction(+ : as, ao)
+        for (size_t i = 0; i < n; i++) {
+            float x = (w[i] - z) / s;
+            int in = (x >= lo) & (x <= hi);
+            double t = x < lo ? (double)lo : x > hi ? (double)hi : (double)rintf(x) - ((double)w[i] - zd) / sd;
+            as += (double)dy[i] * t;
+            ao += in ? 0.0 : (double)dy[i];
+        }
+    }
+    *acc_s += as;
+    *acc_o += ao;
+}
+
+/* ---------------------------------------------------------------- op */
+
+static void fake_quant_backward(qt_ctx *ctx, qt_node *nd) {
+    qt_quantizer *q = (qt_quantizer *)nd->ptr;
+    qt_tensor *w = nd->in[0];
+    const qt_quant_spec *spec = &q->spec;
+    const float *dy = nd->out->grad;
+    float *dw = w->requires_grad ? qt_grad(ctx, w) : NULL;
+    int want_s = q->scale->requires_grad, want_o = q->offset && q->offset->requires_grad;
+    float *ds = want_s ? qt_grad(ctx, q->scale) : NULL;
+    float *doff = want_o ? qt_grad(ctx, q->offset) : NULL;
+    const float *sp = q->scale->data, *op = q->offset ? q->offset->data : NULL;
+    const float lo = (float)qt_quant_qmin(spec), hi = (float)qt_quant_qmax(spec);
+    const double g = qt_quantizer_lsq_g(q);
+    const int rows = q->rows, cols = q->cols, ng = q->ngroups, gs = q->gsize;
+    const int per_tensor = spec->group == QT_GROUP_PER_TENSOR;
+    const int par = w->n > 32768;
+
+    /* gradient of the parameter through max(·, eps) and, for z, clamp(·, 0, hi) */
+#define SCALE_PASS(k) (sp[k] >= QT_SCALE_EPS ? 1.0 : 0.0)
+#define OFFSET_PASS(k) (spec->grid == QT_GRID_ASYM ? ((op[k] >= 0.0f) & (op[k] <= hi) ? 1.0 : 0.0) : 1.0)
+    if (per_tensor) {
+        qt_qparams p = qt_quant_effective(spec, sp[0], op ? op[0] : 0.0f);
+        double as = 0.0, ao = 0.0;
+#pragma omp parallel for reduction(+ : as, ao) if (par)
+        for (int r = 0; r < rows; r++) {
+            size_t o = (size_t)r * cols;
+            group_bwd(spec->grid, lo, hi, p, w->data + o, dy + o, dw ? dw + o : NULL, (size_t)cols, &as, &ao);
+        }
+        if (ds) ds[0] += (float)(g * SCALE_PASS(0) * as);
+        if (doff) doff[0] += (float)(g * OFFSET_PASS(0) * ao);
+    } else {
+#pragma omp parallel for if (par)
+        for (int r = 0; r < rows; r++) {
+            for (int k = 0; k < ng; k++) {
+                size_t pi = (size_t)r * ng + k, o = (size_t)r * cols + (size_t)k * gs;
+                qt_qparams p = qt_quant_effective(spec, sp[pi], op ? op[pi] : 0.0f);
+                double as = 0.0, ao = 0.0;
+                group_bwd(spec->grid, lo, hi, p, w->data + o, dy + o, dw ? dw + o : NULL, (size_t)gs, &as, &ao);
+                if (ds) ds[pi] += (float)(g * SCALE_PASS(pi) * as);
+                if (doff) doff[pi] += (float)(g * OFFSET_PASS(pi) * ao);
+            }
+        }
+    }
+#undef SCALE_PASS
+#undef OFFSET_PASS
+}
+
+qt_tensor *qt_fake_quant(qt_ctx *ctx, qt_tensor *w, qt_quantizer *q) {
+    if (qt_rows(w) != q->rows || qt_cols(w) != q->cols) {
+        char sb[64];
+        qt_die("fake_quant: weight %s is %s but its quantizer was made for [%d, %d]", w->name,
+               qt_shape_str(w, sb, sizeof sb), q->rows, q->cols);
+    }
+    const qt_quant_spec *spec = &q->spec;
+    qt_tensor *y = qt_tensor_like(ctx, w);
+    const float *sp = q->scale->data, *op = q->offset ? q->offset->data : NULL;
+    const float lo = (float)qt_quant_qmin(spec), hi = (float)qt_quant_qmax(spec);
+    const int rows = q->rows, cols = q->cols, ng = q->ngroups, gs = q->gsize;
+    const int per_tensor = spec->group == QT_GROUP_PER_TENSOR;
+#pragma omp parallel for if (w->n > 32768)
+    for (int r = 0; r < rows; r++) {
+        for (int k = 0; k < ng; k++) {
+            size_t pi = per_tensor ? 0 : (size_t)r * ng + k, o = (size_t)r * cols + (size_t)k * gs;
+            qt_qparams p = qt_quant_effective(spec, sp[pi], op ? op[pi] : 0.0f);
+            group_fwd(spec->grid, lo, hi, p, w->data + o, (size_t)gs, y->data + o);
+        }
+    }
+    qt_tensor *in[3] = {w, q->scale, q->offset};
+    qt_node *nd = qt_record(ctx, "fake_quant", fake_quant_backward, y, q->offset ? 3 : 2, in);
+    if (nd) nd->ptr = q;
+    return y;
+}

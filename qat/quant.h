@@ -1,0 +1,215 @@
+/* qatc quantizers: the spec, learnable scale/offset state for one weight, the
+ * fake-quant op (STE + LSQ), scale initialisers, the frozen quantized weight
+ * (codes + scales + zero points / mins) with pack/unpack, and activation
+ * fake-quant.
+ *
+ * Grids (b = bits, round = round-half-to-even, rintf):
+ *   SYM        q = clamp(round(w/s), -2^(b-1), 2^(b-1)-1)        ŵ = q·s
+ *   ASYM       q = clamp(round(w/s) + z, 0, 2^b-1)                ŵ = (q - z)·s
+ *              z = clamp(round(z_param), 0, 2^b-1)   (STE round, z_param a float)
+ *   FLOAT_MIN  q = clamp(round((w - m)/d), 0, 2^b-1)               ŵ = d·q + m
+ *              (GGUF Q4_1 style; "scale" holds d, "offset" holds m)
+ * Every scale is used as s = max(scale, QT_SCALE_EPS) and, with fp16_scales,
+ * then rounded to the nearest fp16 (and so is m for FLOAT_MIN); both are
+ * straight-through: the gradient reaches the fp32 parameter unchanged (times
+ * the indicator scale >= QT_SCALE_EPS, as torch.clamp(min=eps) gives it).
+ *
+ * Gradients (LSQ, Esser et al. 2020), with x the pre-rounding value (w/s, or
+ * (w - m)/d) and [lo, hi] its clip range (SYM [-Qn, Qp]; ASYM [-z, 2^b-1-z];
+ * FLOAT_MIN [0, 2^b-1]); "inside" means lo <= x <= hi, decided on the fp32 x:
+ *   ∂ŵ/∂w = 1 inside, 0 outside (STE)
+ *   ∂ŵ/∂s = round(x) - x inside, lo or hi (the clip value) outside
+ *           (FLOAT_MIN: ∂ŵ/∂d = q - x inside, 0 or 2^b-1 outside)
+ *   ∂ŵ/∂z = 0 inside, -s outside (ASYM, through the STE-rounded z; times the
+ *           indicator 0 <= z_param <= 2^b-1 from the clamp of z)
+ *   ∂ŵ/∂m = 0 inside, 1 outside (FLOAT_MIN)
+ * The scale and offset gradients are multiplied by the LSQ factor
+ * g = 1/sqrt(N·Qp), N = number of weights sharing the scale (the group size,
+ * the row length, or rows·cols per tensor), Qp = the largest level
+ * (2^(b-1)-1 for SYM, 2^b-1 otherwise). The term round(x) - x is evaluated
+ * in double from w and s (not from the fp32 x) so that it keeps its relative
+ * precision at 8 bits, where round(x) and x are both ~127 and differ by < 0.5.
+ * This is the derivative of the STE surrogate s·(clip(x) + c), with the
+ * rounding residual c = round(clip(x)) - clip(x) held fixed: tests/test_quant.c
+ * checks it by finite differences and tests/test_quant_torch.c against torch
+ * autograd. */
+#ifndef QATC_QAT_QUANT_H
+#define QATC_QAT_QUANT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "autograd/tensor.h"
+
+typedef enum { QT_GRID_SYM = 0, QT_GRID_ASYM = 1, QT_GRID_FLOAT_MIN = 2 } qt_grid;
+
+/* spec.group values besides a positive group size */
+#define QT_GROUP_PER_CHANNEL 0   /* one scale per row (output channel) */
+#define QT_GROUP_PER_TENSOR (-1) /* one scale for the whole tensor */
+
+/* Smallest scale the forward uses (2^-24, the smallest fp16 subnormal, so an
+ * fp16-rounded scale is never 0). A parameter below it acts as 2^-24 and gets
+ * no gradient; qt_quantizer_clamp() projects it back. */
+#define QT_SCALE_EPS 0x1p-24f
+
+typedef struct qt_quant_spec {
+    int bits;         /* 2..8 */
+    int group;        /* >0: that many contiguous weights of a row (must divide the row);
+                         QT_GROUP_PER_CHANNEL (0) or QT_GROUP_PER_TENSOR (-1) */
+    qt_grid grid;
+    int learnable;    /* 1: scale (and offset) are trained by LSQ; 0: fixed (no gradient) */
+    int fp16_scales;  /* 1: the forward uses fp16-rounded scales (and FLOAT_MIN mins) */
+} qt_quant_spec;
+
+/* Learnable quantizer state of one weight W [rows, cols] (rows = product of
+ * the leading dims). Group k of row r covers W[r, k·gsize .. (k+1)·gsize) and
+ * owns scale[(per-tensor ? 0 : r)·ngroups + k]. */
+typedef struct qt_quantizer {
+    qt_quant_spec spec;
+    int rows, cols;     /* weight shape */
+    int gsize;          /* weights per group within a row (cols for per-channel and per-tensor) */
+    int ngroups;        /* groups per row = cols / gsize */
+    int srows;          /* rows of the scale tensor: rows, or 1 for per-tensor */
+    qt_tensor *scale;   /* [srows, ngroups] param "<w>.scale": s (SYM, ASYM) or d (FLOAT_MIN) */
+    qt_tensor *offset;  /* [srows, ngroups] param "<w>.offset": z (ASYM) or m (FLOAT_MIN); NULL for SYM */
+} qt_quantizer;
+
+/* Effective per-group parameters, exactly as the forward uses them. */
+typedef struct qt_qparams {
+    float s;  /* step: max(scale, eps), fp16-rounded when asked */
+    float z;  /* ASYM: integer zero point (as float); FLOAT_MIN: min m; SYM: 0 */
+} qt_qparams;
+
+/* ---- spec and levels (fakequant.c) ---- */
+/* Lowest code: -2^(b-1) for SYM, 0 otherwise. */
+int qt_quant_qmin(const qt_quant_spec *spec);
+/* Highest code (Qp in the LSQ factor): 2^(b-1)-1 for SYM, 2^b-1 otherwise. */
+int qt_quant_qmax(const qt_quant_spec *spec);
+/* Checks a spec for a weight of rows x cols; 0 if valid, else -1 with a
+ * message in err naming the field and the value. */
+int qt_quant_spec_check(const qt_quant_spec *spec, int rows, int cols, char *err, size_t errlen);
+
+/* ---- fp16 helpers (fakequant.c) ---- */
+/* fp32 -> fp16 bits, round-to-nearest-even (overflow gives inf, like torch .half()). */
+uint16_t qt_f32_to_f16(float f);
+/* fp16 bits -> fp32 (exact). */
+float qt_f16_to_f32(uint16_t h);
+/* The fp32 value of the nearest fp16 of f. */
+float qt_f16_round(float f);
+
+/* ---- quantizer state (fakequant.c) ---- */
+/* A quantizer for weight w (shape and name taken from w): scale and offset
+ * parameters named "<w->name>.scale" / ".offset", scales 1 and offsets 0
+ * until an initialiser runs; requires_grad = spec->learnable. Returns NULL
+ * with a message in err when the spec does not fit w. */
+qt_quantizer *qt_quantizer_new(const qt_quant_spec *spec, const qt_tensor *w, char *err, size_t errlen);
+/* Frees the quantizer and its parameters. */
+void qt_quantizer_free(qt_quantizer *q);
+/* Projects the parameters back into their domain after an optimizer step:
+ * scale >= QT_SCALE_EPS, ASYM z into [0, 2^b-1]. NaN becomes eps (or 0 for z). */
+void qt_quantizer_clamp(qt_quantizer *q);
+/* The LSQ gradient factor g = 1/sqrt(N·Qp) of this quantizer. */
+double qt_quantizer_lsq_g(const qt_quantizer *q);
+/* Effective parameters from a raw scale and offset (see qt_qparams). */
+qt_qparams qt_quant_effective(const qt_quant_spec *spec, float scale, float offset);
+/* Quantizes n contiguous values sharing the effective params p: writes ŵ to
+ * what and/or unsigned codes to codes (either may be NULL). The unsigned code
+ * is q + 2^(b-1) for SYM and q otherwise. Same arithmetic as qt_fake_quant. */
+void qt_quant_group(const qt_quant_spec *spec, qt_qparams p, const float *w, size_t n, float *what,
+                    uint8_t *codes);
+/* Σ (ŵ - w)² over n values with the effective params p, in double. */
+double qt_quant_group_sqerr(const qt_quant_spec *spec, qt_qparams p, const float *w, size_t n);
+
+/* ---- the op (fakequant.c) ---- */
+/* ŵ = fake-quant of w (same shape) with q's current parameters; records a node
+ * whose backward gives w the STE gradient and scale/offset the LSQ gradients
+ * (see the top of this file). One fused pass per group, OpenMP over rows;
+ * backward recomputes from w and the parameters, which must not change
+ * between forward and backward; q must outlive the backward. */
+qt_tensor *qt_fake_quant(qt_ctx *ctx, qt_tensor *w, qt_quantizer *q);
+
+/* ---- initialisers (qinit.c) ---- */
+/* Absmax / min-max init per group: SYM s = max|w|/Qp; ASYM over [min(w,0),
+ * max(w,0)]: s = (hi-lo)/(2^b-1), z = clamp(round(-lo/s)); FLOAT_MIN
+ * d = (max-min)/(2^b-1), m = min. Scales below QT_SCALE_EPS are stored as eps. */
+void qt_quant_init_absmax(qt_quantizer *q, const qt_tensor *w);
+/* MSE clipping search per group: candidate ratios r = 1 - k·(1-min_ratio)/n_grid,
+ * k = 0..n_grid, shrink the absmax range (SYM: r·max|w|; ASYM: [r·lo, r·hi];
+ * FLOAT_MIN: the range shrunk by r about its midpoint) and keep the candidate
+ * whose fake-quant (fp16 and z rounding included) has the smallest Σ(ŵ-w)².
+ * r = 1 is exactly the absmax init, so the error is never larger.
+ * n_grid <= 0 means 50, min_ratio <= 0 means 0.5. */
+void qt_quant_init_mse(qt_quantizer *q, const qt_tensor *w, int n_grid, float min_ratio);
+/* Σ (ŵ - w)² of the whole weight with q's current parameters (double). */
+double qt_quant_sqerr(const qt_quantizer *q, const qt_tensor *w);
+
+/* ---- frozen quantized weight (qweight.c) ---- */
+/* What evaluation and exporters consume: codes plus effective per-group
+ * parameters (layout as in qt_quantizer). Dequantizing gives the fake-quant
+ * forward bit for bit. */
+typedef struct qt_qweight {
+    qt_quant_spec spec;   /* bits, group, grid, fp16_scales (learnable is ignored) */
+    int rows, cols, gsize, ngroups, srows;
+    int8_t *codes_s8;     /* SYM: rows·cols codes in [-2^(b-1), 2^(b-1)-1]; else NULL */
+    uint8_t *codes_u8;    /* ASYM, FLOAT_MIN: rows·cols codes in [0, 2^b-1]; else NULL */
+    float *scales;        /* [srows·ngroups] effective s or d (eps-clamped, fp16-rounded if fp16_scales) */
+    uint8_t *zeros;       /* ASYM: integer zero points in [0, 2^b-1]; else NULL */
+    float *mins;          /* FLOAT_MIN: m (fp16-rounded if fp16_scales); else NULL */
+} qt_qweight;
+
+/* An empty (zeroed) quantized weight for rows x cols; NULL with a message in
+ * err when the spec does not fit. For PTQ methods that compute codes themselves. */
+qt_qweight *qt_qweight_new(const qt_quant_spec *spec, int rows, int cols, char *err, size_t errlen);
+/* Quantizes w with q's current parameters (same arithmetic as qt_fake_quant). */
+qt_qweight *qt_freeze(const qt_tensor *w, const qt_quantizer *q);
+/* Writes the dequantized rows·cols weights to out (SYM q·s, ASYM (q-z)·s, FLOAT_MIN d·q + m). */
+void qt_qweight_dequant(const qt_qweight *qw, float *out);
+/* Frees qw and its arrays (NULL is fine). */
+void qt_qweight_free(qt_qweight *qw);
+/* Bytes of n packed codes: ceil(n/2) for bits <= 4, n otherwise. */
+size_t qt_codes_packed_bytes(size_t n, int bits);
+/* Packs n unsigned codes (< 2^bits): for bits <= 4 two per byte, code 2i in
+ * the low nibble (bits 0-3) and code 2i+1 in the high nibble of byte i (an odd
+ * last code leaves the high nibble 0); for bits > 4 one code per byte. */
+void qt_codes_pack(const uint8_t *codes, size_t n, int bits, uint8_t *out);
+/* Inverse of qt_codes_pack. */
+void qt_codes_unpack(const uint8_t *in, size_t n, int bits, uint8_t *codes);
+/* Packed size of qw's codes (qt_codes_packed_bytes of rows·cols). */
+size_t qt_qweight_packed_bytes(const qt_qweight *qw);
+/* Packs qw's codes as unsigned codes (SYM q + 2^(b-1), else q), qt_codes_pack order. */
+void qt_qweight_pack(const qt_qweight *qw, uint8_t *out);
+/* Fills qw's codes from qt_qweight_pack output. */
+void qt_qweight_unpack(qt_qweight *qw, const uint8_t *in);
+
+/* ---- activation fake-quant (actquant.c), symmetric signed b-bit ---- */
+typedef enum {
+    QT_ACT_PER_TOKEN = 0, /* dynamic: s = max|x_row|/Qp per row of the last dim, no parameters */
+    QT_ACT_STATIC = 1     /* one learned LSQ scale for the whole tensor */
+} qt_act_mode;
+
+typedef struct qt_actquant {
+    int bits;           /* 2..8 */
+    qt_act_mode mode;
+    qt_tensor *scale;   /* QT_ACT_STATIC: param "<name>.scale" [1]; NULL for per-token */
+} qt_actquant;
+
+/* An activation quantizer. For QT_ACT_STATIC, init_scale > 0 sets the scale;
+ * init_scale <= 0 leaves it 0, meaning "calibrate from the first batch". */
+qt_actquant *qt_actquant_new(const char *name, int bits, qt_act_mode mode, float init_scale);
+/* Frees aq and its parameter. */
+void qt_actquant_free(qt_actquant *aq);
+/* Sets the static scale to max|x|/Qp (at least eps). */
+void qt_actquant_calibrate(qt_actquant *aq, const qt_tensor *x);
+/* Projects the static scale back to >= QT_SCALE_EPS after an optimizer step. */
+void qt_actquant_clamp(qt_actquant *aq);
+/* Fake-quantizes x [..., D] with aq. A static quantizer whose scale is still
+ * <= 0 (never set, never loaded) first calibrates from this x. */
+qt_tensor *qt_act_quant(qt_ctx *ctx, qt_tensor *x, qt_actquant *aq);
+/* Per-token dynamic: per row s = max(max|x_row|/Qp, eps), x̂ = clamp(round(x/s), -Qn, Qp)·s;
+ * backward is the identity (STE, the scale is not differentiated). */
+qt_tensor *qt_act_quant_dynamic(qt_ctx *ctx, qt_tensor *x, int bits);
+/* Static per-tensor with the LSQ scale param `scale` [1]: same math and
+ * gradients as a SYM per-tensor weight quantizer, with N = x->n in g. */
+qt_tensor *qt_act_quant_static(qt_ctx *ctx, qt_tensor *x, qt_tensor *scale, int bits);
+
+#endif

@@ -1,0 +1,56 @@
+/* qat_train: runs the stages a config names (FP32 base, RTN, QAT, report).
+ * usage: qat_train CONFIG.json [--resume]
+ * exit codes: 0 ok, 1 error, 2 interrupted (checkpoint written; rerun with
+ * --resume), 3 a suite regressed past eval.max_regression (report written). */
+#include <cblas.h>
+#include <omp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "io/config.h"
+#include "train/pipeline.h"
+
+static volatile sig_atomic_t stop_requested = 0;
+
+static void on_signal(int sig) {
+    (void)sig;
+    stop_requested = 1;
+}
+
+int main(int argc, char **argv) {
+    const char *path = NULL;
+    int resume = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--resume")) resume = 1;
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: qat_train CONFIG.json [--resume]\n"
+                   "exit codes: 0 ok, 1 error, 2 interrupted (rerun with --resume), 3 a suite regressed\n"
+                   "config keys: docs/config.md\n");
+            return 0;
+        } else if (argv[i][0] == '-' || path) {
+            fprintf(stderr, "qat_train: unexpected argument \"%s\" (usage: qat_train CONFIG.json [--resume])\n", argv[i]);
+            return 1;
+        } else path = argv[i];
+    }
+    if (!path) {
+        fprintf(stderr, "qat_train: missing CONFIG.json (usage: qat_train CONFIG.json [--resume])\n");
+        return 1;
+    }
+    qt_config cfg;
+    char err[1024];
+    if (qt_config_load(path, &cfg, err, sizeof err)) {
+        fprintf(stderr, "qatc: %s\n", err);
+        return 1;
+    }
+    omp_set_num_threads(cfg.threads);
+    openblas_set_num_threads(cfg.threads);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    int rc = qt_pipeline_run(&cfg, path, resume, &stop_requested);
+    qt_config_free(&cfg);
+    return rc;
+}

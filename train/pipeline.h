@@ -1,0 +1,28 @@
+/* qatc pipeline: what `qat_train config.json` runs. Stages: load or
+ * pre-train the FP32 base, evaluate it, RTN-quantize it and evaluate, QAT
+ * fine-tune and freeze and evaluate, then write report.json.
+ *
+ * Files under out_dir: base.h5 (FP32 base, final), base.ckpt.h5 and
+ * qat.ckpt.h5 (resumable stage checkpoints), qat.h5 (QAT weights and
+ * quantizer state, final), metrics.jsonl, report.json. */
+#ifndef QATC_TRAIN_PIPELINE_H
+#define QATC_TRAIN_PIPELINE_H
+
+#include <signal.h>
+
+#include "io/config.h"
+
+/* Exit codes of qat_train. */
+enum {
+    QT_EXIT_OK = 0,
+    QT_EXIT_ERROR = 1,        /* bad config, missing file, I/O error, NaN loss, ... */
+    QT_EXIT_INTERRUPTED = 2,  /* SIGINT/SIGTERM: checkpoint written, rerun with --resume */
+    QT_EXIT_REGRESSION = 3    /* the report was written, but a suite regressed past eval.max_regression */
+};
+
+/* Runs the pipeline for a validated config. config_path names the file in
+ * messages; resume continues from the checkpoints in out_dir. stop is set
+ * by signal handlers. Returns a QT_EXIT_* code; errors print one line. */
+int qt_pipeline_run(const qt_config *cfg, const char *config_path, int resume, volatile sig_atomic_t *stop);
+
+#endif
