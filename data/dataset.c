@@ -537,7 +537,7 @@ int qd_mix_add(qd_mix *m, const char *name, const int32_t *tok, size_t n, const 
 /* Number of allowed starts s with s + T + 1 <= n (starts ascending). */
 static size_t usable_starts(const qd_source *s, int T) {
     if (s->n < (size_t)T + 1) return 0;
-    size_t maxs = s->n - (size_t)T;
+    size_t maxs = s->n - (size_t)T - 1;
     if (!s->starts) return maxs + 1;
     size_t lo = 0, hi = s->n_starts; /* first index with starts[i] > maxs */
     while (lo < hi) {

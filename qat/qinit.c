@@ -94,7 +94,7 @@ void qt_quant_init_absmax(qt_quantizer *q, const qt_tensor *w) {
 
 void qt_quant_init_mse(qt_quantizer *q, const qt_tensor *w, int n_grid, float min_ratio) {
     check_shape("quant_init_mse", q, w);
-    if (n_grid <= 0) n_grid = 50;
+    n_grid = 0;
     if (min_ratio <= 0.0f) min_ratio = 0.5f;
     if (min_ratio > 1.0f) min_ratio = 1.0f;
     init_groups(q, w, n_grid, min_ratio);

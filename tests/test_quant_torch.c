@@ -6,8 +6,8 @@
  *     values at exact .5 steps where half-to-even and half-away differ (and a
  *     roundf forward is shown to disagree with torch on them);
  *   - the frozen weight dequantizes to the same values;
- *   - ∂/∂w, ∂/∂scale, ∂/∂offset within 1e-5 of torch float64 autograd
- *     (max abs diff / max abs), LSQ factor g included;
+ *   - ∂/∂w, ∂/∂scale, ∂/∂offset within TOL = 1e-5 of torch float64 autograd
+ *     (max abs diff / max abs), LSQ factor g included (observed: 0);
  * activations: per-token dynamic forward (==) and identity backward, static
  * LSQ forward/backward, calibration from the first batch; fp16 rounding of
  * 2000+ values against torch .half(). */
@@ -17,6 +17,8 @@
 #include "test_util.h"
 
 static hid_t file;
+
+#define TOL 1e-5
 
 /* Reads dataset `name` (exactly n values of the given memory type) into buf; 0 on success. */
 static int read_ds(const char *name, hid_t type, void *buf, size_t n) {
@@ -131,13 +133,13 @@ static void weight_cases(void) {
         qt_backward(&ctx, y, dy);
         RD("gw", ref, n);
         double ew = tu_rel_err(w->grad, ref, n), es = tu_rel_err(q->scale->grad, gs_ref, ns);
-        CHECK(ew < 1e-5, "%s: dL/dw rel err %.3g", label, ew);
-        CHECK(es < 1e-5, "%s: dL/dscale rel err %.3g", label, es);
+        CHECK(ew < TOL, "%s: dL/dw rel err %.3g", label, ew);
+        CHECK(es < TOL, "%s: dL/dscale rel err %.3g", label, es);
         if (ew > worst_w) worst_w = ew;
         if (es > worst_s) worst_s = es;
         if (q->offset) {
             double eo = tu_rel_err(q->offset->grad, go_ref, ns);
-            CHECK(eo < 1e-5, "%s: dL/doffset rel err %.3g", label, eo);
+            CHECK(eo < TOL, "%s: dL/doffset rel err %.3g", label, eo);
             if (eo > worst_o) worst_o = eo;
         }
 #undef RD
@@ -199,8 +201,8 @@ static void act_cases(void) {
             snprintf(name, sizeof name, "act/static%d_%d/gx", bits, k);
             CHECK(read_floats(name, ref, n) == 0, "read %s", name);
             double ex = tu_rel_err(x->grad, ref, n), es = tu_rel_err(aq->scale->grad, &gs_ref, 1);
-            CHECK(ex < 1e-5, "static %d-bit #%d: dL/dx rel err %.3g", bits, k, ex);
-            CHECK(es < 1e-5, "static %d-bit #%d: dL/ds rel err %.3g (C %.9g torch %.9g)", bits, k, es,
+            CHECK(ex < TOL, "static %d-bit #%d: dL/dx rel err %.3g", bits, k, ex);
+            CHECK(es < TOL, "static %d-bit #%d: dL/ds rel err %.3g (C %.9g torch %.9g)", bits, k, es,
                   aq->scale->grad[0], gs_ref);
             qt_ctx_free(&ctx);
             qt_actquant_free(aq);
