@@ -1,4 +1,5 @@
 #include <math.h>
+#include <omp.h>
 
 #include "ops/ops.h"
 
@@ -11,14 +12,29 @@ static void check_norm_args(const char *op, const qt_tensor *x, const qt_tensor 
         qt_die("%s: bias %s does not match input %s", op, qt_shape_str(b, sw, 64), qt_shape_str(x, sx, 64));
 }
 
-/* Adds sum over rows of a[r][j]*b[r][j] (b NULL: of a) to out[j]; columns split across threads. */
-static void colsum_product(const float *a, const float *b, float *out, int rows, int cols) {
-#pragma omp parallel for if ((size_t)rows * cols > 65536)
-    for (int j = 0; j < cols; j++) {
-        double s = 0.0;
-        for (int r = 0; r < rows; r++) s += (double)a[(size_t)r * cols + j] * (b ? b[(size_t)r * cols + j] : 1.0f);
-        out[j] += (float)s;
+/* Adds sum over rows of a[r][j]*b[r][j] (b NULL: of a) to out[j]. Rows are
+ * split across threads, each summing into its own slice of a scratch buffer
+ * (row-major, cache friendly), then the slices are reduced in a fixed order
+ * so the result does not depend on timing. */
+static void colsum_product(qt_ctx *ctx, const float *a, const float *b, float *out, int rows, int cols) {
+    int nt = omp_get_max_threads();
+    if ((size_t)rows * cols < 65536) nt = 1;
+    float *part = qt_arena_calloc(&ctx->arena, (size_t)nt * cols * sizeof(float));
+#pragma omp parallel num_threads(nt)
+    {
+        int t = omp_get_thread_num(), n = omp_get_num_threads();
+        float *acc = part + (size_t)t * cols;
+        int r0 = (int)((long)rows * t / n), r1 = (int)((long)rows * (t + 1) / n);
+        for (int r = r0; r < r1; r++) {
+            const float *ar = a + (size_t)r * cols, *br = b ? b + (size_t)r * cols : NULL;
+            if (br)
+                for (int j = 0; j < cols; j++) acc[j] += ar[j] * br[j];
+            else
+                for (int j = 0; j < cols; j++) acc[j] += ar[j];
+        }
     }
+    for (int t = 0; t < nt; t++)
+        for (int j = 0; j < cols; j++) out[j] += part[(size_t)t * cols + j];
 }
 
 /* ---- RMSNorm: saved[0] = 1/rms per row ---- */
@@ -45,7 +61,7 @@ static void rmsnorm_backward(qt_ctx *ctx, qt_node *nd) {
 #pragma omp parallel for if (rows > 16)
         for (int r = 0; r < rows; r++)
             for (int j = 0; j < cols; j++) xn[(size_t)r * cols + j] = x->data[(size_t)r * cols + j] * rstd[r];
-        colsum_product(dy, xn, qt_grad(ctx, w), rows, cols);
+        colsum_product(ctx, dy, xn, qt_grad(ctx, w), rows, cols);
     }
 }
 
@@ -96,8 +112,8 @@ static void layernorm_backward(qt_ctx *ctx, qt_node *nd) {
             for (int j = 0; j < cols; j++) dxr[j] += rstd[r] * (dyr[j] * w->data[j] - a - xh[j] * c);
         }
     }
-    if (w->requires_grad) colsum_product(dy, xhat, qt_grad(ctx, w), rows, cols);
-    if (b && b->requires_grad) colsum_product(dy, NULL, qt_grad(ctx, b), rows, cols);
+    if (w->requires_grad) colsum_product(ctx, dy, xhat, qt_grad(ctx, w), rows, cols);
+    if (b && b->requires_grad) colsum_product(ctx, dy, NULL, qt_grad(ctx, b), rows, cols);
 }
 
 qt_tensor *qt_layernorm(qt_ctx *ctx, qt_tensor *x, qt_tensor *w, qt_tensor *b, float eps) {

@@ -259,59 +259,37 @@ double qt_quant_group_sqerr(const qt_quant_spec *spec, qt_qparams p, const float
     return acc;
 }
 
-/* Backward of one group: dw += inside·dy (if dw), *acc_s += Σ dy·∂ŵ/∂s,
- * *acc_o += Σ dy·∂ŵ/∂offset (z or m). Clip range [clo, chi] is in x units. */
+/* Backward of one group, one pass for every grid: dw += inside·dy (if dw),
+ * *acc_s += Σ dy·∂ŵ/∂s, *acc_o += Σ dy·∂ŵ/∂offset. x = (w - msub)/s with
+ * msub = m for FLOAT_MIN (else 0, exact); the clip range in x units is
+ * [lo - z, hi - z] for ASYM (exact small integers), else [lo, hi]; the
+ * offset derivative outside the range is -s (ASYM), 1 (FLOAT_MIN), 0 (SYM).
+ * round(x) - x uses x in double ((w - msub)·(1/s), relative error ~1e-16). */
 static void group_bwd(qt_grid grid, float lo, float hi, qt_qparams p, const float *restrict w,
                       const float *restrict dy, float *restrict dw, size_t n, double *acc_s, double *acc_o) {
-    const float s = p.s, z = p.z;
-    const double sd = s, zd = z;
+    const float s = p.s, msub = grid == QT_GRID_FLOAT_MIN ? p.z : 0.0f;
+    const float clo = grid == QT_GRID_ASYM ? lo - p.z : lo, chi = grid == QT_GRID_ASYM ? hi - p.z : hi;
+    const double inv = 1.0 / (double)s, md = msub;
+    const double oc = grid == QT_GRID_ASYM ? -(double)s : grid == QT_GRID_FLOAT_MIN ? 1.0 : 0.0;
     double as = 0.0, ao = 0.0;
-    if (grid == QT_GRID_SYM) {
-        if (dw) {
-#pragma omp simd
-            for (size_t i = 0; i < n; i++) {
-                float x = w[i] / s;
-                dw[i] += (x >= lo) & (x <= hi) ? dy[i] : 0.0f;
-            }
-        }
-#pragma omp simd reduction(+ : as)
-        for (size_t i = 0; i < n; i++) {
-            float x = w[i] / s;
-            double t = x < lo ? (double)lo : x > hi ? (double)hi : (double)rintf(x) - (double)w[i] / sd;
-            as += (double)dy[i] * t;
-        }
-    } else if (grid == QT_GRID_ASYM) {
-        const float clo = lo - z, chi = hi - z; /* x range: [-z, 2^b-1-z], exact small integers */
-        if (dw) {
-#pragma omp simd
-            for (size_t i = 0; i < n; i++) {
-                float x = w[i] / s;
-                dw[i] += (x >= clo) & (x <= chi) ? dy[i] : 0.0f;
-            }
-        }
+    if (dw) {
 #pragma omp simd reduction(+ : as, ao)
         for (size_t i = 0; i < n; i++) {
-            float x = w[i] / s;
+            float x = (w[i] - msub) / s;
             int in = (x >= clo) & (x <= chi);
-            double t = x < clo ? (double)clo : x > chi ? (double)chi : (double)rintf(x) - (double)w[i] / sd;
+            double t = x < clo ? (double)clo : x > chi ? (double)chi : (double)rintf(x) - ((double)w[i] - md) * inv;
             as += (double)dy[i] * t;
-            ao += in ? 0.0 : -(double)dy[i] * sd;
+            ao += in ? 0.0 : (double)dy[i] * oc;
+            dw[i] += in ? dy[i] : 0.0f;
         }
     } else {
-        if (dw) {
-#pragma omp simd
-            for (size_t i = 0; i < n; i++) {
-                float x = (w[i] - z) / s;
-                dw[i] += (x >= lo) & (x <= hi) ? dy[i] : 0.0f;
-            }
-        }
 #pragma omp simd reduction(+ : as, ao)
         for (size_t i = 0; i < n; i++) {
-            float x = (w[i] - z) / s;
-            int in = (x >= lo) & (x <= hi);
-            double t = x < lo ? (double)lo : x > hi ? (double)hi : (double)rintf(x) - ((double)w[i] - zd) / sd;
+            float x = (w[i] - msub) / s;
+            int in = (x >= clo) & (x <= chi);
+            double t = x < clo ? (double)clo : x > chi ? (double)chi : (double)rintf(x) - ((double)w[i] - md) * inv;
             as += (double)dy[i] * t;
-            ao += in ? 0.0 : (double)dy[i];
+            ao += in ? 0.0 : (double)dy[i] * oc;
         }
     }
     *acc_s += as;

@@ -1,8 +1,10 @@
 /* Scale initialisers: absmax / min-max, and an MSE clipping search that
  * evaluates each candidate with the exact fake-quant arithmetic
  * (qt_quant_group_sqerr), fp16 scale and zero-point rounding included.
- * Not part of the training step: runs once before training (or in PTQ). */
+ * Not part of the training step: runs once before training (or in PTQ).
+ * OpenMP over groups, or over the candidates when one group is the whole tensor. */
 #include <math.h>
+#include <stdlib.h>
 
 #include "qat/quant.h"
 
@@ -45,13 +47,31 @@ static void candidate(const qt_quant_spec *spec, grp_stats st, float r, float *s
     }
 }
 
-/* Chooses the best of n_grid+1 candidates for the group w[0..n). */
-static void search_group(const qt_quant_spec *spec, const float *w, size_t n, int n_grid, float min_ratio,
+/* Chooses the best of n_grid+1 candidates for the group w[0..n): the first
+ * (smallest k, so r = 1 wins ties) with the smallest error. With `par`, the
+ * candidates are evaluated in parallel (one group spanning the whole tensor). */
+static void search_group(const qt_quant_spec *spec, const float *w, size_t n, int n_grid, float min_ratio, int par,
                          float *scale, float *offset) {
     grp_stats st = span_stats(w, n);
     candidate(spec, st, 1.0f, scale, offset);
     if (n_grid == 0) return;
     double best = qt_quant_group_sqerr(spec, qt_quant_effective(spec, *scale, *offset), w, n);
+    if (par) {
+        double *err = malloc((size_t)(n_grid + 1) * sizeof(double));
+        if (!err) qt_die("out of memory");
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int k = 1; k <= n_grid; k++) {
+            float r = 1.0f - (float)k * (1.0f - min_ratio) / (float)n_grid, s, o;
+            candidate(spec, st, r, &s, &o);
+            err[k] = qt_quant_group_sqerr(spec, qt_quant_effective(spec, s, o), w, n);
+        }
+        int kb = 0;
+        for (int k = 1; k <= n_grid; k++)
+            if (err[k] < best) best = err[k], kb = k;
+        free(err);
+        if (kb) candidate(spec, st, 1.0f - (float)kb * (1.0f - min_ratio) / (float)n_grid, scale, offset);
+        return;
+    }
     for (int k = 1; k <= n_grid; k++) {
         float r = 1.0f - (float)k * (1.0f - min_ratio) / (float)n_grid, s, o;
         candidate(spec, st, r, &s, &o);
@@ -81,7 +101,7 @@ static void init_groups(qt_quantizer *q, const qt_tensor *w, int n_grid, float m
 #pragma omp parallel for schedule(dynamic, 16) if (ngr > 1)
     for (size_t i = 0; i < ngr; i++) {
         float s, o;
-        search_group(&q->spec, w->data + i * span, span, n_grid, min_ratio, &s, &o);
+        search_group(&q->spec, w->data + i * span, span, n_grid, min_ratio, ngr == 1, &s, &o);
         sc[i] = s;
         if (of) of[i] = o;
     }
@@ -94,7 +114,7 @@ void qt_quant_init_absmax(qt_quantizer *q, const qt_tensor *w) {
 
 void qt_quant_init_mse(qt_quantizer *q, const qt_tensor *w, int n_grid, float min_ratio) {
     check_shape("quant_init_mse", q, w);
-    n_grid = 0;
+    if (n_grid <= 0) n_grid = 50;
     if (min_ratio <= 0.0f) min_ratio = 0.5f;
     if (min_ratio > 1.0f) min_ratio = 1.0f;
     init_groups(q, w, n_grid, min_ratio);

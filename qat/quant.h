@@ -16,7 +16,9 @@
  *
  * Gradients (LSQ, Esser et al. 2020), with x the pre-rounding value (w/s, or
  * (w - m)/d) and [lo, hi] its clip range (SYM [-Qn, Qp]; ASYM [-z, 2^b-1-z];
- * FLOAT_MIN [0, 2^b-1]); "inside" means lo <= x <= hi, decided on the fp32 x:
+ * FLOAT_MIN [0, 2^b-1]); "inside" means lo <= x <= hi, decided on the fp32,
+ * unrounded x (the clip acts before the rounding, q = round(clip(x)), as in
+ * LSQ; ŵ is the same as with clamp(round(x)), only the masks are defined so):
  *   ∂ŵ/∂w = 1 inside, 0 outside (STE)
  *   ∂ŵ/∂s = round(x) - x inside, lo or hi (the clip value) outside
  *           (FLOAT_MIN: ∂ŵ/∂d = q - x inside, 0 or 2^b-1 outside)
@@ -27,10 +29,10 @@
  * g = 1/sqrt(N·Qp), N = number of weights sharing the scale (the group size,
  * the row length, or rows·cols per tensor), Qp = the largest level
  * (2^(b-1)-1 for SYM, 2^b-1 otherwise). The term round(x) - x is evaluated
- * in double from w and s (not from the fp32 x) so that it keeps its relative
- * precision at 8 bits, where round(x) and x are both ~127 and differ by < 0.5.
- * This is the derivative of the STE surrogate s·(clip(x) + c), with the
- * rounding residual c = round(clip(x)) - clip(x) held fixed: tests/test_quant.c
+ * in double from w and s (round(x) from the fp32 x), and sums in double.
+ * This is the derivative of the STE surrogate s·(clip(x) + c) (FLOAT_MIN:
+ * d·(clip(x) + c) + m), with the rounding residual c = round(clip(x)) - clip(x)
+ * (and for ASYM that of z) held fixed: tests/test_quant.c
  * checks it by finite differences and tests/test_quant_torch.c against torch
  * autograd. */
 #ifndef QATC_QAT_QUANT_H

@@ -156,7 +156,7 @@ int qt_train_run(const qt_train_spec *sp, qt_train_env *env, int resume, qt_trai
     free(g1);
     free(gq);
 
-    qt_schedule sched = qt_schedule_make(sp->schedule, sp->warmup, sp->steps, 0.1);
+    qt_schedule sched = qt_schedule_make(sp->schedule, sp->warmup < sp->steps ? sp->warmup : sp->steps, sp->steps, 0.1);
     qrng rng;
     qrng_seed_stream(&rng, sp->seed, strcmp(sp->stage, "base") ? 0x9a7 : 0xba5e);
     int64_t step = 0;

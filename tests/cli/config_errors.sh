@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# qat_train refuses bad configs before any work: exit code 1, exactly one
+# line on stderr naming the file and the key (or the missing file), and no
+# out_dir created.
+set -euo pipefail
+bin=${QATC_BIN:?}/qat_train
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/qatc_cfgerr_XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+echo "some text" > "$tmp/t.txt"
+
+check() { # check NAME JSON EXPECTED_SUBSTRING
+  printf '%s\n' "$2" > "$tmp/$1.json"
+  set +e; "$bin" "$tmp/$1.json" > "$tmp/out" 2> "$tmp/err"; rc=$?; set -e
+  [ $rc -eq 1 ] || fail "$1: exit code $rc, expected 1"
+  [ "$(wc -l < "$tmp/err")" -eq 1 ] || fail "$1: expected one line, got: $(cat "$tmp/err")"
+  grep -qF -- "$3" "$tmp/err" || fail "$1: message lacks '$3': $(cat "$tmp/err")"
+  grep -qF "$1.json" "$tmp/err" || fail "$1: message does not name the file: $(cat "$tmp/err")"
+  [ ! -e "$tmp/run" ] || fail "$1: out_dir was created"
+}
+ok='"out_dir": "'$tmp'/run", "data": {"train": ["'$tmp'/t.txt"]}'
+check unknown_key "{$ok, \"train\": {\"lrr\": 1}}" 'unknown key "train.lrr" (did you mean "train.lr"?)'
+check wrong_type "{$ok, \"train\": {\"lr\": \"fast\"}}" 'key "train.lr": expected a number'
+check not_integer "{$ok, \"train\": {\"steps\": 2.5}}" 'key "train.steps": expected an integer'
+check out_of_range "{$ok, \"quant\": {\"weights\": {\"bits\": 9}}}" 'key "quant.weights.bits": expected an integer in [2, 8], got 9'
+check bad_enum "{$ok, \"model\": {\"arch\": \"gpt\"}}" 'key "model.arch": expected one of "llama", "mlp", got "gpt"'
+check missing_file "{\"out_dir\": \"$tmp/run\", \"data\": {\"train\": [\"$tmp/nope.txt\"]}}" "nope.txt"
+check missing_required "{\"data\": {\"train\": [\"$tmp/t.txt\"]}}" 'out_dir'
+check malformed "{$ok,, }" 'malformed JSON'
+check cross_field "{$ok, \"model\": {\"dim\": 100, \"heads\": 3}}" 'model.dim'
+
+set +e; "$bin" "$tmp/absent.json" 2> "$tmp/err"; rc=$?; set -e
+[ $rc -eq 1 ] && grep -q "absent.json" "$tmp/err" || fail "missing config file: rc $rc, $(cat "$tmp/err")"
+set +e; "$bin" 2> "$tmp/err"; rc=$?; set -e
+[ $rc -eq 1 ] && grep -q usage "$tmp/err" || fail "no arguments: rc $rc"
+echo "config errors: ok"
