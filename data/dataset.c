@@ -2,6 +2,7 @@
 #include "data/dataset.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
@@ -211,8 +212,47 @@ static void attr_read(hid_t obj, const char *name, hid_t type, void *v) {
     if (H5Aexists(obj, name) <= 0) return;
     hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
     if (a < 0) return;
-    H5Aread(a, type, v);
+    /* a single value only: an array attribute would overflow *v */
+    hid_t sp = H5Aget_space(a);
+    if (sp >= 0 && H5Sget_simple_extent_npoints(sp) == 1) H5Aread(a, type, v);
+    if (sp >= 0) H5Sclose(sp);
     H5Aclose(a);
+}
+
+/* Closes f, an in-memory (core driver) HDF5 file, and writes its image to
+ * path. Returns 0, or -1 with errno's text in why. The file is built in
+ * memory because libhdf5 1.10 crashes at process exit after a failed write
+ * to disk (disk full, `ulimit -f`); write(2) failing is an ordinary error. */
+static int close_to_file(hid_t f, const char *path, char *why, size_t whylen) {
+    snprintf(why, whylen, "HDF5 error");
+    ssize_t n = H5Fflush(f, H5F_SCOPE_GLOBAL) < 0 ? -1 : H5Fget_file_image(f, NULL, 0);
+    char *img = n > 0 ? malloc((size_t)n) : NULL;
+    int ok = img && H5Fget_file_image(f, img, (size_t)n) == n;
+    if (H5Fclose(f) < 0) ok = 0;
+    if (!ok) {
+        free(img);
+        return -1;
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    size_t done = 0;
+    while (fd >= 0 && done < (size_t)n) {
+        ssize_t k = write(fd, img + done, (size_t)n - done);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) break;
+        done += (size_t)k;
+    }
+    int e = errno;
+    free(img);
+    if (fd < 0 || done < (size_t)n) {
+        if (fd >= 0) close(fd);
+        snprintf(why, whylen, "%s", strerror(e));
+        return -1;
+    }
+    if (close(fd) < 0) {
+        snprintf(why, whylen, "%s", strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 int qd_tokens_save_h5(const char *path, const qd_tokens *t, const qd_token_meta *meta,
@@ -225,10 +265,15 @@ int qd_tokens_save_h5(const char *path, const qd_tokens *t, const qd_token_meta 
         snprintf(err, QD_ERR_LEN, "%s: path too long", path);
         return -1;
     }
-    int ok = 0;
+    int ok = 0, created = 0;
+    char why[128] = "HDF5 error";
     hid_t f = -1, sp = -1, dcpl = -1, ds = -1;
     H5E_BEGIN_TRY {
-        f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+        hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+        if (fapl >= 0 && H5Pset_fapl_core(fapl, (size_t)1 << 20, 0) >= 0)
+            f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+        if (fapl >= 0) H5Pclose(fapl);
+        created = f >= 0;
         if (f >= 0) {
             hsize_t dims[1] = {(hsize_t)t->n};
             sp = H5Screate_simple(1, dims, NULL);
@@ -261,15 +306,18 @@ int qd_tokens_save_h5(const char *path, const qd_tokens *t, const qd_token_meta 
         if (ds >= 0) H5Dclose(ds);
         if (dcpl >= 0) H5Pclose(dcpl);
         if (sp >= 0) H5Sclose(sp);
-        if (f >= 0 && H5Fclose(f) < 0) ok = 0;
+        if (f >= 0) {
+            if (ok) ok = close_to_file(f, tmp, why, sizeof why) == 0;
+            else H5Fclose(f);
+        }
     } H5E_END_TRY;
-    if (f < 0) {
+    if (!created) {
         snprintf(err, QD_ERR_LEN, "%s: cannot create HDF5 file (is the directory writable?)", path);
         return -1;
     }
     if (!ok) {
         remove(tmp);
-        snprintf(err, QD_ERR_LEN, "%s: failed writing %zu tokens to HDF5", path, t->n);
+        snprintf(err, QD_ERR_LEN, "%s: failed writing %zu tokens to HDF5: %s", path, t->n, why);
         return -1;
     }
     if (rename(tmp, path) != 0) {
@@ -325,6 +373,16 @@ int qd_tokens_load_h5(const char *path, qd_tokens *t, qd_token_meta *meta,
         H5Tclose(dt);
         if (cls != H5T_INTEGER) {
             snprintf(err, QD_ERR_LEN, "%s: dataset \"tokens\" is not an integer array", path);
+            goto done;
+        }
+        /* refuse a declared length the file cannot hold before allocating for
+         * it: stored (deflated) bytes bound the tokens (deflate expands at most
+         * ~1032x; 4096x leaves room for the shuffle filter) */
+        hsize_t stored = H5Dget_storage_size(ds);
+        if (dims[0] > ((hsize_t)1 << 40) || dims[0] * sizeof(int32_t) > (stored + 4096) * 4096) {
+            snprintf(err, QD_ERR_LEN,
+                     "%s: dataset \"tokens\" declares %llu tokens but stores only %llu bytes (corrupt file?)",
+                     path, (unsigned long long)dims[0], (unsigned long long)stored);
             goto done;
         }
         size_t n = (size_t)dims[0];

@@ -40,6 +40,9 @@ static int fail(vctx *c, const char *fmt, ...) {
             vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
             va_end(ap);
         }
+        /* keys and paths come from the file: keep the message on one line */
+        for (char *p = c->err; *p; p++)
+            if ((unsigned char)*p < 32 || *p == 127) *p = '?';
     }
     return -1;
 }

@@ -27,6 +27,9 @@ typedef enum { QT_CFG_SCALE_LSQ, QT_CFG_SCALE_FIXED } qt_cfg_scale;
 typedef enum { QT_CFG_SINIT_ABSMAX, QT_CFG_SINIT_MSE } qt_cfg_scale_init;
 typedef enum { QT_CFG_ACT_NONE, QT_CFG_ACT_PER_TOKEN_DYNAMIC, QT_CFG_ACT_STATIC } qt_cfg_act_mode;
 typedef enum { QT_CFG_PTQ_RTN, QT_CFG_PTQ_GPTQ, QT_CFG_PTQ_AWQ, QT_CFG_PTQ_SMOOTHQUANT } qt_cfg_ptq_method;
+typedef enum { QT_CFG_CALIB_TRAIN, QT_CFG_CALIB_TEXT, QT_CFG_CALIB_FILE } qt_cfg_calib_source;
+/* train.init_from: QT_CFG_INIT_NONE, or 1 + a qt_cfg_ptq_method */
+typedef enum { QT_CFG_INIT_NONE, QT_CFG_INIT_RTN, QT_CFG_INIT_GPTQ, QT_CFG_INIT_AWQ, QT_CFG_INIT_SMOOTHQUANT } qt_cfg_init_from;
 typedef enum { QT_CFG_EXPORT_GGUF, QT_CFG_EXPORT_AWQ, QT_CFG_EXPORT_HDF5 } qt_cfg_export_format;
 typedef enum { QT_CFG_SUITE_ARITH, QT_CFG_SUITE_RECALL } qt_cfg_suite;
 typedef enum { QT_CFG_SRC_FILE, QT_CFG_SRC_SUITE, QT_CFG_SRC_JSONL } qt_cfg_source_kind;
@@ -121,6 +124,7 @@ typedef struct {
     double clip;
     qt_cfg_distill distill;
     int ckpt_every, eval_every, log_every;
+    qt_cfg_init_from init_from; /* NONE: only QAT from FP32; else also QAT from that PTQ result */
 } qt_cfg_train;
 
 typedef struct {
@@ -137,11 +141,34 @@ typedef struct {
     double alpha;
 } qt_cfg_ptq;
 
+/* calib: calibration data of the PTQ methods */
+typedef struct {
+    qt_cfg_calib_source source;
+    char *file;              /* source FILE: a text file */
+    int seed;                /* 0 = the top-level seed */
+} qt_cfg_calib;
+
 typedef struct {
     qt_cfg_export_format format;
     char *type;              /* e.g. "Q4_0"; NULL = derived from the quant spec */
     char *path;
 } qt_cfg_export;
+
+/* Parameters of the built-in capability suites (training streams and eval sets alike). */
+typedef struct {
+    int min_digits, max_digits;  /* operand digit counts */
+    int subtraction;             /* bool: also a - b (a >= b) */
+} qt_cfg_arith;
+
+typedef struct {
+    int ctx_bytes;               /* bytes of prompt + answer; 0 = min(200, model.ctx) */
+    int keys, values;            /* key and value spaces */
+} qt_cfg_recall;
+
+typedef struct {
+    qt_cfg_arith arith;
+    qt_cfg_recall recall;
+} qt_cfg_suites;
 
 typedef struct qt_config {
     int seed, threads;
@@ -151,9 +178,11 @@ typedef struct qt_config {
     qt_cfg_base base;
     qt_cfg_quant quant;
     qt_cfg_train train;
+    qt_cfg_suites suites;
     qt_cfg_eval eval;
     qt_cfg_ptq *ptq;
     int n_ptq;
+    qt_cfg_calib calib;
     qt_cfg_export *exports;  /* key "export" */
     int n_exports;
 } qt_config;

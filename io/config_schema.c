@@ -16,6 +16,8 @@ static const char *const SCALES[] = {"lsq", "fixed", NULL};
 static const char *const SCALE_INITS[] = {"absmax", "mse", NULL};
 static const char *const ACT_MODES[] = {"none", "per_token_dynamic", "static", NULL};
 static const char *const PTQ_METHODS[] = {"rtn", "gptq", "awq", "smoothquant", NULL};
+static const char *const CALIB_SOURCES[] = {"train", "text", "file", NULL};
+static const char *const INIT_FROM[] = {"none", "rtn", "gptq", "awq", "smoothquant", NULL};
 static const char *const EXPORT_FORMATS[] = {"gguf", "awq", "hdf5", NULL};
 static const char *const TRAIN_SUITES[] = {"arith", "recall", NULL};
 static const char *const EVAL_SUITES[] = {"text", "arith", "recall", "kl", NULL};
@@ -139,6 +141,20 @@ const qt_cfg_field qt_cfg_schema[] = {
     INT("train.ckpt_every", qt_cfg_train, ckpt_every, "100", 0, 1e9, "checkpoint period in steps; 0 = only at the end"),
     INT("train.eval_every", qt_cfg_train, eval_every, "100", 0, 1e9, "evaluation period in steps; 0 = only at the end"),
     INT("train.log_every", qt_cfg_train, log_every, "10", 1, 1e9, "logging period in steps"),
+    ENUM("train.init_from", qt_cfg_train, init_from, INIT_FROM, "\"none\"",
+         "none: QAT starts from the FP32 base (RTN scales); a PTQ method (also listed in ptq): "
+         "additionally run QAT from that PTQ result (its folded weights and scales), reported as qat_from_ptq"),
+
+    OBJ("suites", qt_config, suites, "parameters of the built-in capability suites, for training and evaluation"),
+    OBJ("suites.arith", qt_cfg_suites, arith, "multi-digit arithmetic: \"123+4567=\" -> \"4690\""),
+    INT("suites.arith.min_digits", qt_cfg_arith, min_digits, "1", 1, 18, "fewest digits of an operand"),
+    INT("suites.arith.max_digits", qt_cfg_arith, max_digits, "4", 1, 18, "most digits of an operand"),
+    BOOL("suites.arith.subtraction", qt_cfg_arith, subtraction, "false", "also a - b with a >= b"),
+    OBJ("suites.recall", qt_cfg_suites, recall, "key -> value recall: \"k17=v842;...;?k17=\" -> \"v842\""),
+    INT("suites.recall.ctx_bytes", qt_cfg_recall, ctx_bytes, "0", 0, 1048576,
+        "bytes of context (pairs, query and answer); 0 = min(200, model.ctx)"),
+    INT("suites.recall.keys", qt_cfg_recall, keys, "100", 2, 1000000, "number of distinct keys"),
+    INT("suites.recall.values", qt_cfg_recall, values, "1000", 1, 1000000000, "number of distinct values"),
 
     OBJ("eval", qt_config, eval, "evaluation of the FP32, PTQ and QAT models"),
     { .path = "eval.suites", .type = QT_FT_SUITES, .off = offsetof(qt_cfg_eval, suites), .choices = EVAL_SUITES,
@@ -162,6 +178,14 @@ const qt_cfg_field qt_cfg_schema[] = {
     BOOL("ptq[].act_order", qt_cfg_ptq, act_order, "false",
          "gptq: quantize columns in order of decreasing Hessian diagonal"),
     NUM("ptq[].alpha", qt_cfg_ptq, alpha, "0.5", RANGE(0, 1), "smoothquant: migration strength"),
+
+    OBJ("calib", qt_config, calib, "calibration data of the PTQ methods (windows of model.ctx tokens)"),
+    ENUM("calib.source", qt_cfg_calib, source, CALIB_SOURCES, "\"train\"",
+         "train: random windows of the training mixture (text and suites by weight); text: the train split of "
+         "the text files only; file: windows of calib.file"),
+    { .path = "calib.file", .type = QT_FT_PATH, .off = offsetof(qt_cfg_calib, file),
+      .meaning = "text file for calib.source \"file\"" },
+    INT("calib.seed", qt_cfg_calib, seed, "0", 0, I_MAX, "seed of the calibration windows; 0 = the top-level seed"),
 
     { .path = "export", .type = QT_FT_OBJLIST, .off = offsetof(qt_config, exports),
       .off_count = offsetof(qt_config, n_exports), .item_size = sizeof(qt_cfg_export), .def = "[]",
@@ -241,6 +265,29 @@ static int rule_byte_vocab(const qt_config *c, char *msg, size_t len) {
     return -1;
 }
 
+static int rule_init_from(const qt_config *c, char *msg, size_t len) {
+    if (c->train.init_from == QT_CFG_INIT_NONE) return 0;
+    for (int i = 0; i < c->n_ptq; i++)
+        if ((int)c->ptq[i].method + 1 == (int)c->train.init_from) return 0;
+    snprintf(msg, len, "key \"train.init_from\": expected a method listed in ptq, got \"%s\"",
+             qt_config_enum_name("train.init_from", c->train.init_from));
+    return -1;
+}
+
+static int rule_calib_file(const qt_config *c, char *msg, size_t len) {
+    if ((c->calib.source == QT_CFG_CALIB_FILE) == (c->calib.file != NULL)) return 0;
+    snprintf(msg, len, "key \"calib.file\": expected %s", c->calib.file ? "calib.source \"file\" when calib.file is given"
+                                                                       : "a file with calib.source \"file\"");
+    return -1;
+}
+
+static int rule_arith_digits(const qt_config *c, char *msg, size_t len) {
+    if (c->suites.arith.min_digits <= c->suites.arith.max_digits) return 0;
+    snprintf(msg, len, "key \"suites.arith.min_digits\": expected at most suites.arith.max_digits = %d, got %d",
+             c->suites.arith.max_digits, c->suites.arith.min_digits);
+    return -1;
+}
+
 const qt_cfg_rule qt_cfg_rules[] = {
     {"llama: `model.dim` is a multiple of `model.heads`", rule_dim_heads},
     {"llama: `model.kv_heads` divides `model.heads`", rule_kv_heads},
@@ -248,6 +295,9 @@ const qt_cfg_rule qt_cfg_rules[] = {
     {"`quant.weights.group` and every `quant.override[...].group` are 0 or divide both `model.dim` "
      "and `model.ffn` (the input sizes of every Linear)", rule_group},
     {"`model.vocab` is at least 256 with `data.tokenizer` \"byte\"", rule_byte_vocab},
+    {"`suites.arith.min_digits` is at most `suites.arith.max_digits`", rule_arith_digits},
+    {"`train.init_from`, unless \"none\", names a method listed in `ptq`", rule_init_from},
+    {"`calib.file` is given exactly when `calib.source` is \"file\"", rule_calib_file},
 };
 const size_t qt_cfg_rules_len = sizeof qt_cfg_rules / sizeof qt_cfg_rules[0];
 

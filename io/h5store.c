@@ -1,9 +1,11 @@
 /* qatc io/h5store: checkpoint store over HDF5 (see h5store.h). */
 #include "io/h5store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -360,6 +362,17 @@ qt_h5w *qt_h5w_open(const char *path, char *err, size_t errlen) {
     quiet_on(&q);
     h5_detail d;
     hid_t fapl = make_fapl();
+    /* The file is built in memory (core driver, no backing store) and
+     * commit writes its image to the temp file with plain write(2). With a
+     * driver that writes to disk, a failed write (disk full, EFBIG past
+     * `ulimit -f`) leaves libhdf5 1.10 with a half-closed file that crashes
+     * the process at exit (H5F__close_cb from H5_term_library); in memory,
+     * closing never fails. Cost: the checkpoint is held in memory (twice,
+     * briefly, at commit). */
+    if (fapl >= 0 && H5Pset_fapl_core(fapl, (size_t)1 << 20, 0) < 0) {
+        H5Pclose(fapl);
+        fapl = -1;
+    }
     w->file = fapl >= 0 ? H5Fcreate(w->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl) : -1;
     if (w->file < 0) h5_detail_str(&d);
     if (fapl >= 0) H5Pclose(fapl);
@@ -602,6 +615,40 @@ static int fsync_path(const char *p, int flags) {
     return rc;
 }
 
+/* Removes "<path>.tmp.<pid>" files left by writers that were killed (their
+ * pid no longer runs), so repeated crashes do not fill the disk. Files of
+ * live processes are left alone. Best effort: errors are ignored. */
+static void remove_stale_tmps(const char *path) {
+    size_t pl = strlen(path);
+    char *dir = malloc(pl + 2), *full = malloc(pl + 64);
+    if (!dir || !full) goto out;
+    memcpy(dir, path, pl + 1);
+    char *slash = strrchr(dir, '/');
+    const char *base = slash ? path + (slash - dir) + 1 : path;
+    if (!slash) strcpy(dir, ".");
+    else if (slash == dir) dir[1] = 0;
+    else *slash = 0;
+    size_t bl = strlen(base);
+    DIR *dh = opendir(dir);
+    if (!dh) goto out;
+    struct dirent *de;
+    while ((de = readdir(dh))) {
+        const char *n = de->d_name;
+        if (strncmp(n, base, bl) || strncmp(n + bl, ".tmp.", 5)) continue;
+        char *end;
+        long pid = strtol(n + bl + 5, &end, 10);
+        if (*end || pid <= 0 || pid == (long)getpid()) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        if (strlen(n) + strlen(dir) + 2 > pl + 64) continue;
+        snprintf(full, pl + 64, "%s/%s", dir, n);
+        unlink(full);
+    }
+    closedir(dh);
+out:
+    free(dir);
+    free(full);
+}
+
 int qt_h5w_commit(qt_h5w *w, char *err, size_t errlen) {
     if (!w) {
         set_err(err, errlen, "checkpoint commit: no writer");
@@ -616,20 +663,52 @@ int qt_h5w_commit(qt_h5w *w, char *err, size_t errlen) {
         w_fail(w, "%s: flushing %s failed: %s", w->path, w->tmp, h5_detail_str(&d));
         goto fail;
     }
+    /* the in-memory image goes to the temp file through write(2) */
+    ssize_t isz = H5Fget_file_image(w->file, NULL, 0);
+    char *img = isz > 0 ? malloc((size_t)isz) : NULL;
+    if (!img || H5Fget_file_image(w->file, img, (size_t)isz) != isz) {
+        w_fail(w, "%s: %s", w->path, img ? "cannot get the file image" : "out of memory for the file image");
+        free(img);
+        goto fail;
+    }
     herr_t c = H5Fclose(w->file);
     w->file = -1;
     if (c < 0) {
+        free(img);
         w_fail(w, "%s: closing %s failed: %s", w->path, w->tmp, h5_detail_str(&d));
         goto fail;
     }
-    if (fsync_path(w->tmp, O_RDONLY) < 0) {
-        w_fail(w, "%s: fsync of %s failed: %s", w->path, w->tmp, strerror(errno));
+    int fd = open(w->tmp, O_WRONLY | O_TRUNC);
+    size_t done_b = 0;
+    while (fd >= 0 && done_b < (size_t)isz) {
+        ssize_t k = write(fd, img + done_b, (size_t)isz - done_b);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) break;
+        done_b += (size_t)k;
+    }
+    int e = errno;
+    free(img);
+    if (fd < 0 || done_b < (size_t)isz) {
+        if (fd >= 0) close(fd);
+        w_fail(w, "%s: writing %s failed after %zu of %zd bytes: %s", w->path, w->tmp, done_b, isz,
+               strerror(e));
+        goto fail;
+    }
+    int syncbad = fsync(fd) < 0;
+    e = errno;
+    if (close(fd) < 0 && !syncbad) {
+        syncbad = 1;
+        e = errno;
+    }
+    if (syncbad) {
+        w_fail(w, "%s: fsync of %s failed: %s", w->path, w->tmp, strerror(e));
         goto fail;
     }
     if (rename(w->tmp, w->path) < 0) {
         w_fail(w, "%s: rename from %s failed: %s", w->path, w->tmp, strerror(errno));
         goto fail;
     }
+    remove_stale_tmps(w->path);
     /* The directory entry: fsync the containing directory. */
     {
         size_t pl = strlen(w->path);
@@ -829,8 +908,11 @@ static int r_header(qt_h5r *r, char *err, size_t errlen) {
     int64_t v = 0;
     ex = H5Aexists(r->file, "version");
     a = ex > 0 ? H5Aopen(r->file, "version", H5P_DEFAULT) : -1;
-    hid_t at = a >= 0 ? H5Aget_type(a) : -1;
-    int ok = at >= 0 && H5Tget_class(at) == H5T_INTEGER && H5Aread(a, H5T_NATIVE_INT64, &v) >= 0;
+    hid_t at = a >= 0 ? H5Aget_type(a) : -1, as = a >= 0 ? H5Aget_space(a) : -1;
+    /* one integer only: reading an array attribute into v would overflow it */
+    int ok = at >= 0 && as >= 0 && H5Tget_class(at) == H5T_INTEGER && H5Sget_simple_extent_npoints(as) == 1 &&
+             H5Aread(a, H5T_NATIVE_INT64, &v) >= 0;
+    if (as >= 0) H5Sclose(as);
     if (at >= 0) H5Tclose(at);
     if (a >= 0) H5Aclose(a);
     if (!ok) {

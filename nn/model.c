@@ -33,6 +33,8 @@ static void add_linear(qt_model *m, int cap, qt_linear_layer *l, const char *nam
     l->w = add_param(m, cap, name, 2, (int[]){out, in});
     l->wq = NULL;
     l->aq = NULL;
+    l->hook = NULL;
+    l->hook_user = NULL;
     m->linears[m->n_linears++] = l;
 }
 
@@ -138,6 +140,7 @@ size_t qt_model_numel(const qt_model *m) {
 qt_tensor *qt_linear_forward(qt_ctx *ctx, qt_linear_layer *l, qt_tensor *x) {
     qt_tensor *w = l->wq ? qt_fake_quant(ctx, l->w, l->wq) : l->w;
     if (l->aq) x = qt_act_quant(ctx, x, l->aq);
+    if (l->hook) l->hook(l->hook_user, l, x);
     return qt_linear(ctx, x, w);
 }
 

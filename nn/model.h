@@ -25,12 +25,20 @@ typedef struct qt_model_cfg {
     float rope_theta, norm_eps;
 } qt_model_cfg;
 
+struct qt_linear_layer;
+/* Calibration hook: called by qt_linear_forward with the Linear and the input
+ * x [..., in] its weight multiplies (after activation fake-quant). */
+typedef void (*qt_linear_hook)(void *user, struct qt_linear_layer *l, const qt_tensor *x);
+
 /* A bias-free Linear y = x·Wᵀ whose weight may be fake-quantized (wq) and
- * whose input may be fake-quantized (aq) in the forward. */
+ * whose input may be fake-quantized (aq) in the forward. hook (NULL = none,
+ * no cost) observes the input for PTQ calibration; clones do not copy it. */
 typedef struct qt_linear_layer {
     qt_tensor *w;
     struct qt_quantizer *wq;
     struct qt_actquant *aq;
+    qt_linear_hook hook;
+    void *hook_user;
 } qt_linear_layer;
 
 typedef struct qt_block {

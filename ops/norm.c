@@ -38,31 +38,44 @@ static void colsum_product(qt_ctx *ctx, const float *a, const float *b, float *o
 }
 
 /* ---- RMSNorm: saved[0] = 1/rms per row ---- */
+/* One parallel pass over row blocks: dx rows, and dw[j] = Σ_r dy·x·rstd summed
+ * per thread into its slice of a scratch buffer, the slices then reduced in a
+ * fixed order (as colsum_product; no copy of x). */
 static void rmsnorm_backward(qt_ctx *ctx, qt_node *nd) {
     qt_tensor *x = nd->in[0], *w = nd->in[1];
-    const float *rstd = nd->saved[0], *dy = nd->out->grad;
-    int rows = qt_rows(x), cols = qt_cols(x);
-    if (x->requires_grad) {
-        float *dx = qt_grad(ctx, x);
-#pragma omp parallel for if (rows > 16)
-        for (int r = 0; r < rows; r++) {
+    const float *rstd = nd->saved[0], *dy = nd->out->grad, *wd = w->data;
+    const int rows = qt_rows(x), cols = qt_cols(x);
+    float *dx = x->requires_grad ? qt_grad(ctx, x) : NULL;
+    float *dw = w->requires_grad ? qt_grad(ctx, w) : NULL;
+    int nt = omp_get_max_threads();
+    if ((size_t)rows * cols < 65536) nt = 1;
+    float *part = dw ? qt_arena_calloc(&ctx->arena, (size_t)nt * cols * sizeof(float)) : NULL;
+#pragma omp parallel num_threads(nt)
+    {
+        int t = omp_get_thread_num(), n = omp_get_num_threads();
+        float *acc = part ? part + (size_t)t * cols : NULL;
+        int r0 = (int)((long)rows * t / n), r1 = (int)((long)rows * (t + 1) / n);
+        for (int r = r0; r < r1; r++) {
             const float *xr = x->data + (size_t)r * cols, *dyr = dy + (size_t)r * cols;
-            float *dxr = dx + (size_t)r * cols;
-            double dot = 0.0;
-            for (int j = 0; j < cols; j++) dot += (double)dyr[j] * w->data[j] * xr[j];
-            float rs = rstd[r];
-            float c = (float)(dot / cols) * rs * rs * rs;
-            for (int j = 0; j < cols; j++) dxr[j] += dyr[j] * w->data[j] * rs - xr[j] * c;
+            const float rs = rstd[r];
+            if (dx) {
+                float *dxr = dx + (size_t)r * cols;
+                double dot = 0.0;
+#pragma omp simd reduction(+ : dot)
+                for (int j = 0; j < cols; j++) dot += (double)dyr[j] * wd[j] * xr[j];
+                const float c = (float)(dot / cols) * rs * rs * rs;
+#pragma omp simd
+                for (int j = 0; j < cols; j++) dxr[j] += dyr[j] * wd[j] * rs - xr[j] * c;
+            }
+            if (acc) {
+#pragma omp simd
+                for (int j = 0; j < cols; j++) acc[j] += dyr[j] * (xr[j] * rs);
+            }
         }
     }
-    if (w->requires_grad) {
-        /* dw[j] = Σ_r dy·x·rstd: fold rstd into a scratch copy of x */
-        float *xn = qt_arena_alloc(&ctx->arena, x->n * sizeof(float));
-#pragma omp parallel for if (rows > 16)
-        for (int r = 0; r < rows; r++)
-            for (int j = 0; j < cols; j++) xn[(size_t)r * cols + j] = x->data[(size_t)r * cols + j] * rstd[r];
-        colsum_product(ctx, dy, xn, qt_grad(ctx, w), rows, cols);
-    }
+    if (dw)
+        for (int t = 0; t < nt; t++)
+            for (int j = 0; j < cols; j++) dw[j] += part[(size_t)t * cols + j];
 }
 
 qt_tensor *qt_rmsnorm(qt_ctx *ctx, qt_tensor *x, qt_tensor *w, float eps) {
@@ -74,11 +87,14 @@ qt_tensor *qt_rmsnorm(qt_ctx *ctx, qt_tensor *x, qt_tensor *w, float eps) {
     for (int r = 0; r < rows; r++) {
         const float *xr = x->data + (size_t)r * cols;
         float *yr = y->data + (size_t)r * cols;
+        const float *wd = w->data;
         double ss = 0.0;
+#pragma omp simd reduction(+ : ss)
         for (int j = 0; j < cols; j++) ss += (double)xr[j] * xr[j];
         float rs = (float)(1.0 / sqrt(ss / cols + eps));
         rstd[r] = rs;
-        for (int j = 0; j < cols; j++) yr[j] = xr[j] * rs * w->data[j];
+#pragma omp simd
+        for (int j = 0; j < cols; j++) yr[j] = xr[j] * rs * wd[j];
     }
     qt_tensor *in[2] = {x, w};
     qt_node *nd = qt_record(ctx, "rmsnorm", rmsnorm_backward, y, 2, in);

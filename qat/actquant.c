@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "qat/quant.h"
 
@@ -11,8 +12,9 @@ static void check_bits(const char *fn, int bits) {
 }
 
 qt_actquant *qt_actquant_new(const char *name, int bits, qt_act_mode mode, float init_scale) {
+    if (mode == QT_ACT_Q8_BLOCKS) bits = 8;
     check_bits("actquant_new", bits);
-    if (mode != QT_ACT_PER_TOKEN && mode != QT_ACT_STATIC) qt_die("actquant_new: mode %d is unknown", (int)mode);
+    if (mode != QT_ACT_PER_TOKEN && mode != QT_ACT_STATIC && mode != QT_ACT_Q8_BLOCKS) qt_die("actquant_new: mode %d is unknown", (int)mode);
     qt_actquant *aq = calloc(1, sizeof *aq);
     if (!aq) qt_die("out of memory");
     aq->bits = bits;
@@ -62,6 +64,7 @@ void qt_actquant_clamp(qt_actquant *aq) {
 
 qt_tensor *qt_act_quant(qt_ctx *ctx, qt_tensor *x, qt_actquant *aq) {
     if (aq->mode == QT_ACT_PER_TOKEN) return qt_act_quant_dynamic(ctx, x, aq->bits);
+    if (aq->mode == QT_ACT_Q8_BLOCKS) return qt_act_quant_q8_blocks(ctx, x);
     if (!(aq->scale->data[0] > 0.0f)) qt_actquant_calibrate(aq, x);
     return qt_act_quant_static(ctx, x, aq->scale, aq->bits);
 }
@@ -90,6 +93,14 @@ static void dyn_backward(qt_ctx *ctx, qt_node *nd) {
 
 qt_tensor *qt_act_quant_dynamic(qt_ctx *ctx, qt_tensor *x, int bits) {
     check_bits("act_quant_dynamic", bits);
+    /* Linears that share an input (wq/wk/wv, w1/w3) would quantize the same x
+     * again: reuse a recent identical node's output (tensors are never
+     * modified after creation; its gradient then sums every consumer's). */
+    for (int i = ctx->n_nodes - 1; i >= 0 && i >= ctx->n_nodes - 8; i--) {
+        const qt_node *nd = &ctx->nodes[i];
+        if (nd->backward == dyn_backward && nd->in[0] == x && nd->iarg[0] == bits && !strcmp(nd->op, "act_quant_dynamic"))
+            return nd->out;
+    }
     qt_tensor *y = qt_tensor_like(ctx, x);
     const int rows = qt_rows(x), cols = qt_cols(x);
     const float hi = (float)((1 << (bits - 1)) - 1), lo = -hi - 1.0f;
@@ -100,7 +111,40 @@ qt_tensor *qt_act_quant_dynamic(qt_ctx *ctx, qt_tensor *x, int bits) {
         s = s >= QT_SCALE_EPS ? s : QT_SCALE_EPS;
         row_quant(x->data + o, y->data + o, (size_t)cols, s, lo, hi);
     }
-    qt_record(ctx, "act_quant_dynamic", dyn_backward, y, 1, &x);
+    qt_node *nd = qt_record(ctx, "act_quant_dynamic", dyn_backward, y, 1, &x);
+    if (nd) nd->iarg[0] = bits;
+    return y;
+}
+
+/* ---- llama.cpp Q8_0 / Q8_1 blocks of 32 ---- */
+
+void qt_q8_blocks_row(const float *x, float *y, size_t n, float *d32, int *qsum) {
+    for (size_t b0 = 0, bi = 0; b0 < n; b0 += 32, bi++) {
+        size_t m = n - b0 < 32 ? n - b0 : 32;
+        float amax = span_absmax(x + b0, m);
+        float d = amax / 127.0f, id = amax != 0.0f ? 127.0f / amax : 0.0f, dh = qt_f16_round(d);
+        int s = 0;
+        for (size_t i = 0; i < m; i++) {
+            float q = rintf(x[b0 + i] * id);
+            s += (int)q;
+            y[b0 + i] = q * dh;
+        }
+        if (qsum) {
+            d32[bi] = d;
+            qsum[bi] = s;
+        }
+    }
+}
+
+qt_tensor *qt_act_quant_q8_blocks(qt_ctx *ctx, qt_tensor *x) {
+    qt_tensor *y = qt_tensor_like(ctx, x);
+    const int rows = qt_rows(x), cols = qt_cols(x);
+#pragma omp parallel for if (x->n > 32768)
+    for (int r = 0; r < rows; r++) {
+        size_t o = (size_t)r * cols;
+        qt_q8_blocks_row(x->data + o, y->data + o, (size_t)cols, NULL, NULL);
+    }
+    qt_record(ctx, "act_quant_q8_blocks", dyn_backward, y, 1, &x);
     return y;
 }
 

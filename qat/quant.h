@@ -186,7 +186,9 @@ void qt_qweight_unpack(qt_qweight *qw, const uint8_t *in);
 /* ---- activation fake-quant (actquant.c), symmetric signed b-bit ---- */
 typedef enum {
     QT_ACT_PER_TOKEN = 0, /* dynamic: s = max|x_row|/Qp per row of the last dim, no parameters */
-    QT_ACT_STATIC = 1     /* one learned LSQ scale for the whole tensor */
+    QT_ACT_STATIC = 1,    /* one learned LSQ scale for the whole tensor */
+    QT_ACT_Q8_BLOCKS = 2  /* llama.cpp's Q8_0/Q8_1 rounding of matmul inputs (see qt_act_quant_q8_blocks);
+                             bits is 8, no parameters */
 } qt_act_mode;
 
 typedef struct qt_actquant {
@@ -210,6 +212,16 @@ qt_tensor *qt_act_quant(qt_ctx *ctx, qt_tensor *x, qt_actquant *aq);
 /* Per-token dynamic: per row s = max(max|x_row|/Qp, eps), x̂ = clamp(round(x/s), -Qn, Qp)·s;
  * backward is the identity (STE, the scale is not differentiated). */
 qt_tensor *qt_act_quant_dynamic(qt_ctx *ctx, qt_tensor *x, int bits);
+/* llama.cpp's rounding of a matmul input to Q8_0 (Q8_1 for Q4_1 weights)
+ * blocks: each row of the last dim in blocks of 32 contiguous values (a
+ * shorter last block if the row is not a multiple of 32), per block
+ * amax = max|x|, d = fp16(amax/127), q = round_half_even(x·127/amax) (0 when
+ * amax = 0), x̂ = q·d. Backward is the identity (STE). */
+qt_tensor *qt_act_quant_q8_blocks(qt_ctx *ctx, qt_tensor *x);
+/* The same rounding on n contiguous values (one row): x̂ to y (may alias x);
+ * when qsum is non-NULL, also per block the fp32 d = amax/127 (before fp16
+ * rounding) to d32[b] and Σq to qsum[b] (what Q8_1 stores as s = d32·Σq). */
+void qt_q8_blocks_row(const float *x, float *y, size_t n, float *d32, int *qsum);
 /* Static per-tensor with the LSQ scale param `scale` [1]: same math and
  * gradients as a SYM per-tensor weight quantizer, with N = x->n in g. */
 qt_tensor *qt_act_quant_static(qt_ctx *ctx, qt_tensor *x, qt_tensor *scale, int bits);

@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages qatc builds and tests with (idempotent).
+# usage: scripts/install_deps.sh          everything the tests need (oracles included)
+#        scripts/install_deps.sh --run    only what building and running qat_train needs
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libopenblas-openmp-dev libhdf5-dev libcjson-dev
-      python3-torch python3-numpy python3-h5py nodejs npm)
+run_only=0
+[ "${1:-}" = "--run" ] && run_only=1
+pkgs=(build-essential cmake pkg-config libopenblas-openmp-dev libhdf5-dev libcjson-dev nodejs npm)
+if [ $run_only -eq 0 ]; then
+  pkgs+=(python3-torch python3-numpy python3-h5py clang libclang-rt-14-dev libomp-dev valgrind)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -18,3 +24,5 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# test-only npm oracles (llama.cpp via node-llama-cpp, @huggingface/gguf) into tests/oracles/node_modules
+[ $run_only -eq 1 ] || "$(dirname "$0")/install_oracles.sh"

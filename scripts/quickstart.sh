@@ -6,7 +6,7 @@
 # Extra arguments go to qat_train (e.g. --resume after an interruption).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install_deps.sh
+scripts/install_deps.sh --run
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)"
 scripts/fetch_brown.sh data

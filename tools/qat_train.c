@@ -50,6 +50,9 @@ int main(int argc, char **argv) {
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* a write past `ulimit -f` fails with EFBIG (reported, previous checkpoint
+     * kept) instead of killing the process with SIGXFSZ */
+    signal(SIGXFSZ, SIG_IGN);
     int rc = qt_pipeline_run(&cfg, path, resume, &stop_requested);
     qt_config_free(&cfg);
     return rc;

@@ -13,11 +13,15 @@
 
 #include "data/suites.h"
 #include "eval/eval.h"
+#include "eval/report.h"
+#include "io/export.h"
 #include "io/h5store.h"
 #include "qat/policy.h"
+#include "qat/ptq/ptq.h"
 #include "train/train.h"
 
-#define MAX_SUITES 32
+#define MAX_SUITES QT_REPORT_MAX_SUITES
+#define MAX_METHODS 16
 
 typedef struct {
     char name[64];
@@ -25,18 +29,14 @@ typedef struct {
     const char **prompts, **answers;
 } eval_suite;
 
-typedef struct {
-    const char *name;
-    double val_bpb, val_ppl, kl, top1, bytes, bpw, seconds;
-    int has_ref;
-    double acc[MAX_SUITES];
-} method_result;
+typedef qt_report_method method_result;
 
 typedef struct {
     const qt_config *cfg;
     const char *cfg_path;
     char *cfg_json;
     qd_mix mix;
+    qd_mix textmix;   /* the text files only (calib.source "text") */
     qd_tokens val;
     eval_suite suites[MAX_SUITES];
     int n_suites;
@@ -79,13 +79,20 @@ static void base_name(const char *path, char *out, size_t n) {
 
 static qd_recall_cfg recall_cfg(const qt_config *cfg) {
     qd_recall_cfg r = qd_recall_default();
-    if (r.ctx_bytes > cfg->model.ctx) r.ctx_bytes = cfg->model.ctx;
+    r.ctx_bytes = cfg->suites.recall.ctx_bytes ? cfg->suites.recall.ctx_bytes
+                                               : (r.ctx_bytes > cfg->model.ctx ? cfg->model.ctx : r.ctx_bytes);
+    r.n_keys = cfg->suites.recall.keys;
+    r.n_values = cfg->suites.recall.values;
     return r;
 }
 
 static int open_suite(const qt_config *cfg, qd_suite *s, int builtin, const char *path, char *err) {
     memset(s, 0, sizeof *s);
-    if (builtin == QT_CFG_SUITE_ARITH) return qd_suite_arith(s, NULL, err);
+    if (builtin == QT_CFG_SUITE_ARITH) {
+        qd_arith_cfg ac = {.min_digits = cfg->suites.arith.min_digits, .max_digits = cfg->suites.arith.max_digits,
+                           .subtraction = cfg->suites.arith.subtraction};
+        return qd_suite_arith(s, &ac, err);
+    }
     if (builtin == QT_CFG_SUITE_RECALL) {
         qd_recall_cfg rc = recall_cfg(cfg);
         return qd_suite_recall(s, &rc, err);
@@ -110,6 +117,7 @@ static int setup_data(run_state *rs, char *err, size_t errlen) {
     split.seed = (uint64_t)cfg->seed;
     if (mkdirs(cfg->data.cache_dir, err, errlen)) return -1;
     qd_mix_init(&rs->mix);
+    qd_mix_init(&rs->textmix);
     for (int i = 0; i < cfg->data.n_train; i++) {
         const qt_cfg_source *src = &cfg->data.train[i];
         if (src->kind == QT_CFG_SRC_FILE) {
@@ -118,7 +126,8 @@ static int setup_data(run_state *rs, char *err, size_t errlen) {
             snprintf(prefix, sizeof prefix, "%s/%s", cfg->data.cache_dir, bn);
             qd_text_data td;
             if (qd_text_load(src->file, &split, prefix, &td, qerr) ||
-                qd_mix_add(&rs->mix, bn, td.train.tok, td.train.n, NULL, 0, src->weight, qerr)) {
+                qd_mix_add(&rs->mix, bn, td.train.tok, td.train.n, NULL, 0, src->weight, qerr) ||
+                qd_mix_add(&rs->textmix, bn, td.train.tok, td.train.n, NULL, 0, src->weight, qerr)) {
                 snprintf(err, errlen, "%s", qerr);
                 return -1;
             }
@@ -198,14 +207,13 @@ static void eval_method(run_state *rs, qt_model *m, qt_model *ref, method_result
         r->val_ppl = s.ppl;
         r->kl = ref ? s.kl : 0.0;
         r->top1 = ref ? s.top1 : 1.0;
-        r->has_ref = ref != NULL && rs->want_kl;
     }
     for (int i = 0; i < rs->n_suites; i++)
         r->acc[i] = qt_eval_exact_match(&rs->ectx, m, rs->suites[i].prompts, rs->suites[i].answers,
                                         (int)rs->suites[i].set.n, batch);
-    fprintf(stderr, "eval %-5s val bpb %.4f ppl %.3f", r->name, r->val_bpb, r->val_ppl);
+    fprintf(stderr, "eval %-12s val bpb %.4f ppl %.3f", r->name, r->val_bpb, r->val_ppl);
     for (int i = 0; i < rs->n_suites; i++) fprintf(stderr, "  %s %.3f", rs->suites[i].name, r->acc[i]);
-    if (r->has_ref) fprintf(stderr, "  kl %.4f top1 %.3f", r->kl, r->top1);
+    if (ref && rs->want_kl && rs->val.n >= 2) fprintf(stderr, "  kl %.4f top1 %.3f", r->kl, r->top1);
     fprintf(stderr, "\n");
 }
 
@@ -282,64 +290,9 @@ static int run_stage(run_state *rs, const char *stage, qt_model *m, qt_model *te
     return qt_train_run(&spec, &env, resume, NULL, err, errlen);
 }
 
-static cJSON *method_json(const run_state *rs, const method_result *r) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "val_bpb", r->val_bpb);
-    cJSON_AddNumberToObject(o, "val_ppl", r->val_ppl);
-    cJSON *s = cJSON_AddObjectToObject(o, "suites");
-    for (int i = 0; i < rs->n_suites; i++) cJSON_AddNumberToObject(s, rs->suites[i].name, r->acc[i]);
-    cJSON_AddNumberToObject(o, "kl_vs_fp32", r->kl);
-    cJSON_AddNumberToObject(o, "top1_vs_fp32", r->top1);
-    cJSON_AddNumberToObject(o, "bytes", r->bytes);
-    cJSON_AddNumberToObject(o, "bits_per_weight", r->bpw);
-    cJSON_AddNumberToObject(o, "seconds", r->seconds);
-    return o;
-}
-
-static int write_report(run_state *rs, const method_result *res, int n, int *regressed, char *err, size_t errlen) {
-    cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "qatc_version", QATC_VERSION);
-    cJSON_AddItemToObject(root, "config", qt_config_to_cjson(rs->cfg));
-    cJSON *methods = cJSON_AddObjectToObject(root, "methods");
-    for (int i = 0; i < n; i++) cJSON_AddItemToObject(methods, res[i].name, method_json(rs, &res[i]));
-    /* gate: the chosen model (qat, the last row) against fp32 (the first), per suite */
-    cJSON *gate = cJSON_AddObjectToObject(root, "gate");
-    cJSON_AddStringToObject(gate, "model", res[n - 1].name);
-    cJSON_AddNumberToObject(gate, "max_regression", rs->cfg->eval.max_regression);
-    cJSON *regs = cJSON_AddArrayToObject(gate, "regressions");
-    *regressed = 0;
-    for (int i = 0; i < rs->n_suites; i++) {
-        double drop = res[0].acc[i] - res[n - 1].acc[i];
-        if (drop > rs->cfg->eval.max_regression) {
-            cJSON *r = cJSON_CreateObject();
-            cJSON_AddStringToObject(r, "suite", rs->suites[i].name);
-            cJSON_AddNumberToObject(r, "fp32", res[0].acc[i]);
-            cJSON_AddNumberToObject(r, res[n - 1].name, res[n - 1].acc[i]);
-            cJSON_AddItemToArray(regs, r);
-            (*regressed)++;
-        }
-    }
-    cJSON_AddBoolToObject(gate, "passed", *regressed == 0);
-    char *text = cJSON_Print(root);
-    cJSON_Delete(root);
-    char path[1100], tmp[1200];
-    path_in(path, sizeof path, rs->cfg->out_dir, "report.json");
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    int ok = f && fputs(text, f) >= 0 && fputc('\n', f) != EOF;
-    if (f) ok = (fflush(f) == 0) & (fsync(fileno(f)) == 0) & (fclose(f) == 0) & ok;
-    free(text);
-    if (!ok || rename(tmp, path)) {
-        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-        unlink(tmp);
-        return -1;
-    }
-    fprintf(stderr, "report: %s\n", path);
-    return 0;
-}
-
 static void free_state(run_state *rs) {
     qd_mix_free(&rs->mix);
+    qd_mix_free(&rs->textmix);
     qd_tokens_free(&rs->val);
     for (int i = 0; i < rs->n_suites; i++) {
         qd_eval_set_free(&rs->suites[i].set);
@@ -360,22 +313,108 @@ static qt_model_cfg model_cfg(const qt_config *c) {
     return m;
 }
 
+
+/* Calibration windows for one PTQ method, from calib.source. */
+static int make_calib(run_state *rs, const qt_cfg_ptq *p, qt_calib *c, char *src_desc, size_t dlen, long long *seed_out,
+                      char *err, size_t errlen) {
+    const qt_config *cfg = rs->cfg;
+    int T = cfg->model.ctx, nseq = (p->calib_tokens + T - 1) / T;
+    uint64_t seed = (uint64_t)(cfg->calib.seed ? cfg->calib.seed : cfg->seed);
+    *seed_out = (long long)seed;
+    if (cfg->calib.source == QT_CFG_CALIB_TRAIN) {
+        snprintf(src_desc, dlen, "train");
+        return qt_calib_from_mix(&rs->mix, nseq, T, seed, c, err, errlen);
+    }
+    if (cfg->calib.source == QT_CFG_CALIB_TEXT) {
+        snprintf(src_desc, dlen, "text");
+        if (rs->textmix.n_src == 0) {
+            snprintf(err, errlen, "%s: key \"calib.source\": \"text\" needs a text file in data.train", rs->cfg_path);
+            return -1;
+        }
+        return qt_calib_from_mix(&rs->textmix, nseq, T, seed, c, err, errlen);
+    }
+    snprintf(src_desc, dlen, "file:%s", cfg->calib.file);
+    char *text = NULL;
+    size_t len = 0;
+    char qerr[QD_ERR_LEN];
+    if (qd_read_file(cfg->calib.file, &text, &len, qerr)) {
+        snprintf(err, errlen, "%s", qerr);
+        return -1;
+    }
+    int32_t *tok = malloc((len ? len : 1) * sizeof *tok);
+    for (size_t i = 0; i < len; i++) tok[i] = (unsigned char)text[i];
+    free(text);
+    int rc = qt_calib_from_tokens(tok, len, nseq, T, seed, c, err, errlen);
+    if (rc) snprintf(err + strlen(err), errlen - strlen(err), " (calib.file %s)", cfg->calib.file);
+    free(tok);
+    return rc;
+}
+
+/* Runs one PTQ method on a clone of base; returns the quantized model (quantizers attached) or NULL. */
+static qt_model *run_ptq(run_state *rs, const qt_model *base, const qt_cfg_ptq *p, method_result *r, char *err,
+                         size_t errlen) {
+    const qt_config *cfg = rs->cfg;
+    qt_model *m = qt_model_clone(base);
+    qt_calib c = {0};
+    int rc = 0;
+    if (p->method != QT_CFG_PTQ_RTN || cfg->quant.activations.mode == QT_CFG_ACT_STATIC) {
+        char desc[1100];
+        long long seed = 0;
+        if (make_calib(rs, p, &c, desc, sizeof desc, &seed, err, errlen)) { qt_model_free(m); return NULL; }
+        r->calib_tokens = c.nseq * c.T;
+        r->calib_sequences = c.nseq;
+        r->calib_seed = seed;
+        r->calib_source = cfg->calib.source == QT_CFG_CALIB_TRAIN ? "train" : cfg->calib.source == QT_CFG_CALIB_TEXT ? "text" : cfg->calib.file;
+    }
+    fprintf(stderr, "ptq: %s%s\n", r->name, c.nseq ? "" : " (no calibration)");
+    switch (p->method) {
+    case QT_CFG_PTQ_RTN:
+        rc = qt_ptq_rtn(m, &cfg->quant, c.nseq ? &c : NULL, NULL, err, errlen);
+        break;
+    case QT_CFG_PTQ_GPTQ: {
+        qt_gptq_opts o = {.percdamp = p->percdamp, .act_order = p->act_order, .blocksize = 128};
+        rc = qt_ptq_gptq(m, &cfg->quant, &c, &o, NULL, err, errlen);
+        break;
+    }
+    case QT_CFG_PTQ_AWQ: {
+        qt_awq_opts o = {.n_grid = 20, .clip = 1};
+        rc = qt_ptq_awq(m, &cfg->quant, &c, &o, stderr, err, errlen);
+        break;
+    }
+    case QT_CFG_PTQ_SMOOTHQUANT:
+        rc = qt_ptq_smoothquant(m, &cfg->quant, &c, p->alpha, stderr, err, errlen);
+        break;
+    }
+    qt_calib_free(&c);
+    if (rc) {
+        char tmp[1024];
+        snprintf(tmp, sizeof tmp, "ptq %s: %s", r->name, err);
+        snprintf(err, errlen, "%s", tmp);
+        qt_policy_detach(m);
+        qt_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
 int qt_pipeline_run(const qt_config *cfg, const char *config_path, int resume, volatile sig_atomic_t *stop) {
     char err[1024] = "";
     run_state rs = {.cfg = cfg, .cfg_path = config_path};
     qt_ctx_init(&rs.ectx, 16 << 20);
-    qt_model *base = NULL, *qat = NULL, *frozen = NULL;
+    qt_model *base = NULL, *qat = NULL, *frozen = NULL, *ptq_init = NULL, *qat2 = NULL;
     int rc = QT_EXIT_ERROR;
-    char base_path[1100], base_ckpt[1100], qat_ckpt[1100], qat_path[1100], mpath[1100];
+    char base_path[1100], base_ckpt[1100], qat_ckpt[1100], qat_path[1100], mpath[1100], qat2_ckpt[1100], qat2_path[1100];
     path_in(base_path, sizeof base_path, cfg->out_dir, "base.h5");
     path_in(base_ckpt, sizeof base_ckpt, cfg->out_dir, "base.ckpt.h5");
     path_in(qat_ckpt, sizeof qat_ckpt, cfg->out_dir, "qat.ckpt.h5");
     path_in(qat_path, sizeof qat_path, cfg->out_dir, "qat.h5");
+    path_in(qat2_ckpt, sizeof qat2_ckpt, cfg->out_dir, "qat_from_ptq.ckpt.h5");
+    path_in(qat2_path, sizeof qat2_path, cfg->out_dir, "qat_from_ptq.h5");
     path_in(mpath, sizeof mpath, cfg->out_dir, "metrics.jsonl");
     if (mkdirs(cfg->out_dir, err, sizeof err)) goto out;
     if (!resume) {
-        const char *existing[] = {base_path, base_ckpt, qat_ckpt, qat_path};
-        for (int i = 0; i < 4; i++)
+        const char *existing[] = {base_path, base_ckpt, qat_ckpt, qat_path, qat2_ckpt, qat2_path};
+        for (int i = 0; i < 6; i++)
             if (access(existing[i], F_OK) == 0) {
                 snprintf(err, sizeof err,
                          "%s: out_dir \"%s\" already holds a run (%s); pass --resume to continue it, or choose another out_dir",
@@ -396,8 +435,9 @@ int qt_pipeline_run(const qt_config *cfg, const char *config_path, int resume, v
     base = qt_model_new(&mc);
     qt_model_init(base, (uint64_t)cfg->seed);
     fprintf(stderr, "model: %s, %zu parameters\n", cfg->model.arch == QT_CFG_ARCH_MLP ? "mlp" : "llama", qt_model_numel(base));
-    method_result res[3];
+    method_result res[MAX_METHODS];
     memset(res, 0, sizeof res);
+    int nres = 0;
     double t0 = now_s();
     if (cfg->model.init) {
         if (qt_model_load(base, cfg->model.init, err, sizeof err)) goto out;
@@ -411,49 +451,108 @@ int qt_pipeline_run(const qt_config *cfg, const char *config_path, int resume, v
         if (r) goto out;
         if (qt_model_save(base, base_path, rs.cfg_json, err, sizeof err)) goto out;
     }
-    res[0] = (method_result){.name = "fp32", .seconds = now_s() - t0};
-    res[0].bytes = 4.0 * (double)qt_model_numel(base);
-    res[0].bpw = 32.0;
-    eval_method(&rs, base, NULL, &res[0]);
+    method_result *fp = &res[nres++];
+    snprintf(fp->name, sizeof fp->name, "fp32");
+    fp->seconds = now_s() - t0;
+    fp->bytes = 4.0 * (double)qt_model_numel(base);
+    fp->bpw = 32.0;
+    eval_method(&rs, base, NULL, fp);
 
-    /* RTN: the base quantized by the same policy and initialiser, no training */
-    t0 = now_s();
-    qt_model *rtn_q = qt_model_clone(base);
-    if (qt_policy_apply(rtn_q, &cfg->quant, stderr, err, sizeof err)) { qt_model_free(rtn_q); goto out; }
-    frozen = qt_model_freeze(rtn_q);
-    res[1] = (method_result){.name = "rtn"};
-    res[1].bytes = qt_model_deploy_bytes(rtn_q, &res[1].bpw);
-    res[1].seconds = now_s() - t0;
-    eval_method(&rs, frozen, base, &res[1]);
-    qt_model_free(frozen);
-    frozen = NULL;
-    qt_policy_detach(rtn_q);
-    qt_model_free(rtn_q);
+    /* PTQ baselines: each configured method on the same base, calibration data and policy */
+    int plan_logged = 0;
+    double ptq_init_seconds = 0.0;
+    for (int k = 0; k < cfg->n_ptq && nres < MAX_METHODS - 2; k++) { /* room for qat, qat_from_ptq */
+        if (*stop) { rc = QT_EXIT_INTERRUPTED; goto out; }
+        const qt_cfg_ptq *p = &cfg->ptq[k];
+        method_result *r = &res[nres];
+        const char *mname = qt_config_enum_name("ptq[].method", p->method);
+        int dup = 0;
+        for (int i = 0; i < nres; i++) dup += !strncmp(res[i].name, mname, strlen(mname));
+        if (dup) snprintf(r->name, sizeof r->name, "%s_%d", mname, dup + 1);
+        else snprintf(r->name, sizeof r->name, "%s", mname);
+        if (!plan_logged) {   /* the effective plan, once */
+            qt_model *tmp = qt_model_clone(base);
+            if (qt_policy_apply(tmp, &cfg->quant, stderr, err, sizeof err)) { qt_model_free(tmp); goto out; }
+            qt_policy_detach(tmp);
+            qt_model_free(tmp);
+            plan_logged = 1;
+        }
+        t0 = now_s();
+        qt_model *pm = run_ptq(&rs, base, p, r, err, sizeof err);
+        if (!pm) goto out;
+        r->seconds = now_s() - t0;
+        r->bytes = qt_model_deploy_bytes(pm, &r->bpw);
+        frozen = qt_model_freeze(pm);
+        eval_method(&rs, frozen, base, r);
+        qt_model_free(frozen);
+        frozen = NULL;
+        nres++;
+        if (!ptq_init && (int)cfg->train.init_from == (int)p->method + 1) {
+            ptq_init = pm;   /* kept as the start of qat_from_ptq */
+            ptq_init_seconds = r->seconds;
+        } else {
+            qt_policy_detach(pm);
+            qt_model_free(pm);
+        }
+    }
 
-    /* QAT */
+    /* QAT from the FP32 base (RTN-initialised scales) */
     t0 = now_s();
     qat = qt_model_clone(base);
-    if (qt_policy_apply(qat, &cfg->quant, NULL, err, sizeof err)) goto out;
+    if (qt_policy_apply(qat, &cfg->quant, plan_logged ? NULL : stderr, err, sizeof err)) goto out;
     int r = run_stage(&rs, "qat", qat, cfg->train.distill.weight > 0 ? base : NULL, qat_ckpt, resume, stop, err, sizeof err);
     if (r == 2) { rc = QT_EXIT_INTERRUPTED; goto out; }
     if (r) goto out;
     if (qt_model_save(qat, qat_path, rs.cfg_json, err, sizeof err)) goto out;
-    res[2] = (method_result){.name = "qat", .seconds = now_s() - t0};
-    res[2].bytes = qt_model_deploy_bytes(qat, &res[2].bpw);
+    method_result *rq = &res[nres++];
+    snprintf(rq->name, sizeof rq->name, "qat");
+    rq->seconds = now_s() - t0;
+    rq->bytes = qt_model_deploy_bytes(qat, &rq->bpw);
     frozen = qt_model_freeze(qat);
-    eval_method(&rs, frozen, base, &res[2]);
+    eval_method(&rs, frozen, base, rq);
+    qt_model_free(frozen);
+    frozen = NULL;
+    qt_model *chosen = qat;
 
-    int regressed = 0;
-    if (write_report(&rs, res, 3, &regressed, err, sizeof err)) goto out;
-    if (regressed) {
-        fprintf(stderr, "qatc: gate: %d suite(s) regressed by more than %.3f vs fp32 (see report.json \"gate\"):",
-                regressed, cfg->eval.max_regression);
-        for (int i = 0; i < rs.n_suites; i++)
-            if (res[0].acc[i] - res[2].acc[i] > cfg->eval.max_regression)
-                fprintf(stderr, " %s %.3f -> %.3f", rs.suites[i].name, res[0].acc[i], res[2].acc[i]);
-        fprintf(stderr, "\n");
+    /* QAT from a PTQ result (train.init_from): its folded weights and scales as the start */
+    if (ptq_init) {
+        t0 = now_s();
+        qat2 = ptq_init;
+        ptq_init = NULL;
+        r = run_stage(&rs, "qat_from_ptq", qat2, cfg->train.distill.weight > 0 ? base : NULL, qat2_ckpt, resume, stop,
+                      err, sizeof err);
+        if (r == 2) { rc = QT_EXIT_INTERRUPTED; goto out; }
+        if (r) goto out;
+        if (qt_model_save(qat2, qat2_path, rs.cfg_json, err, sizeof err)) goto out;
+        method_result *r2 = &res[nres++];
+        snprintf(r2->name, sizeof r2->name, "qat_from_ptq");
+        snprintf(r2->init_from, sizeof r2->init_from, "%s", qt_config_enum_name("train.init_from", cfg->train.init_from));
+        r2->seconds = now_s() - t0 + ptq_init_seconds;
+        r2->bytes = qt_model_deploy_bytes(qat2, &r2->bpw);
+        frozen = qt_model_freeze(qat2);
+        eval_method(&rs, frozen, base, r2);
+        qt_model_free(frozen);
+        frozen = NULL;
+        chosen = qat2;
+    }
+
+    /* report: always written; the gate judges the last (chosen) QAT model */
+    qt_report rep = {.cfg = cfg, .out_dir = cfg->out_dir, .n_suites = rs.n_suites, .has_text = rs.val.n >= 2,
+                     .methods = res, .n_methods = nres, .gate_model = nres - 1,
+                     .max_regression = cfg->eval.max_regression};
+    for (int i = 0; i < rs.n_suites; i++) rep.suites[i] = rs.suites[i].name;
+    if (qt_report_write(&rep, mpath, err, sizeof err)) goto out;
+    fprintf(stderr, "report: %s/report.json, report.md, plots/\n", cfg->out_dir);
+
+    /* ---- exports of the chosen QAT model (io/export.h) ---- */
+    if (cfg->n_exports && qt_export_run(cfg, chosen, err, sizeof err)) goto out;
+
+    char gate_msg[2300];
+    if (qt_report_gate(&rep, gate_msg, sizeof gate_msg)) {
+        fprintf(stderr, "qatc: %s (see report.json \"gate\")\n", gate_msg);
         rc = QT_EXIT_REGRESSION;
     } else {
+        fprintf(stderr, "%s\n", gate_msg);
         rc = QT_EXIT_OK;
     }
 out:
@@ -461,6 +560,10 @@ out:
     qt_model_free(frozen);
     if (qat) qt_policy_detach(qat);
     qt_model_free(qat);
+    if (qat2) qt_policy_detach(qat2);
+    qt_model_free(qat2);
+    if (ptq_init) qt_policy_detach(ptq_init);
+    qt_model_free(ptq_init);
     qt_model_free(base);
     free_state(&rs);
     return rc;

@@ -1,10 +1,15 @@
 /* qatc pipeline: what `qat_train config.json` runs. Stages: load or
- * pre-train the FP32 base, evaluate it, RTN-quantize it and evaluate, QAT
- * fine-tune and freeze and evaluate, then write report.json.
+ * pre-train the FP32 base and evaluate it; each PTQ method of `ptq` (rtn,
+ * gptq, awq, smoothquant; calibration from `calib`) on the same base and
+ * policy, frozen and evaluated; QAT from the FP32 base ("qat"), frozen and
+ * evaluated; when train.init_from names a PTQ method, QAT again from that
+ * PTQ result ("qat_from_ptq"); then the comparison report (eval/report.h)
+ * and the gate on the last QAT model; then the exports (io/export.h) of it.
  *
- * Files under out_dir: base.h5 (FP32 base, final), base.ckpt.h5 and
- * qat.ckpt.h5 (resumable stage checkpoints), qat.h5 (QAT weights and
- * quantizer state, final), metrics.jsonl, report.json. */
+ * Files under out_dir: base.h5 (FP32 base, final), base.ckpt.h5,
+ * qat.ckpt.h5 and qat_from_ptq.ckpt.h5 (resumable stage checkpoints),
+ * qat.h5 / qat_from_ptq.h5 (QAT weights and quantizer state, final),
+ * metrics.jsonl, report.json, report.md, plots/ (SVG). */
 #ifndef QATC_TRAIN_PIPELINE_H
 #define QATC_TRAIN_PIPELINE_H
 

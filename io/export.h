@@ -1,0 +1,99 @@
+/* qatc io/export: writes the learned integers of a QAT model (its Linear
+ * layers with quantizers, frozen by qt_freeze: codes + effective scales,
+ * never recomputed) to deployment formats, and imports real checkpoints.
+ *
+ * GGUF (llama.cpp, arch "llama"): a quantized Linear is written at the ggml
+ * type that holds its spec exactly:
+ *   SYM 8-bit, group 32       → Q8_0 (d = the fp16 scale, qs = the codes)
+ *   SYM 4-bit, group 32       → Q4_0 (stored nibble = code + 8)
+ *   FLOAT_MIN 4-bit, group 32 → Q4_1 (d, m = the fp16 scale and min)
+ * and every scale (and min) must be an fp16 value. Type "F32" writes the
+ * dequantized weights (exact); "F16" only when they are fp16 values.
+ * A spec the requested type cannot hold is refused with a message naming
+ * the tensor and the mismatch, unless `requantize` is set: then that tensor
+ * is re-quantized from its float master weights with llama.cpp's reference
+ * rounding (the QAT gain may be lost; the exporter says so on stderr).
+ * Unquantized tensors (embedding, norms, skipped Linears) are F32, or F16
+ * with `float_f16` (norms stay F32). Our rope rotates adjacent pairs like
+ * llama.cpp's "llama" arch, so q/k rows are written unpermuted.
+ *
+ * AWQ (AutoAWQ GEMM, safetensors + config.json in a directory): every
+ * quantized Linear must be ASYM <= 4-bit (or SYM <= 4-bit, written exactly
+ * as code + 8 with zero point 8) with a group of 32, 64 or 128 and fp16
+ * scales; qweight/qzeros int32 packed along the output dimension in the AWQ
+ * order [0, 2, 4, 6, 1, 3, 5, 7], scales fp16 [in/g, out]; HF Llama names;
+ * q/k rows permuted to HF's half-split rope. Other tensors fp16. */
+#ifndef QATC_IO_EXPORT_H
+#define QATC_IO_EXPORT_H
+
+#include <stddef.h>
+
+#include "eval/faithful.h"
+#include "io/config.h"
+#include "nn/model.h"
+
+typedef struct qt_export_opts {
+    const char *type;     /* GGUF: "F32", "F16", "Q8_0", "Q4_0", "Q4_1"; NULL = derived from the specs */
+    int float_f16;        /* unquantized 2-D tensors as F16 (GGUF) */
+    int requantize;       /* re-quantize specs the type cannot hold instead of refusing */
+    const char *name;     /* general.name / model name; NULL = "qatc" */
+    const char *config_json; /* hdf5 export: effective config stored with the checkpoint (may be NULL) */
+} qt_export_opts;
+
+/* Writes m (llama arch) as a GGUF file. Returns 0, or -1 with a one-line
+ * message in err. */
+int qt_export_gguf(const qt_model *m, const qt_export_opts *o, const char *path, char *err, size_t errlen);
+
+/* Writes m as an AutoAWQ GEMM checkpoint into directory dir (created when
+ * absent): dir/model.safetensors and dir/config.json. o->requantize re-grids
+ * a non-AWQ spec to asym 4-bit (group 128, or the spec's group when it is
+ * 32/64/128) from the float master weights. Returns 0 or -1. */
+int qt_export_awq(const qt_model *m, const qt_export_opts *o, const char *dir, char *err, size_t errlen);
+
+/* Writes every entry of cfg->exports (format gguf | awq | hdf5, type, path
+ * relative to cfg->out_dir) from the QAT model. Returns 0, or -1 with a
+ * message naming the export entry. */
+int qt_export_run(const qt_config *cfg, const qt_model *qat, char *err, size_t errlen);
+
+/* The Hugging Face Llama name of a qatc parameter ("layers.0.attention.wq.weight"
+ * → "model.layers.0.self_attn.q_proj.weight") into buf; NULL when unknown. */
+const char *qt_hf_name(const char *qatc_name, char *buf, size_t len);
+/* Row r of HF's half-split rope layout within a q/k weight of `heads` heads
+ * of size hd comes from our (llama.cpp, adjacent pairs) row
+ * qt_hf_rope_row(r, hd): within a head, HF row j·hd/2 + i is our row 2i + j. */
+int qt_hf_rope_row(int r, int hd);
+
+/* ---- import (io/import.c) ---- */
+
+/* A GGUF file (arch "llama"; F32, F16, BF16, Q8_0, Q4_0, Q4_1 tensors) as a
+ * deploy model: weights dequantized; per Linear the input rounding that
+ * llama.cpp's CPU backend applies to its tensor type (Q8_0/Q4_0 → Q8_0,
+ * Q4_1 → Q8_1; none for F32/F16/BF16: measured, llama.cpp's F16 matmul
+ * matches unrounded inputs to ~1e-9). Turn it off with
+ * qt_deploy_unfaithful. NULL with a message on error. */
+qt_deploy *qt_import_gguf(const char *path, char *err, size_t errlen);
+
+/* A Hugging Face Llama checkpoint directory (config.json plus
+ * model.safetensors, or model.safetensors.index.json and its shards; F32,
+ * F16 or BF16 tensors) as a float model; q/k rows are permuted from HF's
+ * half-split rope to ours. A path to a .safetensors file reads config.json
+ * beside it. NULL with a message on error. */
+qt_model *qt_import_hf(const char *path, char *err, size_t errlen);
+
+/* A QAT model from a qatc checkpoint (qat.h5, base.h5, a stage checkpoint):
+ * the config is read from config_path, or when NULL from the checkpoint's
+ * stored effective config (into *cfg, which the caller frees with
+ * qt_config_free). Weights are loaded; with quant = 1, or quant = -1 (auto)
+ * and the checkpoint holds quantizer state ("param/<weight>.scale"), the
+ * config's quant policy is attached (initialised from the loaded weights) and
+ * the checkpoint's quantizer state loaded over it; quant = 0 (or auto on a
+ * float checkpoint such as base.h5) gives the float model. NULL with a
+ * message on error. */
+qt_model *qt_load_qat(const char *ckpt, const char *config_path, int quant, qt_config *cfg, char *err,
+                      size_t errlen);
+
+/* A float base model from path: a .gguf file (qt_import_gguf, weights
+ * dequantized), an HF directory or .safetensors file (qt_import_hf). */
+qt_model *qt_import_model(const char *path, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,546 @@
+/* Import of GGUF files and Hugging Face Llama checkpoints into qatc models.
+ * See io/export.h. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "io/export.h"
+#include "io/gguf.h"
+#include "io/h5store.h"
+#include "qat/policy.h"
+#include "train/train.h"
+#include "io/safetensors.h"
+#include "qat/quant.h"
+
+static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+
+/* n values of a GGUF tensor row-run dequantized to floats */
+static void dequant(int type, const uint8_t *in, float *out, size_t n) {
+    switch (type) {
+    case QT_GGML_F32: memcpy(out, in, n * 4); return;
+    case QT_GGML_F16:
+        for (size_t i = 0; i < n; i++) out[i] = qt_f16_to_f32(le16(in + 2 * i));
+        return;
+    case QT_GGML_BF16:
+        for (size_t i = 0; i < n; i++) {
+            uint32_t u = (uint32_t)le16(in + 2 * i) << 16;
+            memcpy(&out[i], &u, 4);
+        }
+        return;
+    default: break;
+    }
+    const size_t bsz = qt_ggml_type_size(type);
+    for (size_t b = 0; b < n / 32; b++) {
+        const uint8_t *blk = in + b * bsz;
+        float *y = out + b * 32;
+        const float d = qt_f16_to_f32(le16(blk));
+        if (type == QT_GGML_Q8_0) {
+            for (int j = 0; j < 32; j++) y[j] = (float)(int8_t)blk[2 + j] * d;
+        } else if (type == QT_GGML_Q4_0) {
+            for (int j = 0; j < 16; j++) {
+                y[j] = (float)((blk[2 + j] & 15) - 8) * d;
+                y[j + 16] = (float)((blk[2 + j] >> 4) - 8) * d;
+            }
+        } else { /* Q4_1 */
+            const float m = qt_f16_to_f32(le16(blk + 2));
+            for (int j = 0; j < 16; j++) {
+                y[j] = d * (float)(blk[4 + j] & 15) + m;
+                y[j + 16] = d * (float)(blk[4 + j] >> 4) + m;
+            }
+        }
+    }
+}
+
+static int load_tensor(const qt_gguf *g, const char *path, const char *name, qt_tensor *dst, int *type, char *err,
+                       size_t errlen) {
+    const qt_gguf_tensor *t = qt_gguf_tensor_find(g, name);
+    if (!t) {
+        snprintf(err, errlen, "%s: tensor \"%s\" is missing", path, name);
+        return -1;
+    }
+    /* ne is fastest first: a [rows, cols] tensor has ne = [cols, rows] */
+    uint64_t want0 = (uint64_t)qt_cols(dst), want1 = dst->ndim == 1 ? 1 : (uint64_t)qt_rows(dst);
+    uint64_t got1 = 1;
+    for (int d = 1; d < t->n_dims; d++) got1 *= t->ne[d];
+    if (t->ne[0] != want0 || got1 != want1) {
+        snprintf(err, errlen, "%s: tensor \"%s\": expected ne [%llu, %llu], found [%llu, %llu]", path, name,
+                 (unsigned long long)want0, (unsigned long long)want1, (unsigned long long)t->ne[0],
+                 (unsigned long long)got1);
+        return -1;
+    }
+    if (t->type != QT_GGML_F32 && t->type != QT_GGML_F16 && t->type != QT_GGML_BF16 && t->type != QT_GGML_Q8_0 &&
+        t->type != QT_GGML_Q4_0 && t->type != QT_GGML_Q4_1) {
+        snprintf(err, errlen, "%s: tensor \"%s\": type %s is not supported (F32, F16, BF16, Q8_0, Q4_0, Q4_1)", path,
+                 name, qt_ggml_type_name(t->type));
+        return -1;
+    }
+    dequant(t->type, t->data, dst->data, dst->n);
+    for (size_t i = 0; i < dst->n; i++)
+        if (!isfinite(dst->data[i])) {
+            snprintf(err, errlen, "%s: tensor \"%s\": value %zu is not finite", path, name, i);
+            return -1;
+        }
+    if (type) *type = t->type;
+    return 0;
+}
+
+static int meta_u32(const qt_gguf *g, const char *path, const char *key, int required, uint32_t def, int *out,
+                    char *err, size_t errlen) {
+    uint32_t v = def;
+    if (qt_gguf_find(g, key) || required) {
+        char e[256];
+        if (qt_gguf_get_u32(g, key, &v, e, sizeof e)) {
+            snprintf(err, errlen, "%s: %s", path, e + strlen("gguf: "));
+            return -1;
+        }
+    }
+    if (v == 0 || v > (1u << 30)) {
+        snprintf(err, errlen, "%s: key \"%s\" = %u is out of range", path, key, v);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+qt_deploy *qt_import_gguf(const char *path, char *err, size_t errlen) {
+    qt_gguf *g = qt_gguf_read(path, err, errlen);
+    if (!g) return NULL;
+    char e[256];
+    const char *arch = qt_gguf_get_str(g, "general.architecture", e, sizeof e);
+    qt_model_cfg c = {.arch = QT_ARCH_LLAMA};
+    float eps = 0, theta = 10000.0f;
+    int rope_dim = 0;
+    qt_deploy *d = NULL;
+    if (!arch || strcmp(arch, "llama")) {
+        snprintf(err, errlen, "%s: general.architecture is %s%s%s (expected \"llama\")", path, arch ? "\"" : "",
+                 arch ? arch : "missing", arch ? "\"" : "");
+        goto fail;
+    }
+    if (meta_u32(g, path, "llama.embedding_length", 1, 0, &c.dim, err, errlen) ||
+        meta_u32(g, path, "llama.block_count", 1, 0, &c.layers, err, errlen) ||
+        meta_u32(g, path, "llama.feed_forward_length", 1, 0, &c.ffn, err, errlen) ||
+        meta_u32(g, path, "llama.attention.head_count", 1, 0, &c.heads, err, errlen) ||
+        meta_u32(g, path, "llama.context_length", 1, 0, &c.ctx, err, errlen))
+        goto fail;
+    if (meta_u32(g, path, "llama.attention.head_count_kv", 0, (uint32_t)c.heads, &c.kv_heads, err, errlen)) goto fail;
+    if (qt_gguf_get_f32(g, "llama.attention.layer_norm_rms_epsilon", &eps, e, sizeof e)) {
+        snprintf(err, errlen, "%s: %s", path, e + strlen("gguf: "));
+        goto fail;
+    }
+    if (qt_gguf_find(g, "llama.rope.freq_base") && qt_gguf_get_f32(g, "llama.rope.freq_base", &theta, e, sizeof e)) {
+        snprintf(err, errlen, "%s: %s", path, e + strlen("gguf: "));
+        goto fail;
+    }
+    c.norm_eps = eps;
+    c.rope_theta = theta;
+    const qt_gguf_tensor *emb = qt_gguf_tensor_find(g, "token_embd.weight");
+    if (!emb || emb->n_dims != 2 || emb->ne[1] > (1u << 30)) {
+        snprintf(err, errlen, "%s: tensor \"token_embd.weight\" is missing or not 2-D", path);
+        goto fail;
+    }
+    c.vocab = (int)emb->ne[1];
+    if (qt_model_cfg_check(&c, e, sizeof e)) {
+        snprintf(err, errlen, "%s: %s", path, e);
+        goto fail;
+    }
+    if (qt_gguf_find(g, "llama.rope.dimension_count")) {
+        if (meta_u32(g, path, "llama.rope.dimension_count", 1, 0, &rope_dim, err, errlen)) goto fail;
+        if (rope_dim != c.dim / c.heads) {
+            snprintf(err, errlen, "%s: llama.rope.dimension_count = %d, but the head size is %d (partial rope is not "
+                     "supported)", path, rope_dim, c.dim / c.heads);
+            goto fail;
+        }
+    }
+    d = qt_deploy_wrap(qt_model_new(&c));
+    qt_model *m = d->m;
+    char nm[96];
+    int ty;
+    if (load_tensor(g, path, "token_embd.weight", m->tok_emb, NULL, err, errlen)) goto fail;
+    for (int i = 0; i < c.layers; i++) {
+        qt_block *b = &m->blocks[i];
+        struct {
+            const char *n;
+            qt_tensor *t;
+            qt_linear_layer *l;
+        } L[] = {{"attn_norm", b->attn_norm, NULL}, {"attn_q", NULL, &b->wq},      {"attn_k", NULL, &b->wk},
+                 {"attn_v", NULL, &b->wv},          {"attn_output", NULL, &b->wo}, {"ffn_norm", b->ffn_norm, NULL},
+                 {"ffn_gate", NULL, &b->w1},        {"ffn_down", NULL, &b->w2},    {"ffn_up", NULL, &b->w3}};
+        for (size_t k = 0; k < sizeof L / sizeof L[0]; k++) {
+            snprintf(nm, sizeof nm, "blk.%d.%s.weight", i, L[k].n);
+            if (load_tensor(g, path, nm, L[k].l ? L[k].l->w : L[k].t, &ty, err, errlen)) goto fail;
+            if (L[k].l) {
+                for (int j = 0; j < m->n_linears; j++)
+                    if (m->linears[j] == L[k].l) {
+                        d->act[j] = ty == QT_GGML_Q4_1 ? QT_RT_Q8_1
+                                  : (ty == QT_GGML_Q8_0 || ty == QT_GGML_Q4_0) ? QT_RT_Q8_0 : QT_RT_F32;
+                        if (ty == QT_GGML_Q4_1) {
+                            /* the per-block mins, for llama.cpp's Q8_1 min term */
+                            const qt_gguf_tensor *t = qt_gguf_tensor_find(g, nm);
+                            size_t nb = t->nbytes / 20;
+                            d->mins[j] = malloc(nb * sizeof(float));
+                            if (!d->mins[j]) qt_die("out of memory");
+                            for (size_t q = 0; q < nb; q++)
+                                d->mins[j][q] = qt_f16_to_f32(le16((const uint8_t *)t->data + q * 20 + 2));
+                        }
+                    }
+            }
+        }
+    }
+    if (load_tensor(g, path, "output_norm.weight", m->norm, NULL, err, errlen)) goto fail;
+    if (qt_gguf_tensor_find(g, "output.weight")) {
+        if (load_tensor(g, path, "output.weight", m->output.w, &ty, err, errlen)) goto fail;
+        int j = m->n_linears - 1;
+        d->act[j] = ty == QT_GGML_Q4_1 ? QT_RT_Q8_1
+                  : (ty == QT_GGML_Q8_0 || ty == QT_GGML_Q4_0) ? QT_RT_Q8_0 : QT_RT_F32;
+        if (ty == QT_GGML_Q4_1) {
+            const qt_gguf_tensor *t = qt_gguf_tensor_find(g, "output.weight");
+            size_t nb = t->nbytes / 20;
+            d->mins[j] = malloc(nb * sizeof(float));
+            if (!d->mins[j]) qt_die("out of memory");
+            for (size_t q = 0; q < nb; q++) d->mins[j][q] = qt_f16_to_f32(le16((const uint8_t *)t->data + q * 20 + 2));
+        }
+    } else {
+        /* tied to the embedding, as llama.cpp does */
+        memcpy(m->output.w->data, m->tok_emb->data, m->tok_emb->n * sizeof(float));
+        const qt_gguf_tensor *t = qt_gguf_tensor_find(g, "token_embd.weight");
+        int j = m->n_linears - 1;
+        d->act[j] = (t->type == QT_GGML_Q8_0 || t->type == QT_GGML_Q4_0) ? QT_RT_Q8_0 : QT_RT_F32;
+    }
+    qt_gguf_free(g);
+    return d;
+fail:
+    qt_deploy_free(d);
+    qt_gguf_free(g);
+    return NULL;
+}
+
+/* ------------------------------------------------------------ HF import */
+
+static char *read_text(const char *path, char *err, size_t errlen) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    if (n < 0 || n > (64L << 20)) {
+        fclose(f);
+        snprintf(err, errlen, "%s: not a small JSON file", path);
+        return NULL;
+    }
+    char *s = malloc((size_t)n + 1);
+    if (!s || fread(s, 1, (size_t)n, f) != (size_t)n) {
+        free(s);
+        fclose(f);
+        snprintf(err, errlen, "%s: read error", path);
+        return NULL;
+    }
+    s[n] = 0;
+    fclose(f);
+    return s;
+}
+
+static int json_int(const cJSON *j, const char *key, int def, int *out, const char *path, char *err, size_t errlen) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    if (!v || cJSON_IsNull(v)) {
+        if (def < 0) {
+            snprintf(err, errlen, "%s: key \"%s\" is missing", path, key);
+            return -1;
+        }
+        *out = def;
+        return 0;
+    }
+    if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > (1 << 30) || floor(v->valuedouble) != v->valuedouble) {
+        snprintf(err, errlen, "%s: key \"%s\": expected a positive integer", path, key);
+        return -1;
+    }
+    *out = (int)v->valuedouble;
+    return 0;
+}
+
+static double json_num(const cJSON *j, const char *key, double def) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : def;
+}
+
+qt_model *qt_import_hf(const char *path, char *err, size_t errlen) {
+    char dir[4096], cfgp[4200], stp[4200];
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    int single_file = !S_ISDIR(sb.st_mode);
+    snprintf(dir, sizeof dir, "%s", path);
+    if (single_file) {
+        char *sl = strrchr(dir, '/');
+        if (sl) *sl = 0;
+        else snprintf(dir, sizeof dir, ".");
+    }
+    snprintf(cfgp, sizeof cfgp, "%s/config.json", dir);
+    char *text = read_text(cfgp, err, errlen);
+    if (!text) return NULL;
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    if (!j) {
+        snprintf(err, errlen, "%s: malformed JSON", cfgp);
+        return NULL;
+    }
+    qt_model_cfg c = {.arch = QT_ARCH_LLAMA};
+    qt_model *m = NULL;
+    cJSON *index = NULL;
+    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(j, "model_type");
+    if (cJSON_IsString(mt) && strcmp(mt->valuestring, "llama") && strcmp(mt->valuestring, "mistral")) {
+        snprintf(err, errlen, "%s: model_type \"%s\" (expected \"llama\")", cfgp, mt->valuestring);
+        goto fail;
+    }
+    if (json_int(j, "hidden_size", -1, &c.dim, cfgp, err, errlen) ||
+        json_int(j, "num_hidden_layers", -1, &c.layers, cfgp, err, errlen) ||
+        json_int(j, "num_attention_heads", -1, &c.heads, cfgp, err, errlen) ||
+        json_int(j, "intermediate_size", -1, &c.ffn, cfgp, err, errlen) ||
+        json_int(j, "vocab_size", -1, &c.vocab, cfgp, err, errlen) ||
+        json_int(j, "num_key_value_heads", c.heads, &c.kv_heads, cfgp, err, errlen) ||
+        json_int(j, "max_position_embeddings", 2048, &c.ctx, cfgp, err, errlen))
+        goto fail;
+    c.norm_eps = (float)json_num(j, "rms_norm_eps", 1e-6);
+    c.rope_theta = (float)json_num(j, "rope_theta", 10000.0);
+    int hd_cfg = 0;
+    if (json_int(j, "head_dim", c.dim / c.heads, &hd_cfg, cfgp, err, errlen)) goto fail;
+    if (hd_cfg != c.dim / c.heads) {
+        snprintf(err, errlen, "%s: head_dim %d differs from hidden_size / num_attention_heads = %d (not supported)",
+                 cfgp, hd_cfg, c.dim / c.heads);
+        goto fail;
+    }
+    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(j, "rope_scaling");
+    if (rs && !cJSON_IsNull(rs)) {
+        snprintf(err, errlen, "%s: rope_scaling is set (not supported)", cfgp);
+        goto fail;
+    }
+    const cJSON *qc = cJSON_GetObjectItemCaseSensitive(j, "quantization_config");
+    if (qc && !cJSON_IsNull(qc)) {
+        snprintf(err, errlen, "%s: quantization_config is set: import takes a float (F32/F16/BF16) checkpoint", cfgp);
+        goto fail;
+    }
+    int tied = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "tie_word_embeddings"));
+    char e[256];
+    if (qt_model_cfg_check(&c, e, sizeof e)) {
+        snprintf(err, errlen, "%s: %s", cfgp, e);
+        goto fail;
+    }
+    /* which file holds each tensor */
+    const char *files[64];
+    int n_files = 0;
+    char shard_paths[64][4200];
+    if (single_file) {
+        snprintf(shard_paths[0], sizeof shard_paths[0], "%s", path);
+        n_files = 1;
+    } else {
+        snprintf(stp, sizeof stp, "%s/model.safetensors", dir);
+        if (stat(stp, &sb) == 0) {
+            snprintf(shard_paths[0], sizeof shard_paths[0], "%s", stp);
+            n_files = 1;
+        } else {
+            snprintf(stp, sizeof stp, "%s/model.safetensors.index.json", dir);
+            char *it = read_text(stp, err, errlen);
+            if (!it) {
+                snprintf(err, errlen, "%s: neither model.safetensors nor model.safetensors.index.json", dir);
+                goto fail;
+            }
+            index = cJSON_Parse(it);
+            free(it);
+            const cJSON *wm = cJSON_GetObjectItemCaseSensitive(index, "weight_map");
+            if (!cJSON_IsObject(wm)) {
+                snprintf(err, errlen, "%s: no \"weight_map\" object", stp);
+                goto fail;
+            }
+            for (const cJSON *x = wm->child; x; x = x->next) {
+                if (!cJSON_IsString(x) || strchr(x->valuestring, '/')) {
+                    snprintf(err, errlen, "%s: weight_map[\"%s\"] is not a file name", stp, x->string);
+                    goto fail;
+                }
+                int k;
+                char sp[4200];
+                snprintf(sp, sizeof sp, "%s/%s", dir, x->valuestring);
+                for (k = 0; k < n_files; k++)
+                    if (!strcmp(shard_paths[k], sp)) break;
+                if (k == n_files) {
+                    if (n_files == 64) {
+                        snprintf(err, errlen, "%s: more than 64 shards", stp);
+                        goto fail;
+                    }
+                    snprintf(shard_paths[n_files++], sizeof shard_paths[0], "%s", sp);
+                }
+            }
+        }
+    }
+    for (int k = 0; k < n_files; k++) files[k] = shard_paths[k];
+    m = qt_model_new(&c);
+    const int hd = c.dim / c.heads;
+    int *loaded = calloc((size_t)m->n_params, sizeof *loaded);
+    float *tmp = NULL;
+    size_t tmp_n = 0;
+    int rc = 0;
+    for (int k = 0; k < n_files && rc == 0; k++) {
+        qt_safetensors *st = qt_st_read(files[k], err, errlen);
+        if (!st) {
+            rc = -1;
+            break;
+        }
+        for (int i = 0; i < m->n_params && rc == 0; i++) {
+            qt_tensor *p = m->params[i];
+            char hf[160];
+            qt_hf_name(p->name, hf, sizeof hf);
+            const qt_st_tensor *t = qt_st_find(st, hf);
+            if (!t) continue;
+            int64_t want[2] = {p->ndim == 1 ? p->shape[0] : p->shape[0], p->ndim == 2 ? p->shape[1] : 0};
+            if (t->ndim != p->ndim || t->shape[0] != want[0] || (p->ndim == 2 && t->shape[1] != want[1])) {
+                snprintf(err, errlen, "%s: tensor \"%s\": expected shape [%lld%s%lld], found %d dims [%lld, ...]",
+                         files[k], hf, (long long)want[0], p->ndim == 2 ? ", " : "", p->ndim == 2 ? (long long)want[1] : 0LL,
+                         t->ndim, t->ndim ? (long long)t->shape[0] : 0LL);
+                rc = -1;
+                break;
+            }
+            if (tmp_n < p->n) {
+                free(tmp);
+                tmp = malloc(p->n * sizeof *tmp);
+                tmp_n = p->n;
+            }
+            char e2[256];
+            if (qt_st_to_f32(t, tmp, p->n, e2, sizeof e2)) {
+                snprintf(err, errlen, "%s: %s", files[k], e2);
+                rc = -1;
+                break;
+            }
+            int rope = (strstr(p->name, ".attention.wq.") || strstr(p->name, ".attention.wk.")) ? hd : 0;
+            int rows = p->ndim == 1 ? 1 : p->shape[0], cols = p->ndim == 1 ? p->shape[0] : p->shape[1];
+            for (int r = 0; r < rows; r++)
+                /* HF row r holds our row qt_hf_rope_row(r) */
+                memcpy(p->data + (size_t)(rope ? qt_hf_rope_row(r, rope) : r) * cols, tmp + (size_t)r * cols,
+                       (size_t)cols * sizeof(float));
+            for (size_t q = 0; q < p->n; q++)
+                if (!isfinite(p->data[q])) {
+                    snprintf(err, errlen, "%s: tensor \"%s\": value %zu is not finite", files[k], hf, q);
+                    rc = -1;
+                    break;
+                }
+            loaded[i] = 1;
+        }
+        qt_st_free(st);
+    }
+    free(tmp);
+    for (int i = 0; i < m->n_params && rc == 0; i++) {
+        if (loaded[i]) continue;
+        if (m->params[i] == m->output.w && (tied || 1)) {
+            const qt_tensor *emb = m->tok_emb;
+            if (!loaded[0]) continue;
+            memcpy(m->output.w->data, emb->data, emb->n * sizeof(float));
+            if (!tied) fprintf(stderr, "qatc: warning: %s: lm_head.weight absent, tied to embed_tokens\n", path);
+            continue;
+        }
+        char hf[160];
+        qt_hf_name(m->params[i]->name, hf, sizeof hf);
+        snprintf(err, errlen, "%s: tensor \"%s\" is missing", dir, hf);
+        rc = -1;
+    }
+    free(loaded);
+    if (rc) goto fail;
+    cJSON_Delete(index);
+    cJSON_Delete(j);
+    return m;
+fail:
+    qt_model_free(m);
+    cJSON_Delete(index);
+    cJSON_Delete(j);
+    return NULL;
+}
+
+qt_model *qt_import_model(const char *path, char *err, size_t errlen) {
+    size_t n = strlen(path);
+    if (n > 5 && !strcmp(path + n - 5, ".gguf")) {
+        qt_deploy *d = qt_import_gguf(path, err, errlen);
+        if (!d) return NULL;
+        qt_model *m = d->m;
+        d->m = NULL;
+        free(d->act);
+        for (int j = 0; j < m->n_linears; j++) free(d->mins[j]);
+        free(d->mins);
+        free(d);
+        return m;
+    }
+    return qt_import_hf(path, err, errlen);
+}
+
+qt_model *qt_load_qat(const char *ckpt, const char *config_path, int quant, qt_config *cfg, char *err,
+                      size_t errlen) {
+    memset(cfg, 0, sizeof *cfg);
+    char e[1024];
+    int has_qstate = 0;
+    if (config_path) {
+        if (qt_config_load(config_path, cfg, e, sizeof e)) {
+            snprintf(err, errlen, "%s", e);
+            return NULL;
+        }
+        if (quant < 0) {
+            qt_h5r *r = qt_h5r_open(ckpt, err, errlen);
+            if (!r) {
+                qt_config_free(cfg);
+                return NULL;
+            }
+            for (int i = 0; i < qt_h5r_count(r); i++) {
+                const char *nm = qt_h5r_name(r, i);
+                size_t n = strlen(nm);
+                if (!strncmp(nm, "param/", 6) && n > 6 && !strcmp(nm + n - 6, ".scale")) has_qstate = 1;
+            }
+            qt_h5r_close(r);
+        }
+    } else {
+        qt_h5r *r = qt_h5r_open(ckpt, err, errlen);
+        if (!r) return NULL;
+        char *json = qt_h5r_string(r, "config");
+        for (int i = 0; i < qt_h5r_count(r); i++) {
+            const char *nm = qt_h5r_name(r, i);
+            size_t n = strlen(nm);
+            if (!strncmp(nm, "param/", 6) && n > 6 && !strcmp(nm + n - 6, ".scale")) has_qstate = 1;
+        }
+        if (!json) {
+            snprintf(err, errlen, "%s: no stored config (%s); pass --config", ckpt, qt_h5r_error(r));
+            qt_h5r_close(r);
+            return NULL;
+        }
+        qt_h5r_close(r);
+        char name[4200];
+        snprintf(name, sizeof name, "%s (stored config)", ckpt);
+        int rc = qt_config_parse(json, name, QT_CONFIG_NO_FILE_CHECKS, cfg, e, sizeof e);
+        free(json);
+        if (rc) {
+            snprintf(err, errlen, "%s", e);
+            return NULL;
+        }
+    }
+    const qt_cfg_model *cm = &cfg->model;
+    qt_model_cfg c = {.arch = cm->arch == QT_CFG_ARCH_MLP ? QT_ARCH_MLP : QT_ARCH_LLAMA, .dim = cm->dim,
+                      .layers = cm->layers, .heads = cm->heads, .kv_heads = cm->kv_heads, .ffn = cm->ffn,
+                      .ctx = cm->ctx, .vocab = cm->vocab, .rope_theta = (float)cm->rope_theta,
+                      .norm_eps = (float)cm->norm_eps};
+    if (qt_model_cfg_check(&c, e, sizeof e)) {
+        snprintf(err, errlen, "%s: %s", ckpt, e);
+        qt_config_free(cfg);
+        return NULL;
+    }
+    qt_model *m = qt_model_new(&c);
+    int attach = quant > 0 || (quant < 0 && has_qstate);
+    if (qt_model_load(m, ckpt, err, errlen) ||
+        (attach && (qt_policy_apply(m, &cfg->quant, NULL, err, errlen) || qt_model_load(m, ckpt, err, errlen)))) {
+        qt_policy_detach(m);
+        qt_model_free(m);
+        qt_config_free(cfg);
+        return NULL;
+    }
+    return m;
+}

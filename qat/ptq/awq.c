@@ -1,0 +1,289 @@
+/* qatc PTQ: scale folding and AWQ (Lin et al. 2023), see qat/ptq/ptq.h. */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qat/policy.h"
+#include "qat/ptq/ptq.h"
+
+int qt_fold_linears(qt_model *m, int layer, qt_fold_site site, qt_linear_layer **out) {
+    if (m->cfg.arch != QT_ARCH_LLAMA || layer < 0 || layer >= m->cfg.layers) return 0;
+    qt_block *b = &m->blocks[layer];
+    switch (site) {
+    case QT_FOLD_ATTN_NORM: out[0] = &b->wq; out[1] = &b->wk; out[2] = &b->wv; return 3;
+    case QT_FOLD_V_O: if (m->cfg.kv_heads != m->cfg.heads) return 0; out[0] = &b->wo; return 1;
+    case QT_FOLD_FFN_NORM: out[0] = &b->w1; out[1] = &b->w3; return 2;
+    case QT_FOLD_UP_DOWN: out[0] = &b->w2; return 1;
+    }
+    return 0;
+}
+
+static void scale_cols(qt_tensor *w, const float *s) {
+    int R = w->shape[0], C = w->shape[1];
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) w->data[(size_t)r * C + c] *= s[c];
+}
+
+static void div_rows(qt_tensor *w, const float *s) {
+    int R = w->shape[0], C = w->shape[1];
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) w->data[(size_t)r * C + c] /= s[r];
+}
+
+int qt_fold_scales(qt_model *m, int layer, qt_fold_site site, const float *s) {
+    qt_linear_layer *ls[3];
+    int n = qt_fold_linears(m, layer, site, ls);
+    if (!n) return -1;
+    qt_block *b = &m->blocks[layer];
+    int D = m->cfg.dim;
+    if (site == QT_FOLD_ATTN_NORM || site == QT_FOLD_FFN_NORM) {
+        qt_tensor *nw = site == QT_FOLD_ATTN_NORM ? b->attn_norm : b->ffn_norm;
+        for (int j = 0; j < D; j++) nw->data[j] /= s[j];
+    } else {
+        div_rows(site == QT_FOLD_V_O ? b->wv.w : b->w3.w, s);
+    }
+    for (int i = 0; i < n; i++) scale_cols(ls[i]->w, s);
+    return 0;
+}
+
+/* Σ_r Δw_r H Δw_rᵀ for D [rows, in] and H [in, in] (float), in double */
+static double quad_err(const float *Dm, int rows, int in, const float *H, float *P) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, in, in, 1.0f, Dm, in, H, in, 0.0f, P, in);
+    double acc = 0.0;
+#pragma omp parallel for reduction(+ : acc) schedule(static)
+    for (size_t i = 0; i < (size_t)rows * in; i++) acc += (double)P[i] * Dm[i];
+    return acc;
+}
+
+/* RTN of w [rows, in] with a fresh quantizer of spec (absmax or MSE init); writes ŵ to out */
+static void rtn_into(const qt_quant_spec *spec, const float *w, int rows, int in, int init_mse, float *out) {
+    char e[128];
+    qt_tensor *t = qt_param_new("awq.tmp", 2, (int[]){rows, in});
+    memcpy(t->data, w, (size_t)rows * in * sizeof *w);
+    qt_quantizer *q = qt_quantizer_new(spec, t, e, sizeof e);
+    if (init_mse)
+        qt_quant_init_mse(q, t, 0, 0.0f);
+    else
+        qt_quant_init_absmax(q, t);
+    qt_qweight *qw = qt_freeze(t, q);
+    qt_qweight_dequant(qw, out);
+    qt_qweight_free(qw);
+    qt_quantizer_free(q);
+    qt_param_free(t);
+}
+
+static void awq_s(const qt_calib_stats *st, double alpha, float *s) {
+    int in = st->in;
+    double mx = 0.0, mn = INFINITY;
+    for (int j = 0; j < in; j++) {
+        double v = pow(st->abs_sum[j] / (double)(st->n > 0 ? st->n : 1), alpha);
+        if (v < 1e-4) v = 1e-4;
+        s[j] = (float)v;
+        mx = v > mx ? v : mx;
+        mn = v < mn ? v : mn;
+    }
+    float norm = (float)sqrt(mx * mn);
+    for (int j = 0; j < in; j++) s[j] /= norm;
+}
+
+double qt_awq_search(qt_linear_layer *const *ls, int n, const qt_quant_spec *specs, int init_mse,
+                     const qt_calib_stats *st, int n_grid, float *s_out, double *losses) {
+    if (n_grid <= 0) n_grid = 20;
+    int in = st->in;
+    size_t maxrows = 0, tot_rows = 0;
+    for (int i = 0; i < n; i++) {
+        size_t r = (size_t)ls[i]->w->shape[0];
+        maxrows = r > maxrows ? r : maxrows;
+        tot_rows += r;
+    }
+    float *H = malloc((size_t)in * in * sizeof *H), *s = malloc((size_t)in * sizeof *s);
+    float *Ws = malloc(maxrows * in * sizeof *Ws), *Q = malloc(maxrows * in * sizeof *Q);
+    float *P = malloc(maxrows * in * sizeof *P);
+    double inv_n = 1.0 / (double)(st->n > 0 ? st->n : 1);
+    for (size_t k = 0; k < (size_t)in * in; k++) H[k] = (float)(st->xtx[k] * inv_n);
+    double best = INFINITY, best_alpha = 0.0;
+    for (int k = 0; k < n_grid; k++) {
+        double alpha = (double)k / n_grid, loss = 0.0;
+        awq_s(st, alpha, s);
+        for (int i = 0; i < n; i++) {
+            const qt_tensor *w = ls[i]->w;
+            int rows = w->shape[0];
+            for (int r = 0; r < rows; r++)
+                for (int c = 0; c < in; c++) Ws[(size_t)r * in + c] = w->data[(size_t)r * in + c] * s[c];
+            rtn_into(&specs[i], Ws, rows, in, init_mse, Q);
+            for (int r = 0; r < rows; r++)
+                for (int c = 0; c < in; c++)
+                    Q[(size_t)r * in + c] = Q[(size_t)r * in + c] / s[c] - w->data[(size_t)r * in + c];
+            loss += quad_err(Q, rows, in, H, P);
+        }
+        loss /= (double)tot_rows;
+        if (losses) losses[k] = loss;
+        if (loss < best) {
+            best = loss;
+            best_alpha = alpha;
+            memcpy(s_out, s, (size_t)in * sizeof *s);
+        }
+    }
+    free(H);
+    free(s);
+    free(Ws);
+    free(Q);
+    free(P);
+    return best_alpha;
+}
+
+/* ---- clipping search on the output error ---- */
+
+static float at_least_eps(float s) { return s >= QT_SCALE_EPS ? s : QT_SCALE_EPS; }
+
+/* raw (scale, offset) shrinking the group's range by r, as qat/qinit.c does */
+static void candidate(const qt_quant_spec *spec, const float *w, int n, float r, float *scale, float *offset) {
+    float mn = w[0], mx = w[0];
+    for (int i = 1; i < n; i++) {
+        mn = w[i] < mn ? w[i] : mn;
+        mx = w[i] > mx ? w[i] : mx;
+    }
+    float qmax = (float)qt_quant_qmax(spec);
+    if (spec->grid == QT_GRID_SYM) {
+        float amax = fabsf(mn) > fabsf(mx) ? fabsf(mn) : fabsf(mx);
+        *scale = at_least_eps(r * amax / qmax);
+        *offset = 0.0f;
+    } else if (spec->grid == QT_GRID_ASYM) {
+        float lo = (mn < 0.0f ? mn : 0.0f) * r, hi = (mx > 0.0f ? mx : 0.0f) * r;
+        *scale = at_least_eps((hi - lo) / qmax);
+        float s = qt_quant_effective(spec, *scale, 0.0f).s;
+        float z = rintf(-lo / s);
+        *offset = (z < 0.0f ? 0.0f : z > qmax ? qmax : z) + 0.0f;
+    } else {
+        float range = mx - mn;
+        *scale = at_least_eps(r * range / qmax);
+        *offset = r == 1.0f ? mn : mn + 0.5f * (1.0f - r) * range;
+    }
+}
+
+/* For every group of l (per-group or per-channel), the shrink ratio whose
+ * fake-quant minimises eᵀ H_gg e (H of the Linear's input, float [in, in]). */
+static void clip_search(qt_linear_layer *l, const float *H, int n_grid, float max_shrink) {
+    qt_quantizer *q = l->wq;
+    if (q->spec.group == QT_GROUP_PER_TENSOR) return;
+    int R = q->rows, C = q->cols, g = q->gsize, ng = q->ngroups;
+#pragma omp parallel for schedule(dynamic, 4)
+    for (int r = 0; r < R; r++) {
+        float *e = malloc((size_t)g * sizeof *e);
+        for (int k = 0; k < ng; k++) {
+            const float *w = l->w->data + (size_t)r * C + (size_t)k * g;
+            const float *Hg = H + (size_t)k * g * C + (size_t)k * g;
+            double best = INFINITY;
+            float bs = 1.0f, bo = 0.0f;
+            for (int t = 0; t <= n_grid; t++) {
+                float ratio = 1.0f - (float)t * max_shrink / (float)n_grid, sc, of;
+                candidate(&q->spec, w, g, ratio, &sc, &of);
+                qt_quant_group(&q->spec, qt_quant_effective(&q->spec, sc, of), w, (size_t)g, e, NULL);
+                for (int i = 0; i < g; i++) e[i] -= w[i];
+                double err = 0.0;
+                for (int i = 0; i < g; i++) {
+                    double a = 0.0;
+                    for (int j = 0; j < g; j++) a += (double)Hg[(size_t)i * C + j] * e[j];
+                    err += a * e[i];
+                }
+                if (err < best) {
+                    best = err;
+                    bs = sc;
+                    bo = of;
+                }
+            }
+            q->scale->data[(size_t)r * ng + k] = bs;
+            if (q->offset) q->offset->data[(size_t)r * ng + k] = bo;
+        }
+        free(e);
+    }
+}
+
+/* index in m->linears of the Linear whose input statistics stand for j's input */
+static int stat_index(const qt_model *m, int j) {
+    const qt_linear_layer *l = m->linears[j], *rep = l;
+    if (m->cfg.arch == QT_ARCH_LLAMA)
+        for (int i = 0; i < m->cfg.layers; i++) {
+            const qt_block *b = &m->blocks[i];
+            if (l == &b->wk || l == &b->wv) rep = &b->wq;
+            if (l == &b->w3) rep = &b->w1;
+        }
+    for (int k = 0; k < m->n_linears; k++)
+        if (m->linears[k] == rep) return k;
+    return j;
+}
+
+static int index_of(const qt_model *m, const qt_linear_layer *l) {
+    for (int k = 0; k < m->n_linears; k++)
+        if (m->linears[k] == l) return k;
+    return -1;
+}
+
+int qt_ptq_awq(qt_model *m, const qt_cfg_quant *qc, const qt_calib *c, const qt_awq_opts *o, FILE *log, char *err,
+               size_t errlen) {
+    int n = m->n_linears, n_grid = o->n_grid > 0 ? o->n_grid : 20, rc = 0;
+    int *want = calloc((size_t)n, sizeof *want);
+    qt_quant_spec *specs = calloc((size_t)n, sizeof *specs);
+    int *quantized = calloc((size_t)n, sizeof *quantized);
+    float **sfold = calloc((size_t)n, sizeof *sfold);   /* per stat index: the scale folded into its input */
+    qt_calib_stats *st = calloc((size_t)n, sizeof *st);
+    for (int j = 0; j < n; j++) quantized[j] = qt_policy_spec(qc, m->linears[j]->w->name, &specs[j], NULL);
+    for (int j = 0; j < n; j++)
+        if (quantized[j]) want[stat_index(m, j)] = 1;
+    if (qt_calib_collect(m, c, 8, want, 1, st, err, errlen)) { rc = -1; goto out; }
+    /* scale search and folding, site by site (folds are exact, so the statistics
+     * of later sites, taken on the unfolded model, stay valid) */
+    if (m->cfg.arch == QT_ARCH_LLAMA)
+        for (int i = 0; i < m->cfg.layers; i++)
+            for (int site = 0; site < 4; site++) {
+                qt_linear_layer *ls[3];
+                int nl = qt_fold_linears(m, i, (qt_fold_site)site, ls), ok = nl > 0;
+                qt_quant_spec sp[3];
+                for (int k = 0; k < nl; k++) {
+                    int j = index_of(m, ls[k]);
+                    ok &= quantized[j];
+                    sp[k] = specs[j];
+                }
+                if (!ok) continue;
+                int si = stat_index(m, index_of(m, ls[0]));
+                float *s = malloc((size_t)st[si].in * sizeof *s);
+                double *losses = malloc((size_t)n_grid * sizeof *losses);
+                double alpha = qt_awq_search(ls, nl, sp, 0, &st[si], n_grid, s, losses);
+                qt_fold_scales(m, i, (qt_fold_site)site, s);
+                sfold[si] = s;
+                if (log)
+                    fprintf(log, "awq: layer %d %-9s alpha %.2f output mse %.4g (alpha 0: %.4g)\n", i,
+                            (const char *[]){"qkv", "v->o", "w1/w3", "w3->w2"}[site], alpha,
+                            losses[(int)lrint(alpha * n_grid)], losses[0]);
+                free(losses);
+            }
+    /* RTN on the folded weights, then the clipping search (not for q/k: their
+     * outputs go through rope and softmax, as in AutoAWQ) */
+    if (qt_policy_apply(m, qc, NULL, err, errlen)) { rc = -1; goto out; }
+    if (o->clip)
+        for (int j = 0; j < n; j++) {
+            qt_linear_layer *l = m->linears[j];
+            if (!l->wq || strstr(l->w->name, ".wq.") || strstr(l->w->name, ".wk.")) continue;
+            int si = stat_index(m, j), in = st[si].in;
+            float *H = malloc((size_t)in * in * sizeof *H);
+            double inv_n = 1.0 / (double)(st[si].n > 0 ? st[si].n : 1);
+            const float *s = sfold[si];
+            for (int a = 0; a < in; a++)
+                for (int b = 0; b < in; b++)
+                    H[(size_t)a * in + b] = (float)(st[si].xtx[(size_t)a * in + b] * inv_n / (s ? (double)s[a] * s[b] : 1.0));
+            clip_search(l, H, 20, 0.5f);
+            free(H);
+        }
+    rc = qt_calib_act_scales(m, c, 8, err, errlen);
+out:
+    for (int j = 0; j < n; j++) free(sfold[j]);
+    qt_calib_stats_free(st, n);
+    free(st);
+    free(sfold);
+    free(want);
+    free(specs);
+    free(quantized);
+    return rc;
+}

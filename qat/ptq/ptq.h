@@ -1,0 +1,151 @@
+/* qatc PTQ: post-training quantization baselines on the same model, spec and
+ * quantized-weight object as QAT.
+ *
+ * Every method ends the same way: the model's quantized Linears carry a
+ * qt_quantizer (attached by qt_policy_apply) whose scale/offset hold the
+ * method's chosen per-group parameters, and their FP32 weights are such that
+ * qt_freeze(w, wq) gives the method's codes. So qt_model_freeze, the eval and
+ * the exporters consume a PTQ model unchanged, and QAT can start from it.
+ *
+ *   RTN          the policy's initialiser (absmax or MSE clipping search).
+ *   GPTQ         Frantar et al. 2022: per Linear H = 2/N Σ x xᵀ from the
+ *                calibration inputs the Linear sees in the partly quantized
+ *                model (Linears processed in model order, those sharing an
+ *                input together: q/k/v, o, w1/w3, w2), percdamp·mean(diag H)
+ *                added to the diagonal, the upper Cholesky factor of H⁻¹ by
+ *                LAPACK (double), columns quantized one by one with error
+ *                feedback in lazy blocks of 128. Group parameters are found by
+ *                the policy's initialiser when the column opens a group, on
+ *                the current (error-updated) weights; with act_order (columns
+ *                by descending diag H) they are found up front on the
+ *                original weights ("static groups"), so groups stay contiguous
+ *                in the original column order and the layout is unchanged.
+ *                The weight becomes the dequantized result.
+ *   AWQ          Lin et al. 2023: s = mean|x|^α per input channel (normalised
+ *                by sqrt(max s · min s)), α on a grid of n_grid values in
+ *                [0, 1) chosen to minimise the output MSE of the Linears
+ *                sharing the input, computed exactly from XᵀX; s folded into
+ *                the preceding op (RMSNorm weight before q/k/v and w1/w3, the
+ *                rows of wv before wo when kv_heads == heads, the rows of w3
+ *                before w2); then a per-group clipping search minimising the
+ *                output error (wq, wk keep the policy initialiser).
+ *   SmoothQuant  Xiao et al. 2022, for W8A8: s_j = max|x_j|^α / max|W_:,j|^(1-α)
+ *                folded at the same places as AWQ, then RTN; static activation
+ *                scales are calibrated on the calibration set.
+ * All folds are exact in real arithmetic: the FP32 model computes the same
+ * function (tests/test_awq_ptq.c, tests/test_smoothquant.c). */
+#ifndef QATC_QAT_PTQ_H
+#define QATC_QAT_PTQ_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "data/dataset.h"
+#include "io/config.h"
+#include "nn/model.h"
+#include "qat/quant.h"
+
+/* ---- calibration data (calib.c) ---- */
+typedef struct qt_calib {
+    int32_t *tok;   /* nseq·T token ids, sequence i at tok + i·T */
+    int nseq, T;
+} qt_calib;
+
+/* nseq random windows of T tokens from the mixture (deterministic in seed). */
+int qt_calib_from_mix(const qd_mix *mix, int nseq, int T, uint64_t seed, qt_calib *out, char *err, size_t errlen);
+/* nseq random windows of T tokens from a token array (n >= T + 1). */
+int qt_calib_from_tokens(const int32_t *tok, size_t n, int nseq, int T, uint64_t seed, qt_calib *out, char *err,
+                         size_t errlen);
+/* Frees the tokens and zeroes c. */
+void qt_calib_free(qt_calib *c);
+
+/* Input statistics of one Linear over the calibration set. */
+typedef struct qt_calib_stats {
+    int in;           /* input features */
+    long n;           /* rows (tokens) seen */
+    double *xtx;      /* [in·in] Σ x xᵀ (symmetric, full), or NULL when not asked */
+    double *abs_sum;  /* [in] Σ |x_j| */
+    float *abs_max;   /* [in] max |x_j| */
+} qt_calib_stats;
+
+/* Runs m (no grad) over the calibration sequences, `batch` sequences per
+ * forward, and fills stats[j] for every Linear j of m->linears with want[j]
+ * != 0 (stats has m->n_linears entries; XᵀX only with want_xtx). Linears that
+ * read the same input tensor share one XᵀX computation. Hooks are removed on
+ * return. Returns 0, or -1 with a message. */
+int qt_calib_collect(qt_model *m, const qt_calib *c, int batch, const int *want, int want_xtx, qt_calib_stats *stats,
+                     char *err, size_t errlen);
+/* Frees the arrays of n stats. */
+void qt_calib_stats_free(qt_calib_stats *stats, int n);
+/* Sets every static activation quantizer of m to max|x|/Qp over the
+ * calibration set (inputs measured with activation quantization off). */
+int qt_calib_act_scales(qt_model *m, const qt_calib *c, int batch, char *err, size_t errlen);
+
+/* ---- GPTQ (gptq.c) ---- */
+typedef struct qt_gptq_opts {
+    double percdamp;  /* dampening as a fraction of mean(diag H), e.g. 0.01 */
+    int act_order;    /* 1: columns by descending diag H (static groups) */
+    int blocksize;    /* lazy batch size; <= 0 means 128 */
+} qt_gptq_opts;
+
+/* GPTQ of one weight w [rows, cols] given H [cols·cols] (row-major, double,
+ * any positive multiple of Σ x xᵀ; not modified). q must be a quantizer for w;
+ * init_mse picks the group-parameter finder (MSE search or absmax). On return
+ * q's scale/offset hold the chosen parameters and w the dequantized weights
+ * (so qt_freeze(w, q) reproduces the codes); codes (may be NULL) receives the
+ * rows·cols unsigned codes. Returns 0, or -1 when H is not positive definite
+ * after dampening. */
+int qt_gptq_weight(qt_tensor *w, qt_quantizer *q, const double *H, const qt_gptq_opts *o, int init_mse,
+                   uint8_t *codes, char *err, size_t errlen);
+
+/* GPTQ of a whole model: attaches the policy's quantizers, then quantizes
+ * every quantized Linear in model order from calibration inputs that pass
+ * through the already-quantized Linears. Logs one line per Linear to log
+ * (may be NULL). Returns 0, or -1 with a message. */
+int qt_ptq_gptq(qt_model *m, const qt_cfg_quant *qc, const qt_calib *c, const qt_gptq_opts *o, FILE *log, char *err,
+                size_t errlen);
+
+/* ---- RTN (rtn.c) ---- */
+/* Attaches the policy's quantizers (absmax or MSE init) and, for static
+ * activation quantizers, calibrates their scales on c (may be NULL). */
+int qt_ptq_rtn(qt_model *m, const qt_cfg_quant *qc, const qt_calib *c, FILE *log, char *err, size_t errlen);
+
+/* ---- folding (awq.c) ---- */
+/* Divides the preceding op by s and multiplies the columns of the Linears
+ * that read its output by s, for input group `site` of block `layer`:
+ * QT_FOLD_ATTN_NORM (q/k/v), QT_FOLD_V_O (wo; needs kv_heads == heads),
+ * QT_FOLD_FFN_NORM (w1/w3), QT_FOLD_UP_DOWN (w2). s has the Linears' input
+ * size. Returns 0, or -1 when the site cannot be folded in this model. */
+typedef enum { QT_FOLD_ATTN_NORM = 0, QT_FOLD_V_O = 1, QT_FOLD_FFN_NORM = 2, QT_FOLD_UP_DOWN = 3 } qt_fold_site;
+int qt_fold_scales(qt_model *m, int layer, qt_fold_site site, const float *s);
+/* The Linears reading the input of a fold site (up to 3; returns the count). */
+int qt_fold_linears(qt_model *m, int layer, qt_fold_site site, qt_linear_layer **out);
+
+/* ---- AWQ (awq.c) ---- */
+typedef struct qt_awq_opts {
+    int n_grid;   /* α grid size (α = k/n_grid, k = 0..n_grid-1); <= 0 means 20 */
+    int clip;     /* 1: per-group clipping search on the output error */
+} qt_awq_opts;
+
+/* α search for Linears ls[0..n) reading one input with statistics st (xtx and
+ * abs_sum): for each α, W·diag(s) is fake-quantized with a fresh quantizer of
+ * its spec (init absmax or MSE as init_mse says), scaled back by 1/s, and the
+ * output MSE Σ_l tr(ΔW_l XᵀX ΔW_lᵀ)/(N·Σ rows) is recorded in losses[k] (may
+ * be NULL; n_grid entries). Writes the best s to s_out [in]; returns its α. */
+double qt_awq_search(qt_linear_layer *const *ls, int n, const qt_quant_spec *specs, int init_mse,
+                     const qt_calib_stats *st, int n_grid, float *s_out, double *losses);
+/* AWQ of a whole model (see the top of this file). */
+int qt_ptq_awq(qt_model *m, const qt_cfg_quant *qc, const qt_calib *c, const qt_awq_opts *o, FILE *log, char *err,
+               size_t errlen);
+
+/* ---- SmoothQuant (smoothquant.c) ---- */
+/* The SmoothQuant factors for Linears ls[0..n) reading one input with
+ * per-channel max |x| act_max [in]: s_j = act_max_j^α / max_l max_r |W_l[r,j]|^(1-α),
+ * clamped to >= 1e-5 (channels with no signal get 1). */
+void qt_smoothquant_factors(qt_linear_layer *const *ls, int n, const float *act_max, double alpha, float *s_out);
+/* SmoothQuant of a whole model: smoothing folded at every fold site, then RTN
+ * by the policy, static activation scales calibrated on c. */
+int qt_ptq_smoothquant(qt_model *m, const qt_cfg_quant *qc, const qt_calib *c, double alpha, FILE *log, char *err,
+                       size_t errlen);
+
+#endif

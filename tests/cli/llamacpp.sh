@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Real llama.cpp (node-llama-cpp@3.22.1's prebuilt CPU binary, installed by
+# scripts/install_oracles.sh, offline here) scores a fixed token file with GGUF
+# files that qat_export wrote from small models trained here by qat_train:
+#   F32  (the FP32 base)          llama.cpp NLL == qat_eval's within 1e-6 relative
+#   F16  (the base, --requantize) == qat_eval --faithful within 1e-6 (llama.cpp's CPU F16
+#        matmul does not round its inputs: measured)
+#   Q8_0 (QAT sym 8-bit g32)      == qat_eval --faithful (Q8_0 inputs) within 1e-4
+#   Q4_0 (QAT sym 4-bit g32)      == qat_eval --faithful within 1e-4
+#   Q4_1 (QAT float_min 4-bit g32) == qat_eval --faithful (Q8_1 inputs) within 1e-4
+# qat_eval scores both the qatc checkpoint and the GGUF file read back by
+# qatc's reader; both must agree with llama.cpp. The npm @huggingface/gguf
+# parser checks every file's metadata, tensor types and shapes. A spec the
+# type cannot hold is refused (naming the tensor) unless --requantize.
+set -euo pipefail
+src=${QATC_SRC:?}; bin=${QATC_BIN:?}; py=${QATC_PYTHON:-/usr/bin/python3}
+orc=$src/tests/oracles
+fail() { echo "FAIL: $*" >&2; exit 1; }
+[ -d "$orc/node_modules/node-llama-cpp" ] && [ -d "$orc/node_modules/@huggingface/gguf" ] ||
+  fail "npm oracles missing: run scripts/install_oracles.sh (scripts/install_deps.sh does)"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/qatc_llamacpp_XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+export NODE_LLAMA_CPP_SKIP_DOWNLOAD=true NODE_LLAMA_CPP_GPU=false
+
+# training text and a held-out token file (different seed), byte tokens
+"$py" - "$tmp" <<'PY'
+import random, sys
+d = sys.argv[1]
+words = ("the of and to in is was he for it with as his on be at by this had not are but from or have an they "
+         "which one you were her all she there would their we him been has when who will more no if out so said what "
+         "up its about into than them can only other new some could time these two may then do first any my now "
+         "such like our over man me even most made after also did many before must through back years where much "
+         "your way well down should because each just those people how too little state good very make world").split()
+def text(seed, n):
+    r = random.Random(seed)
+    return "\n".join(" ".join(r.choice(words) for _ in range(r.randint(5, 14))).capitalize() + "." for _ in range(n))
+open(f"{d}/train.txt", "w").write(text(1, 2500) + "\n")
+ids = list(text(2, 60).encode())[:657]      # 10 chunks of 64 and a partial chunk of 17
+open(f"{d}/tokens.txt", "w").write(" ".join(map(str, ids)) + "\n")
+PY
+
+# model: dim 64, 2 layers, 4 heads, 2 kv heads (GQA), ffn 128, ctx 64, byte vocab
+conf() { # conf NAME BITS GRID INIT
+  local init=""; [ -n "$4" ] && init=", \"init\": \"$4\""
+  cat > "$tmp/$1.json" <<JSON
+{"seed": 3, "threads": 2, "out_dir": "$tmp/$1",
+ "model": {"arch": "llama", "dim": 64, "layers": 2, "heads": 4, "kv_heads": 2, "ffn": 128, "ctx": 64$init},
+ "data": {"train": ["$tmp/train.txt"], "val_fraction": 0.1},
+ "base": {"steps": 120, "batch": 8, "lr": 3e-3, "warmup": 10},
+ "quant": {"weights": {"bits": $2, "group": 32, "grid": "$3", "fp16_scales": true},
+           "skip": ["tok_embeddings.weight", "output.weight"]},
+ "ptq": [],
+ "train": {"steps": 20, "batch": 8, "lr": 1e-4, "scale_lr": 1e-3, "warmup": 2, "ckpt_every": 0, "eval_every": 0},
+ "eval": {"suites": ["text"], "samples": 8, "val_tokens": 2048, "max_regression": 1.0}}
+JSON
+}
+train() { "$bin/qat_train" "$tmp/$1.json" > "$tmp/$1.log" 2>&1 || fail "qat_train $1: $(tail -3 "$tmp/$1.log")"; }
+conf w4 4 sym "";                       train w4
+conf w8 8 sym "$tmp/w4/base.h5";        train w8
+conf w41 4 float_min "$tmp/w4/base.h5"; train w41
+
+export_gguf() { # export_gguf CKPT TYPE OUT [extra args]
+  local ck=$1 ty=$2 out=$3; shift 3
+  "$bin/qat_export" "$ck" --format gguf --type "$ty" -o "$out" "$@" 2> "$tmp/export.err" ||
+    fail "qat_export $ck $ty: $(cat "$tmp/export.err")"
+}
+export_gguf "$tmp/w4/base.h5" F32 "$tmp/f32.gguf"
+export_gguf "$tmp/w4/base.h5" F16 "$tmp/f16.gguf" --requantize
+export_gguf "$tmp/w8/qat.h5" Q8_0 "$tmp/q8_0.gguf"
+export_gguf "$tmp/w4/qat.h5" Q4_0 "$tmp/q4_0.gguf"
+export_gguf "$tmp/w41/qat.h5" Q4_1 "$tmp/q4_1.gguf"
+
+# @huggingface/gguf sees the right metadata, types and shapes
+for t in F32 F16 Q8_0 Q4_0 Q4_1; do
+  f="$tmp/$(echo "$t" | tr 'A-Z' 'a-z').gguf"
+  ft=F32; [ "$t" = F16 ] && ft=F16   # embedding and output: F32, or F16 in an F16 file
+  (cd "$orc" && node gguf_meta.mjs "$f" "$t" 64 2 4 2 128 64 256 "$t" "$ft") > "$tmp/meta.out" 2>&1 ||
+    fail "gguf_meta $t: $(cat "$tmp/meta.out")"
+  cat "$tmp/meta.out"
+done
+
+score_llama() { (cd "$orc" && node llamacpp_nll.mjs "$1" "$tmp/tokens.txt" 64) 2> "$tmp/node.err" ||
+  fail "llama.cpp on $1: $(tail -5 "$tmp/node.err")"; }
+score_qatc() { "$bin/qat_eval" "$@" --tokens "$tmp/tokens.txt" --ctx 64 2> "$tmp/eval.err" ||
+  fail "qat_eval $*: $(cat "$tmp/eval.err")"; }
+
+# compare TYPE TOL LLAMA_JSON QATC_JSON... : every qatc NLL within TOL relative of llama.cpp's
+compare() {
+  "$py" - "$@" <<'PY'
+import json, sys
+ty, tol, ref = sys.argv[1], float(sys.argv[2]), json.loads(sys.argv[3])
+bad = 0
+for label, s in zip(sys.argv[4::2], sys.argv[5::2]):
+    q = json.loads(s)
+    rel = abs(q["nll_mean"] - ref["nll_mean"]) / abs(ref["nll_mean"])
+    ok = rel <= tol and q["n_scored"] == ref["n_scored"]
+    bad += not ok
+    print(f"llamacpp: {ty:5s} llama.cpp {ref['nll_mean']:.9f}  qatc {label:22s} {q['nll_mean']:.9f}  rel {rel:.2e}"
+          f"  (tol {tol:g}, n {q['n_scored']}) {'ok' if ok else 'FAIL'}")
+sys.exit(1 if bad else 0)
+PY
+}
+status=0
+L=$(score_llama "$tmp/f32.gguf")
+compare F32 1e-6 "$L" "base.h5" "$(score_qatc "$tmp/w4/base.h5")" "f32.gguf" "$(score_qatc "$tmp/f32.gguf")" || status=1
+L=$(score_llama "$tmp/f16.gguf")
+compare F16 1e-6 "$L" "f16.gguf --faithful" "$(score_qatc "$tmp/f16.gguf" --faithful)" || status=1
+for t in Q8_0:w8 Q4_0:w4 Q4_1:w41; do
+  ty=${t%%:*}; run=${t##*:}; f="$tmp/$(echo "$ty" | tr 'A-Z' 'a-z').gguf"
+  L=$(score_llama "$f")
+  compare "$ty" 1e-4 "$L" "qat.h5 --faithful" "$(score_qatc "$tmp/$run/qat.h5" --faithful)" \
+    "$(basename "$f") --faithful" "$(score_qatc "$f" --faithful)" || status=1
+  compare "$ty" 1 "$L" "qat.h5 (no act. round)" "$(score_qatc "$tmp/$run/qat.h5")"
+done
+[ $status -eq 0 ] || fail "llama.cpp and qatc disagree (see above)"
+
+# refusal: sym 8-bit codes do not fit Q4_0; --requantize is explicit and warns
+set +e; "$bin/qat_export" "$tmp/w8/qat.h5" --format gguf --type Q4_0 -o "$tmp/no.gguf" 2> "$tmp/err"; rc=$?; set -e
+[ $rc -eq 1 ] || fail "sym 8-bit exported as Q4_0 without --requantize (rc $rc)"
+[ "$(wc -l < "$tmp/err")" -eq 1 ] || fail "refusal is not one line: $(cat "$tmp/err")"
+grep -q 'blk.0.attn_q.weight' "$tmp/err" && grep -q '8-bit' "$tmp/err" && grep -q requantize "$tmp/err" ||
+  fail "refusal does not name the tensor and the mismatch: $(cat "$tmp/err")"
+[ ! -e "$tmp/no.gguf" ] || fail "a refused export left a file"
+"$bin/qat_export" "$tmp/w8/qat.h5" --format gguf --type Q4_0 -o "$tmp/rq.gguf" --requantize 2> "$tmp/err" ||
+  fail "--requantize failed: $(cat "$tmp/err")"
+grep -q "re-quantized" "$tmp/err" || fail "--requantize did not warn"
+echo "llamacpp: ok"

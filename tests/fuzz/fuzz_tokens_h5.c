@@ -1,0 +1,31 @@
+/* libFuzzer target: the HDF5 token-cache reader (qd_tokens_load_h5).
+ * Input: file bytes. Checks: never crashes; a refusal has a one-line message;
+ * accepted tokens are all in [0, 256) and decode. */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "data/dataset.h"
+#include <hdf5.h>
+
+#include "fuzz_util.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    char path[4096], err[QD_ERR_LEN];
+    if (fuzz_write_tmp(data, size, ".tokens.h5", path, sizeof path)) return 0;
+    qd_tokens t;
+    qd_token_meta meta;
+    if (qd_tokens_load_h5(path, &t, &meta, err) == 0) {
+        char *s = malloc(t.n + 1);
+        if (s && qd_tok_decode(t.tok, t.n, s, err)) {
+            fprintf(stderr, "accepted tokens do not decode: %s\n", err);
+            abort();
+        }
+        free(s);
+    } else {
+        fuzz_check_msg(err, sizeof err);
+    }
+    qd_tokens_free(&t);
+    fuzz_check_h5_closed("qd_tokens_load_h5");
+    unlink(path);
+    return 0;
+}

@@ -1,0 +1,54 @@
+// Real llama.cpp (node-llama-cpp's prebuilt CPU binary, offline) scores token ids:
+// consecutive chunks of CTX ids, each from an empty context, the first id of each
+// chunk not scored, a last partial chunk of >= 2 ids scored; NLL of id j from the
+// raw logits after ids 0..j-1, in float64. F32 KV cache, flash attention off.
+// usage: node llamacpp_nll.mjs MODEL.gguf TOKENS.txt CTX
+// prints {"n_scored": N, "nll_mean": X} on one line.
+import fs from "node:fs";
+process.env.NODE_LLAMA_CPP_SKIP_DOWNLOAD = "true";
+process.env.NODE_LLAMA_CPP_GPU = "false";
+const { getLlama } = await import("node-llama-cpp");
+
+const [modelPath, tokPath, ctxArg] = process.argv.slice(2);
+if (!modelPath || !tokPath || !ctxArg) {
+  console.error("usage: node llamacpp_nll.mjs MODEL.gguf TOKENS.txt CTX");
+  process.exit(2);
+}
+const N = parseInt(ctxArg, 10);
+const ids = fs.readFileSync(tokPath, "utf8").split(/\s+/).filter((s) => s.length).map((s) => parseInt(s, 10));
+
+const llama = await getLlama({ gpu: false, build: "never", skipDownload: true, usePrebuiltBinaries: true,
+                               logLevel: "error" });
+const model = await llama.loadModel({ modelPath, gpuLayers: 0 });
+const context = await model.createContext({
+  contextSize: N, batchSize: N, sequences: 1, flashAttention: false,
+  experimentalKvCacheKeyType: "F32", experimentalKvCacheValueType: "F32",
+});
+const seq = context.getSequence();
+const V = model.tokens ? undefined : undefined; // vocabulary size is taken from the logits map
+
+let sum = 0, count = 0;
+for (let start = 0; start + 1 < ids.length; start += N) {
+  const chunk = ids.slice(start, start + N);
+  if (chunk.length < 2) break;
+  await seq.clearHistory();
+  const input = chunk.slice(0, -1).map((t) => [t, { generateNext: { logits: true } }]);
+  const out = await seq.controlledEvaluate(input);
+  for (let j = 1; j < chunk.length; j++) {
+    const logits = out[j - 1]?.next?.logits;
+    if (!logits) throw new Error(`no logits at chunk ${start / N}, position ${j - 1}`);
+    let mx = -Infinity;
+    for (const v of logits.values()) if (v > mx) mx = v;
+    let s = 0;
+    for (const v of logits.values()) s += Math.exp(v - mx);
+    const target = logits.get(chunk[j]);
+    if (target === undefined) throw new Error(`no logit for token ${chunk[j]}`);
+    sum += mx + Math.log(s) - target;
+    count++;
+  }
+}
+void V;
+console.log(JSON.stringify({ n_scored: count, nll_mean: sum / count }));
+await context.dispose();
+await model.dispose();
+await llama.dispose();

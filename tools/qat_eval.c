@@ -1,0 +1,138 @@
+/* qat_eval: scores token ids the way llama.cpp's perplexity does.
+ * usage: qat_eval MODEL --tokens FILE --ctx N [--faithful] [--config CONFIG.json] [--quant | --no-quant]
+ * MODEL is a qatc checkpoint (qat.h5, base.h5; config stored in it or --config)
+ * or a GGUF file (F32/F16/BF16/Q8_0/Q4_0/Q4_1, read by qatc's own reader).
+ * FILE holds whitespace-separated token ids. Consecutive chunks of N ids, each
+ * from an empty context, the first id of each chunk not scored, a last partial
+ * chunk of >= 2 ids scored. --faithful applies llama.cpp's rounding of matmul
+ * inputs (Q8_0 / Q8_1 blocks for quantized weights, fp16 for F16 weights).
+ * A checkpoint is scored quantized when it holds quantizer state (--quant:
+ * RTN by the config's policy for a float checkpoint; --no-quant: the float
+ * master weights). Prints one JSON line {"n_scored": ..., "nll_mean": ..., "ppl": ...}. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eval/faithful.h"
+#include "io/config.h"
+#include "io/export.h"
+#include "qat/policy.h"
+
+static int usage(const char *msg) {
+    fprintf(stderr, "qat_eval: %s (usage: qat_eval MODEL --tokens FILE --ctx N [--faithful] [--config CONFIG.json] "
+            "[--quant | --no-quant])\n", msg);
+    return 1;
+}
+
+/* whitespace-separated non-negative ids; count bounded by the file size */
+static int32_t *read_tokens(const char *path, long *n, char *err, size_t errlen) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *text = size >= 0 ? malloc((size_t)size + 1) : NULL;
+    if (!text || fread(text, 1, (size_t)size, f) != (size_t)size) {
+        fclose(f);
+        free(text);
+        snprintf(err, errlen, "%s: read error", path);
+        return NULL;
+    }
+    fclose(f);
+    text[size] = 0;
+    int32_t *ids = malloc(((size_t)size / 2 + 1) * sizeof *ids);
+    long k = 0;
+    char *p = text;
+    while (ids) {
+        while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r') p++;
+        if (!*p) break;
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || errno || v < 0 || v > 2147483647L || (*end && *end != ' ' && *end != '\n' && *end != '\t' &&
+                                                               *end != '\r')) {
+            snprintf(err, errlen, "%s: token %ld is not a non-negative integer id", path, k);
+            free(ids);
+            free(text);
+            return NULL;
+        }
+        ids[k++] = (int32_t)v;
+        p = end;
+    }
+    free(text);
+    *n = k;
+    return ids;
+}
+
+int main(int argc, char **argv) {
+    const char *model = NULL, *tokens = NULL, *config = NULL;
+    int ctx = 0, faithful = 0, quant = -1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int has = i + 1 < argc;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            printf("usage: qat_eval MODEL --tokens FILE --ctx N [--faithful] [--config CONFIG.json] [--quant | --no-quant]\n");
+            return 0;
+        } else if (!strcmp(a, "--tokens") && has) tokens = argv[++i];
+        else if (!strcmp(a, "--ctx") && has) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 2 || v > 1 << 20) return usage("--ctx: expected an integer >= 2");
+            ctx = (int)v;
+        } else if (!strcmp(a, "--faithful")) faithful = 1;
+        else if (!strcmp(a, "--quant")) quant = 1;
+        else if (!strcmp(a, "--no-quant")) quant = 0;
+        else if (!strcmp(a, "--config") && has) config = argv[++i];
+        else if (a[0] == '-' || model) {
+            char m[300];
+            snprintf(m, sizeof m, "unexpected argument \"%s\"", a);
+            return usage(m);
+        } else model = a;
+    }
+    if (!model) return usage("missing MODEL");
+    if (!tokens) return usage("missing --tokens FILE");
+    if (!ctx) return usage("missing --ctx N");
+    char err[2048];
+    long n = 0;
+    int32_t *ids = read_tokens(tokens, &n, err, sizeof err);
+    if (!ids) {
+        fprintf(stderr, "qat_eval: %s\n", err);
+        return 1;
+    }
+    qt_deploy *d = NULL;
+    size_t ml = strlen(model);
+    if (ml > 5 && !strcmp(model + ml - 5, ".gguf")) {
+        d = qt_import_gguf(model, err, sizeof err);
+        if (d && !faithful) qt_deploy_unfaithful(d);
+    } else {
+        qt_config cfg;
+        qt_model *m = qt_load_qat(model, config, quant, &cfg, err, sizeof err);
+        if (m) {
+            d = qt_deploy_from_qat(m, faithful);
+            qt_policy_detach(m);
+            qt_model_free(m);
+            qt_config_free(&cfg);
+        }
+    }
+    if (!d) {
+        fprintf(stderr, "qat_eval: %s\n", err);
+        free(ids);
+        return 1;
+    }
+    qt_ctx c;
+    qt_ctx_init(&c, 16 << 20);
+    double nll = 0;
+    long scored = 0;
+    int rc = qt_deploy_score(&c, d, ids, n, ctx, &nll, &scored, err, sizeof err);
+    if (rc) fprintf(stderr, "qat_eval: %s: %s\n", tokens, err);
+    else printf("{\"n_scored\": %ld, \"nll_mean\": %.17g, \"ppl\": %.17g}\n", scored, nll, exp(nll));
+    qt_ctx_free(&c);
+    qt_deploy_free(d);
+    free(ids);
+    return rc ? 1 : 0;
+}

@@ -1,0 +1,87 @@
+/* qat_export: writes a qatc checkpoint's learned integers to a deployment format.
+ * usage: qat_export CHECKPOINT.h5 --format gguf|awq|hdf5 -o OUT [--type F32|F16|Q8_0|Q4_0|Q4_1]
+ *                   [--config CONFIG.json] [--f16] [--requantize] [--name NAME] [--quant | --no-quant]
+ * The model and its quantizers come from the checkpoint (the config stored in it,
+ * or --config); the exporter never recomputes scales: a spec the type cannot hold
+ * exactly is refused unless --requantize. A checkpoint without quantizer state
+ * (base.h5) is exported as the float model unless --quant (RTN by the config's
+ * policy); --no-quant exports the float master weights of a QAT checkpoint.
+ * Exit 0 ok, 1 error (one line on stderr). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/config.h"
+#include "io/export.h"
+#include "qat/policy.h"
+#include "train/train.h"
+
+static int usage(const char *msg) {
+    fprintf(stderr, "qat_export: %s (usage: qat_export CHECKPOINT.h5 --format gguf|awq|hdf5 -o OUT [--type T] "
+            "[--config CONFIG.json] [--f16] [--requantize] [--name NAME] [--quant | --no-quant])\n", msg);
+    return 1;
+}
+
+int main(int argc, char **argv) {
+    const char *ckpt = NULL, *format = NULL, *out = NULL, *config = NULL;
+    qt_export_opts o = {0};
+    o.name = "qatc";
+    int quant = -1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int has = i + 1 < argc;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            printf("usage: qat_export CHECKPOINT.h5 --format gguf|awq|hdf5 -o OUT [--type F32|F16|Q8_0|Q4_0|Q4_1]\n"
+                   "                  [--config CONFIG.json] [--f16] [--requantize] [--name NAME] [--quant | --no-quant]\n"
+                   "  --f16: unquantized 2-D tensors as F16; --requantize: re-quantize specs the type cannot hold\n"
+                   "  --quant / --no-quant: attach the config's quantizers (RTN for a float checkpoint) / export\n"
+                   "  the float weights (default: quantized when the checkpoint holds quantizer state)\n"
+                   "  gguf: llama.cpp file (type derived from the quant spec when absent)\n"
+                   "  awq:  AutoAWQ GEMM directory (model.safetensors + config.json)\n"
+                   "  hdf5: qatc checkpoint of weights and quantizer state\n");
+            return 0;
+        } else if (!strcmp(a, "--format") && has) format = argv[++i];
+        else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && has) out = argv[++i];
+        else if (!strcmp(a, "--type") && has) o.type = argv[++i];
+        else if (!strcmp(a, "--config") && has) config = argv[++i];
+        else if (!strcmp(a, "--name") && has) o.name = argv[++i];
+        else if (!strcmp(a, "--f16")) o.float_f16 = 1;
+        else if (!strcmp(a, "--requantize")) o.requantize = 1;
+        else if (!strcmp(a, "--quant")) quant = 1;
+        else if (!strcmp(a, "--no-quant")) quant = 0;
+        else if (a[0] == '-' || ckpt) {
+            char m[300];
+            snprintf(m, sizeof m, "unexpected argument \"%s\"", a);
+            return usage(m);
+        } else ckpt = a;
+    }
+    if (!ckpt) return usage("missing CHECKPOINT.h5");
+    if (!format) return usage("missing --format");
+    if (!out) return usage("missing -o OUT");
+    if (strcmp(format, "gguf") && strcmp(format, "awq") && strcmp(format, "hdf5")) {
+        char m[300];
+        snprintf(m, sizeof m, "--format \"%s\": expected gguf, awq or hdf5", format);
+        return usage(m);
+    }
+    qt_config cfg;
+    char err[2048];
+    qt_model *m = qt_load_qat(ckpt, config, quant, &cfg, err, sizeof err);
+    if (!m) {
+        fprintf(stderr, "qat_export: %s\n", err);
+        return 1;
+    }
+    int rc;
+    if (!strcmp(format, "gguf")) rc = qt_export_gguf(m, &o, out, err, sizeof err);
+    else if (!strcmp(format, "awq")) rc = qt_export_awq(m, &o, out, err, sizeof err);
+    else {
+        char *json = qt_config_to_json(&cfg);
+        rc = qt_model_save(m, out, json, err, sizeof err);
+        free(json);
+    }
+    if (rc) fprintf(stderr, "qat_export: %s\n", err);
+    else fprintf(stderr, "qat_export: wrote %s\n", out);
+    qt_policy_detach(m);
+    qt_model_free(m);
+    qt_config_free(&cfg);
+    return rc ? 1 : 0;
+}
