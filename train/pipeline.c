@@ -462,7 +462,12 @@ int qt_pipeline_run(const qt_config *cfg, const char *config_path, int resume, v
     int plan_logged = 0;
     double ptq_init_seconds = 0.0;
     for (int k = 0; k < cfg->n_ptq && nres < MAX_METHODS - 2; k++) { /* room for qat, qat_from_ptq */
-        if (*stop) { rc = QT_EXIT_INTERRUPTED; goto out; }
+        if (*stop) {
+            fprintf(stderr, "[pipeline] interrupted between stages; finished stages are saved in %s; rerun with --resume\n",
+                    cfg->out_dir);
+            rc = QT_EXIT_INTERRUPTED;
+            goto out;
+        }
         const qt_cfg_ptq *p = &cfg->ptq[k];
         method_result *r = &res[nres];
         const char *mname = qt_config_enum_name("ptq[].method", p->method);
