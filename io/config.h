@@ -25,7 +25,7 @@ typedef enum { QT_CFG_SCHED_CONSTANT, QT_CFG_SCHED_COSINE } qt_cfg_schedule;
 typedef enum { QT_CFG_GRID_SYM, QT_CFG_GRID_ASYM, QT_CFG_GRID_FLOAT_MIN } qt_cfg_grid;
 typedef enum { QT_CFG_SCALE_LSQ, QT_CFG_SCALE_FIXED } qt_cfg_scale;
 typedef enum { QT_CFG_SINIT_ABSMAX, QT_CFG_SINIT_MSE } qt_cfg_scale_init;
-typedef enum { QT_CFG_ACT_NONE, QT_CFG_ACT_PER_TOKEN_DYNAMIC, QT_CFG_ACT_STATIC } qt_cfg_act_mode;
+typedef enum { QT_CFG_ACT_NONE, QT_CFG_ACT_PER_TOKEN_DYNAMIC, QT_CFG_ACT_STATIC, QT_CFG_ACT_Q8_BLOCKS } qt_cfg_act_mode;
 typedef enum { QT_CFG_PTQ_RTN, QT_CFG_PTQ_GPTQ, QT_CFG_PTQ_AWQ, QT_CFG_PTQ_SMOOTHQUANT } qt_cfg_ptq_method;
 typedef enum { QT_CFG_CALIB_TRAIN, QT_CFG_CALIB_TEXT, QT_CFG_CALIB_FILE } qt_cfg_calib_source;
 /* train.init_from: QT_CFG_INIT_NONE, or 1 + a qt_cfg_ptq_method */
@@ -152,6 +152,8 @@ typedef struct {
     qt_cfg_export_format format;
     char *type;              /* e.g. "Q4_0"; NULL = derived from the quant spec */
     char *path;
+    int requantize;          /* bool: re-quantize tensors the type cannot hold exactly (else refuse) */
+    int f16;                 /* bool: unquantized matrices as F16 instead of F32 */
 } qt_cfg_export;
 
 /* Parameters of the built-in capability suites (training streams and eval sets alike). */

@@ -14,7 +14,7 @@ static const char *const SCHEDULES[] = {"constant", "cosine", NULL};
 static const char *const GRIDS[] = {"sym", "asym", "float_min", NULL};
 static const char *const SCALES[] = {"lsq", "fixed", NULL};
 static const char *const SCALE_INITS[] = {"absmax", "mse", NULL};
-static const char *const ACT_MODES[] = {"none", "per_token_dynamic", "static", NULL};
+static const char *const ACT_MODES[] = {"none", "per_token_dynamic", "static", "q8_0_blocks", NULL};
 static const char *const PTQ_METHODS[] = {"rtn", "gptq", "awq", "smoothquant", NULL};
 static const char *const CALIB_SOURCES[] = {"train", "text", "file", NULL};
 static const char *const INIT_FROM[] = {"none", "rtn", "gptq", "awq", "smoothquant", NULL};
@@ -113,7 +113,8 @@ const qt_cfg_field qt_cfg_schema[] = {
     INT("quant.activations.bits", qt_cfg_aquant, bits, "8", 2, 8, "bits per activation"),
     ENUM("quant.activations.mode", qt_cfg_aquant, mode, ACT_MODES, "\"none\"",
          "none: float activations; per_token_dynamic: absmax scale per token at run time; "
-         "static: one calibrated scale per tensor"),
+         "static: one calibrated scale per tensor; q8_0_blocks: llama.cpp's Q8_0/Q8_1 rounding of matmul "
+         "inputs (blocks of 32, fp16 scale), so training sees what llama.cpp computes"),
     { .path = "quant.skip", .type = QT_FT_STRLIST, .off = offsetof(qt_cfg_quant, skip),
       .def = "[\"tok_embeddings.weight\", \"output.weight\"]",
       .meaning = "glob patterns of parameter names kept in float" },
@@ -196,6 +197,9 @@ const qt_cfg_field qt_cfg_schema[] = {
       .meaning = "format type, e.g. Q4_0 (gguf); when absent, derived from the quant spec" },
     { .path = "export[].path", .type = QT_FT_STR, .flags = QT_F_REQUIRED, .off = offsetof(qt_cfg_export, path),
       .meaning = "output path, relative to out_dir" },
+    BOOL("export[].requantize", qt_cfg_export, requantize, "false",
+         "re-quantize a tensor the chosen type cannot hold exactly (with a warning) instead of refusing"),
+    BOOL("export[].f16", qt_cfg_export, f16, "false", "write unquantized matrices as F16 instead of F32"),
 };
 const size_t qt_cfg_schema_len = sizeof qt_cfg_schema / sizeof qt_cfg_schema[0];
 

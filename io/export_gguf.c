@@ -402,6 +402,8 @@ int qt_export_run(const qt_config *cfg, const qt_model *qat, char *err, size_t e
         mkdirs_for(path);
         qt_export_opts o = {0};
         o.type = x->type;
+        o.requantize = x->requantize;
+        o.float_f16 = x->f16;
         o.name = "qatc";
         int rc;
         const char *fmt = qt_config_enum_name("export[].format", (int)x->format);

@@ -79,7 +79,10 @@ int qt_policy_apply(qt_model *m, const qt_cfg_quant *q, FILE *log, char *err, si
             char an[128];
             snprintf(an, sizeof an, "%s.act", l->w->name);
             l->aq = qt_actquant_new(an, q->activations.bits,
-                                    q->activations.mode == QT_CFG_ACT_STATIC ? QT_ACT_STATIC : QT_ACT_PER_TOKEN, 0.0f);
+                                    q->activations.mode == QT_CFG_ACT_STATIC      ? QT_ACT_STATIC
+                                    : q->activations.mode == QT_CFG_ACT_Q8_BLOCKS ? QT_ACT_Q8_BLOCKS
+                                                                                  : QT_ACT_PER_TOKEN,
+                                    0.0f);
         }
         n_quant++;
         if (log) {
@@ -88,7 +91,7 @@ int qt_policy_apply(qt_model *m, const qt_cfg_quant *q, FILE *log, char *err, si
             else snprintf(g, sizeof g, "%s", spec.group == 0 ? "per-channel" : "per-tensor");
             fprintf(log, "  %-36s W%d %s %s %s%s init %s%s\n", l->w->name, spec.bits, g, grid_name(spec.grid),
                     spec.learnable ? "lsq" : "fixed", spec.fp16_scales ? " fp16-scales" : "", mse ? "mse" : "absmax",
-                    l->aq ? (q->activations.mode == QT_CFG_ACT_STATIC ? " A-static" : " A-per-token") : "");
+                    !l->aq ? "" : q->activations.mode == QT_CFG_ACT_STATIC ? " A-static" : q->activations.mode == QT_CFG_ACT_Q8_BLOCKS ? " A-q8_0-blocks" : " A-per-token");
         }
     }
     double bpw = 0.0;
@@ -107,13 +110,13 @@ void qt_policy_detach(qt_model *m) {
     }
 }
 
-int qt_policy_params(const qt_model *m, qt_tensor **out, int cap) {
+int qt_policy_params(const qt_model *m, qt_tensor **out, int cap, int all) {
     int n = 0;
     for (int j = 0; j < m->n_linears; j++) {
         qt_linear_layer *l = m->linears[j];
         qt_tensor *cand[3] = {l->wq ? l->wq->scale : NULL, l->wq ? l->wq->offset : NULL, l->aq ? l->aq->scale : NULL};
         for (int k = 0; k < 3; k++)
-            if (cand[k] && cand[k]->requires_grad && n < cap) out[n++] = cand[k];
+            if (cand[k] && (all || cand[k]->requires_grad) && n < cap) out[n++] = cand[k];
     }
     return n;
 }

@@ -26,8 +26,9 @@ int qt_policy_apply(qt_model *m, const qt_cfg_quant *q, FILE *log, char *err, si
 /* Frees and detaches every quantizer of m. */
 void qt_policy_detach(qt_model *m);
 /* Collects the quantizer parameters (scales, offsets, static act scales) of m
- * into out (capacity cap); returns the count. */
-int qt_policy_params(const qt_model *m, qt_tensor **out, int cap);
+ * into out (capacity cap): the trainable ones only, or with all = 1 also the
+ * fixed ones (checkpoints store all of them). Returns the count. */
+int qt_policy_params(const qt_model *m, qt_tensor **out, int cap, int all);
 /* Projects every quantizer parameter back into its domain (after a step). */
 void qt_policy_clamp(qt_model *m);
 /* Storage of the model as deployed: quantized weights at their bits plus one

@@ -397,6 +397,38 @@ static qt_model *run_ptq(run_state *rs, const qt_model *base, const qt_cfg_ptq *
     return m;
 }
 
+/* The FP32 base from model.init: a qatc checkpoint (.h5), or a real model
+ * imported from GGUF (F32/F16), an HF safetensors file or directory; the
+ * imported shapes must equal the config's model. */
+static int import_base(qt_model *base, const char *path, char *err, size_t errlen) {
+    size_t n = strlen(path);
+    struct stat st;
+    int foreign = (n > 5 && !strcmp(path + n - 5, ".gguf")) || (n > 12 && !strcmp(path + n - 12, ".safetensors")) ||
+                  (stat(path, &st) == 0 && S_ISDIR(st.st_mode));
+    if (!foreign) return qt_model_load(base, path, err, errlen);
+    qt_model *im = qt_import_model(path, err, errlen);
+    if (!im) return -1;
+    int rc = 0;
+    if (im->n_params != base->n_params) {
+        snprintf(err, errlen, "%s: holds %d tensors, the config's model has %d (check model.dim/layers/heads/ffn/vocab)",
+                 path, im->n_params, base->n_params);
+        rc = -1;
+    }
+    for (int i = 0; rc == 0 && i < base->n_params; i++) {
+        qt_tensor *a = base->params[i], *b = qt_model_param(im, a->name);
+        char sa[64], sb[64];
+        if (!b || !qt_same_shape(a, b)) {
+            snprintf(err, errlen, "%s: tensor %s is %s, the config's model expects %s", path, a->name,
+                     b ? qt_shape_str(b, sb, sizeof sb) : "missing", qt_shape_str(a, sa, sizeof sa));
+            rc = -1;
+        } else {
+            memcpy(a->data, b->data, a->n * sizeof(float));
+        }
+    }
+    qt_model_free(im);
+    return rc;
+}
+
 int qt_pipeline_run(const qt_config *cfg, const char *config_path, int resume, volatile sig_atomic_t *stop) {
     char err[1024] = "";
     run_state rs = {.cfg = cfg, .cfg_path = config_path};
@@ -440,7 +472,7 @@ int qt_pipeline_run(const qt_config *cfg, const char *config_path, int resume, v
     int nres = 0;
     double t0 = now_s();
     if (cfg->model.init) {
-        if (qt_model_load(base, cfg->model.init, err, sizeof err)) goto out;
+        if (import_base(base, cfg->model.init, err, sizeof err)) goto out;
         fprintf(stderr, "base: loaded %s\n", cfg->model.init);
     } else if (resume && access(base_path, F_OK) == 0) {
         if (qt_model_load(base, base_path, err, sizeof err)) goto out;

@@ -18,20 +18,20 @@ static double now_s(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* Every trainable tensor: model params, then quantizer params. */
-static int collect_params(const qt_model *m, qt_tensor ***out) {
+/* Model params, then quantizer params (trainable ones, or all with all = 1). */
+static int collect_params(const qt_model *m, qt_tensor ***out, int all) {
     int cap = m->n_params + 3 * m->n_linears;
     qt_tensor **p = malloc((size_t)cap * sizeof *p);
     int n = 0;
     for (int i = 0; i < m->n_params; i++) p[n++] = m->params[i];
-    n += qt_policy_params(m, p + n, cap - n);
+    n += qt_policy_params(m, p + n, cap - n, all);
     *out = p;
     return n;
 }
 
 int qt_model_save(const qt_model *m, const char *path, const char *config_json, char *err, size_t errlen) {
     qt_tensor **p;
-    int n = collect_params(m, &p);
+    int n = collect_params(m, &p, 1);
     qt_h5w *w = qt_h5w_open(path, err, errlen);
     int rc = -1;
     if (w && qt_h5w_params(w, "param/", p, n) == 0 && qt_h5w_string(w, "config", config_json ? config_json : "{}") == 0)
@@ -48,7 +48,7 @@ int qt_model_load(qt_model *m, const char *path, char *err, size_t errlen) {
     qt_h5r *r = qt_h5r_open(path, err, errlen);
     if (!r) return -1;
     qt_tensor **p;
-    int n = collect_params(m, &p);
+    int n = collect_params(m, &p, 1);
     /* quantizer params are optional in the file: load those present */
     int n_req = m->n_params, rc = qt_h5r_params(r, "param/", p, n_req);
     for (int i = n_req; rc == 0 && i < n; i++) {
@@ -134,7 +134,7 @@ int qt_train_run(const qt_train_spec *sp, qt_train_env *env, int resume, qt_trai
                  size_t errlen) {
     qt_model *model = env->model;
     trainer t = {0};
-    t.n_params = collect_params(model, &t.params);
+    t.n_params = collect_params(model, &t.params, 0);
     /* groups: 2-D weights (decay), 1-D weights (no decay), quantizer params (own lr, no decay) */
     qt_tensor **g2 = malloc((size_t)t.n_params * sizeof *g2), **g1 = malloc((size_t)t.n_params * sizeof *g1),
               **gq = malloc((size_t)t.n_params * sizeof *gq);
