@@ -356,6 +356,16 @@ static void w_scalar(wbuf *w, qt_gguf_vtype t, const qt_gguf_kv *kv) {
 
 static uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
+/* Writes n zero bytes (padding of any alignment). */
+static void w_zeros(wbuf *w, size_t n) {
+    static const uint8_t zeros[256] = {0};
+    while (n > 0) {
+        size_t k = n < sizeof zeros ? n : sizeof zeros;
+        w_bytes(w, zeros, k);
+        n -= k;
+    }
+}
+
 int qt_gguf_write(const qt_gguf *g, const char *path, char *err, size_t errlen) {
     const qt_gguf_kv *al = qt_gguf_find(g, "general.alignment");
     uint64_t align = al && al->type == QT_GGUF_U32 ? al->val.u : g->alignment ? g->alignment : 32;
@@ -401,14 +411,13 @@ int qt_gguf_write(const qt_gguf *g, const char *path, char *err, size_t errlen) 
         w_u64(&w, off);
         off = align_up(off + t->nbytes, align);
     }
-    static const uint8_t zeros[256] = {0};
     long pos = ftell(w.f);
     if (pos < 0) w.bad = 1;
-    else w_bytes(&w, zeros, (size_t)(align_up((uint64_t)pos, align) - (uint64_t)pos));
+    else w_zeros(&w, (size_t)(align_up((uint64_t)pos, align) - (uint64_t)pos));
     for (int i = 0; i < g->n_t; i++) {
         const qt_gguf_tensor *t = &g->t[i];
         w_bytes(&w, t->data, t->nbytes);
-        if (i + 1 < g->n_t) w_bytes(&w, zeros, (size_t)(align_up(t->nbytes, align) - t->nbytes));
+        if (i + 1 < g->n_t) w_zeros(&w, (size_t)(align_up(t->nbytes, align) - t->nbytes));
     }
     int bad = w.bad || fflush(w.f) != 0 || fsync(fileno(w.f)) != 0;
     int e = errno;
@@ -443,6 +452,9 @@ static void rfail(rbuf *r, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(r->err + n, r->errlen - (size_t)n, fmt, ap);
     va_end(ap);
+    /* names and keys come from the file: keep the message on one line */
+    for (char *c = r->err; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
 }
 
 static size_t left(const rbuf *r) { return r->size - r->pos; }

@@ -216,7 +216,18 @@ static int json_u64(const cJSON *n, uint64_t *v) {
     return 0;
 }
 
+static qt_safetensors *st_read(const char *path, char *err, size_t errlen);
+
 qt_safetensors *qt_st_read(const char *path, char *err, size_t errlen) {
+    qt_safetensors *st = st_read(path, err, errlen);
+    /* tensor names come from the file: keep the message on one line */
+    if (!st && err)
+        for (char *c = err; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
+    return st;
+}
+
+static qt_safetensors *st_read(const char *path, char *err, size_t errlen) {
     int fd = open(path, O_RDONLY);
     if (fd < 0) {
         snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));

@@ -11,6 +11,7 @@
  * master weights). Prints one JSON line {"n_scored": ..., "nll_mean": ..., "ppl": ...}. */
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,8 @@ static int32_t *read_tokens(const char *path, long *n, char *err, size_t errlen)
 }
 
 int main(int argc, char **argv) {
+    /* a file-size limit (ulimit -f) becomes a write error with a message, not a kill */
+    signal(SIGXFSZ, SIG_IGN);
     const char *model = NULL, *tokens = NULL, *config = NULL;
     int ctx = 0, faithful = 0, quant = -1;
     for (int i = 1; i < argc; i++) {

@@ -7,6 +7,7 @@
  * (base.h5) is exported as the float model unless --quant (RTN by the config's
  * policy); --no-quant exports the float master weights of a QAT checkpoint.
  * Exit 0 ok, 1 error (one line on stderr). */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,8 @@ static int usage(const char *msg) {
 }
 
 int main(int argc, char **argv) {
+    /* a file-size limit (ulimit -f) becomes a write error with a message, not a kill */
+    signal(SIGXFSZ, SIG_IGN);
     const char *ckpt = NULL, *format = NULL, *out = NULL, *config = NULL;
     qt_export_opts o = {0};
     o.name = "qatc";
