@@ -13,10 +13,13 @@
  * fixed-length strings. The root carries the attributes format = "qatc-ckpt"
  * and version = QT_H5_VERSION.
  *
- * Atomicity: a writer fills "<path>.tmp.<pid>"; commit flushes and closes it,
- * fsyncs it, renames it over <path> and fsyncs the directory. Any failure
- * (including disk full / EFBIG) removes the temp file, so the previous
- * checkpoint at <path> is never touched. Float arrays holding NaN/Inf are
+ * Atomicity: a writer builds the HDF5 image in memory (libhdf5 1.10 crashes at
+ * exit after a failed file write, so it never writes files itself); commit
+ * writes the image with write(2) to "<path>.tmp.<pid>", fsyncs it, renames it
+ * over <path> and fsyncs the directory. Any failure (including disk full /
+ * EFBIG) removes the temp file, so the previous checkpoint at <path> is never
+ * touched; temp files left by killed processes are removed by the next write
+ * of the same checkpoint. A checkpoint is held in memory while it is written. Float arrays holding NaN/Inf are
  * refused both when written and when read.
  *
  * Errors are one line naming the file (and the entry) and what was expected,
