@@ -89,6 +89,7 @@ static qt_tensor *f_layernorm_nb(qt_ctx *c, qt_tensor **x) { return qt_layernorm
 static qt_tensor *f_rope(qt_ctx *c, qt_tensor **x) { return qt_rope(c, x[0], 2, 10000.0f, 3); }
 static qt_tensor *f_attn(qt_ctx *c, qt_tensor **x) { return qt_attention(c, x[0], x[1], x[2], 4, 2); }
 static qt_tensor *f_attn_mha(qt_ctx *c, qt_tensor **x) { return qt_attention(c, x[0], x[1], x[2], 2, 2); }
+static qt_tensor *f_attn_long(qt_ctx *c, qt_tensor **x) { return qt_attention(c, x[0], x[1], x[2], 2, 1); }
 static qt_tensor *f_embed(qt_ctx *c, qt_tensor **x) { return qt_embedding(c, x[0], ids, 12, 4); }
 static qt_tensor *f_ce(qt_ctx *c, qt_tensor **x) { return qt_cross_entropy(c, x[0], targets); }
 static qt_tensor *f_kl(qt_ctx *c, qt_tensor **x) { return qt_kl_div(c, x[0], x[1], 2.0f); }
@@ -131,6 +132,8 @@ int main(void) {
         {"rope", f_rope, 1, {P(&rng, 2, 5, 12)}},
         {"attention_gqa", f_attn, 3, {P(&rng, 2, 5, 16), P(&rng, 2, 5, 8), P(&rng, 2, 5, 8)}},
         {"attention_mha", f_attn_mha, 3, {P(&rng, 1, 6, 8), P(&rng, 1, 6, 8), P(&rng, 1, 6, 8)}},
+        /* T = 70 crosses the kernel's 64-row causal blocks */
+        {"attention_T70", f_attn_long, 3, {P(&rng, 1, 70, 4), P(&rng, 1, 70, 2), P(&rng, 1, 70, 2)}},
         {"embedding", f_embed, 1, {P(&rng, 10, 5)}},
         {"cross_entropy", f_ce, 1, {P(&rng, 6, 7)}},
         {"kl_div", f_kl, 2, {P(&rng, 3, 6), P(&rng, 3, 6)}},

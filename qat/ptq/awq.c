@@ -163,7 +163,8 @@ static void candidate(const qt_quant_spec *spec, const float *w, int n, float r,
     }
 }
 
-/* For every group of l (per-group or per-channel), the shrink ratio whose
+/* For every group of l (per-group or per-channel), the parameters among the
+ * current ones (the policy initialiser's) and the shrink-ratio candidates whose
  * fake-quant minimises eᵀ H_gg e (H of the Linear's input, float [in, in]). */
 static void clip_search(qt_linear_layer *l, const float *H, int n_grid, float max_shrink) {
     qt_quantizer *q = l->wq;
@@ -175,11 +176,13 @@ static void clip_search(qt_linear_layer *l, const float *H, int n_grid, float ma
         for (int k = 0; k < ng; k++) {
             const float *w = l->w->data + (size_t)r * C + (size_t)k * g;
             const float *Hg = H + (size_t)k * g * C + (size_t)k * g;
+            /* the policy initialiser's parameters (already in q) compete too, so the
+             * result is never worse than RTN on the calibration output error */
             double best = INFINITY;
-            float bs = 1.0f, bo = 0.0f;
-            for (int t = 0; t <= n_grid; t++) {
-                float ratio = 1.0f - (float)t * max_shrink / (float)n_grid, sc, of;
-                candidate(&q->spec, w, g, ratio, &sc, &of);
+            float bs = q->scale->data[(size_t)r * ng + k], bo = q->offset ? q->offset->data[(size_t)r * ng + k] : 0.0f;
+            for (int t = -1; t <= n_grid; t++) {
+                float ratio = 1.0f - (float)t * max_shrink / (float)n_grid, sc = bs, of = bo;
+                if (t >= 0) candidate(&q->spec, w, g, ratio, &sc, &of);
                 qt_quant_group(&q->spec, qt_quant_effective(&q->spec, sc, of), w, (size_t)g, e, NULL);
                 for (int i = 0; i < g; i++) e[i] -= w[i];
                 double err = 0.0;
