@@ -1,4 +1,5 @@
 /* GGUF v3 writer and reader; see io/gguf.h. */
+#include "io/fileio.h"
 #include "io/gguf.h"
 
 #include <errno.h>
@@ -615,14 +616,9 @@ qt_gguf *qt_gguf_read(const char *path, char *err, size_t errlen) {
         return NULL;
     }
     g->image = img;
-    size_t got = 0;
-    while (got < size) {
-        ssize_t k = pread(fd, img + got, size - got, (off_t)got);
-        if (k <= 0) break;
-        got += (size_t)k;
-    }
+    int rd = qt_pread_all(fd, img, size);
     close(fd);
-    if (got != size) {
+    if (rd) {
         snprintf(err, errlen, "%s: read error", path);
         qt_gguf_free(g);
         return NULL;

@@ -1,4 +1,5 @@
 /* safetensors writer and reader; see io/safetensors.h. */
+#include "io/fileio.h"
 #include "io/safetensors.h"
 
 #include <cjson/cJSON.h>
@@ -263,14 +264,9 @@ static qt_safetensors *st_read(const char *path, char *err, size_t errlen) {
         return NULL;
     }
     st->image = img;
-    size_t got = 0;
-    while (got < size) {
-        ssize_t k = pread(fd, img + got, size - got, (off_t)got);
-        if (k <= 0) break;
-        got += (size_t)k;
-    }
+    int rd = qt_pread_all(fd, img, size);
     close(fd);
-    if (got != size) {
+    if (rd) {
         snprintf(err, errlen, "%s: read error", path);
         qt_st_free(st);
         return NULL;
