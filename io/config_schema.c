@@ -165,7 +165,7 @@ const qt_cfg_field qt_cfg_schema[] = {
     INT("eval.samples", qt_cfg_eval, samples, "200", 1, 1000000, "examples per exact-match suite"),
     INT("eval.val_tokens", qt_cfg_eval, val_tokens, "65536", 1, 1073741824, "validation tokens for text and kl"),
     NUM("eval.max_regression", qt_cfg_eval, max_regression, "0.03", RANGE(0, 1),
-        "largest relative regression per metric vs FP32 before the report flags it"),
+        "largest drop of a suite's exact-match accuracy (absolute, e.g. 0.03 = 3 points) below FP32 before the gate fails the run (exit 3)"),
 
     { .path = "ptq", .type = QT_FT_OBJLIST, .off = offsetof(qt_config, ptq), .off_count = offsetof(qt_config, n_ptq),
       .item_size = sizeof(qt_cfg_ptq), .def = "[{\"method\": \"rtn\"}]",
