@@ -5,38 +5,9 @@
  * weights beat RTN on the calibration output error. */
 #include "qat/policy.h"
 #include "qat/ptq/ptq.h"
+#include "test_model_util.h"
 #include "test_util.h"
 
-static qt_model *make_model(int kv, uint64_t seed) {
-    qt_model_cfg c = {.arch = QT_ARCH_LLAMA, .dim = 64, .layers = 2, .heads = 4, .kv_heads = kv, .ffn = 128,
-                      .ctx = 32, .vocab = 256, .rope_theta = 10000.0f, .norm_eps = 1e-5f};
-    qt_model *m = qt_model_new(&c);
-    qt_model_init(m, seed);
-    uint64_t s = seed + 7;
-    for (int i = 0; i < m->n_params; i++) {   /* larger weights, uneven norms with outlier channels */
-        qt_tensor *t = m->params[i];
-        for (size_t k = 0; k < t->n; k++)
-            t->data[k] = t->ndim == 1 ? (float)(0.5 + tu_uniform(&s)) * ((k % 16) == 3 ? 12.0f : 1.0f) : t->data[k] * 5.0f;
-    }
-    return m;
-}
-
-static float *logits(qt_model *m, const int32_t *ids, int B, int T) {
-    qt_ctx ctx;
-    qt_ctx_init(&ctx, 1 << 20);
-    qt_no_grad(&ctx, 1);
-    qt_tensor *y = qt_model_forward(&ctx, m, ids, B, T);
-    float *out = malloc(y->n * sizeof *out);
-    memcpy(out, y->data, y->n * sizeof *out);
-    qt_ctx_free(&ctx);
-    return out;
-}
-
-static double mse(const float *a, const float *b, size_t n) {
-    double s = 0;
-    for (size_t i = 0; i < n; i++) s += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-    return s / n;
-}
 
 static qt_cfg_quant wquant(int bits, int group) {
     qt_cfg_quant q;
@@ -64,8 +35,8 @@ int main(void) {
 
     /* 1. folding random scales at every site keeps the outputs */
     {
-        qt_model *m = make_model(4, 1);
-        float *y0 = logits(m, ids, B, T);
+        qt_model *m = tm_outlier_model(4, 1);
+        float *y0 = tm_logits(m, ids, B, T);
         for (int i = 0; i < m->cfg.layers; i++)
             for (int site = 0; site < 4; site++) {
                 int in = site == QT_FOLD_UP_DOWN ? m->cfg.ffn : m->cfg.dim;
@@ -74,7 +45,7 @@ int main(void) {
                 CHECK(qt_fold_scales(m, i, (qt_fold_site)site, s) == 0, "fold layer %d site %d refused", i, site);
                 free(s);
             }
-        float *y1 = logits(m, ids, B, T);
+        float *y1 = tm_logits(m, ids, B, T);
         double re = tu_rel_err(y1, y0, (size_t)B * T * 256);
         CHECK(re <= 1e-5, "folded model output differs: rel err %g", re);
         printf("fold: rel err %.3g\n", re);
@@ -84,7 +55,7 @@ int main(void) {
     }
     /* 2. GQA: v->o cannot be folded */
     {
-        qt_model *m = make_model(2, 2);
+        qt_model *m = tm_outlier_model(2, 2);
         qt_linear_layer *ls[3];
         float s[64];
         for (int k = 0; k < 64; k++) s[k] = 2.0f;
@@ -94,7 +65,7 @@ int main(void) {
     }
     /* 3. α search on the q/k/v group */
     {
-        qt_model *m = make_model(4, 3);
+        qt_model *m = tm_outlier_model(4, 3);
         qt_calib c;
         char err[256];
         CHECK(qt_calib_from_tokens(pool, NTOK, 16, T, 9, &c, err, sizeof err) == 0, "%s", err);
@@ -124,7 +95,7 @@ int main(void) {
     }
     /* 4. whole-model AWQ: folded FP32 outputs preserved; W3 output error below RTN */
     {
-        qt_model *ref = make_model(4, 4);
+        qt_model *ref = tm_outlier_model(4, 4);
         qt_model *m = qt_model_clone(ref), *rtn = qt_model_clone(ref);
         qt_calib c;
         char err[256];
@@ -135,14 +106,14 @@ int main(void) {
         CHECK(qt_ptq_rtn(rtn, &q, &c, NULL, err, sizeof err) == 0, "rtn: %s", err);
         /* evaluate on calibration-like data */
         int32_t *ev = c.tok;
-        float *y0 = logits(ref, ev, 4, T);
+        float *y0 = tm_logits(ref, ev, 4, T);
         qt_model *fa = qt_model_freeze(m), *fr = qt_model_freeze(rtn);
-        float *ya = logits(fa, ev, 4, T), *yr = logits(fr, ev, 4, T);
-        double ea = mse(ya, y0, (size_t)4 * T * 256), er = mse(yr, y0, (size_t)4 * T * 256);
+        float *ya = tm_logits(fa, ev, 4, T), *yr = tm_logits(fr, ev, 4, T);
+        double ea = tm_mse(ya, y0, (size_t)4 * T * 256), er = tm_mse(yr, y0, (size_t)4 * T * 256);
         CHECK(ea < er, "AWQ W3 logit mse %g not below RTN %g", ea, er);
         printf("awq W3 logit mse %.4g, rtn %.4g\n", ea, er);
         qt_policy_detach(m);
-        float *yf = logits(m, ids, B, T), *yref = logits(ref, ids, B, T);
+        float *yf = tm_logits(m, ids, B, T), *yref = tm_logits(ref, ids, B, T);
         double re = tu_rel_err(yf, yref, (size_t)B * T * 256);
         CHECK(re <= 1e-5, "AWQ-folded FP32 model output differs: rel err %g", re);
         free(y0);

@@ -4,38 +4,9 @@
  * activations) after smoothing is closer to FP32 than plain RTN W8A8. */
 #include "qat/policy.h"
 #include "qat/ptq/ptq.h"
+#include "test_model_util.h"
 #include "test_util.h"
 
-static qt_model *make_model(uint64_t seed) {
-    qt_model_cfg c = {.arch = QT_ARCH_LLAMA, .dim = 64, .layers = 2, .heads = 4, .kv_heads = 4, .ffn = 128,
-                      .ctx = 32, .vocab = 256, .rope_theta = 10000.0f, .norm_eps = 1e-5f};
-    qt_model *m = qt_model_new(&c);
-    qt_model_init(m, seed);
-    uint64_t s = seed + 7;
-    for (int i = 0; i < m->n_params; i++) {
-        qt_tensor *t = m->params[i];
-        for (size_t k = 0; k < t->n; k++)
-            t->data[k] = t->ndim == 1 ? (float)(0.5 + tu_uniform(&s)) * ((k % 16) == 3 ? 12.0f : 1.0f) : t->data[k] * 5.0f;
-    }
-    return m;
-}
-
-static float *logits(qt_model *m, const int32_t *ids, int B, int T) {
-    qt_ctx ctx;
-    qt_ctx_init(&ctx, 1 << 20);
-    qt_no_grad(&ctx, 1);
-    qt_tensor *y = qt_model_forward(&ctx, m, ids, B, T);
-    float *out = malloc(y->n * sizeof *out);
-    memcpy(out, y->data, y->n * sizeof *out);
-    qt_ctx_free(&ctx);
-    return out;
-}
-
-static double mse(const float *a, const float *b, size_t n) {
-    double s = 0;
-    for (size_t i = 0; i < n; i++) s += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-    return s / n;
-}
 
 int main(void) {
     enum { T = 32, NTOK = 4096 };
@@ -46,7 +17,7 @@ int main(void) {
 
     /* 1. balance property of the factors */
     {
-        qt_model *m = make_model(1);
+        qt_model *m = tm_outlier_model(4, 1);
         qt_linear_layer *ls[3];
         int nl = qt_fold_linears(m, 0, QT_FOLD_ATTN_NORM, ls);
         float act[64], s[64];
@@ -71,7 +42,7 @@ int main(void) {
     }
     /* 2, 3. whole model W8A8 static */
     {
-        qt_model *ref = make_model(2);
+        qt_model *ref = tm_outlier_model(4, 2);
         qt_model *sq = qt_model_clone(ref), *rtn = qt_model_clone(ref);
         qt_calib c;
         CHECK(qt_calib_from_tokens(pool, NTOK, 16, T, 4, &c, err, sizeof err) == 0, "%s", err);
@@ -88,14 +59,14 @@ int main(void) {
         for (int j = 0; j < sq->n_linears; j++)
             if (sq->linears[j]->aq) CHECK(sq->linears[j]->aq->scale->data[0] > 0, "static act scale of %s not calibrated", sq->linears[j]->w->name);
         const int32_t *ev = c.tok + 8 * T;
-        float *y0 = logits(ref, ev, 4, T);
+        float *y0 = tm_logits(ref, ev, 4, T);
         qt_model *fs = qt_model_freeze(sq), *fr = qt_model_freeze(rtn);
-        float *ys = logits(fs, ev, 4, T), *yr = logits(fr, ev, 4, T);
-        double es = mse(ys, y0, (size_t)4 * T * 256), er = mse(yr, y0, (size_t)4 * T * 256);
+        float *ys = tm_logits(fs, ev, 4, T), *yr = tm_logits(fr, ev, 4, T);
+        double es = tm_mse(ys, y0, (size_t)4 * T * 256), er = tm_mse(yr, y0, (size_t)4 * T * 256);
         CHECK(es < er, "SmoothQuant W8A8 logit mse %g not below RTN W8A8 %g", es, er);
         printf("W8A8 static: smoothquant logit mse %.4g, rtn %.4g\n", es, er);
         qt_policy_detach(sq);
-        float *yf = logits(sq, ev, 4, T);
+        float *yf = tm_logits(sq, ev, 4, T);
         double re = tu_rel_err(yf, y0, (size_t)4 * T * 256);
         CHECK(re <= 1e-5, "smoothed FP32 model output differs: rel err %g", re);
         printf("fold: rel err %.3g\n", re);
