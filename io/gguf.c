@@ -370,8 +370,9 @@ static void w_zeros(wbuf *w, size_t n) {
 int qt_gguf_write(const qt_gguf *g, const char *path, char *err, size_t errlen) {
     const qt_gguf_kv *al = qt_gguf_find(g, "general.alignment");
     uint64_t align = al && al->type == QT_GGUF_U32 ? al->val.u : g->alignment ? g->alignment : 32;
-    if (align == 0 || (align & (align - 1))) {
-        snprintf(err, errlen, "%s: general.alignment %llu is not a power of two", path, (unsigned long long)align);
+    if (align == 0 || (align & (align - 1)) || align > QT_GGUF_MAX_ALIGNMENT) {
+        snprintf(err, errlen, "%s: general.alignment %llu is not a power of two <= %d", path, (unsigned long long)align,
+                 QT_GGUF_MAX_ALIGNMENT);
         return -1;
     }
     char tmp[4096];
@@ -657,8 +658,8 @@ qt_gguf *qt_gguf_read(const char *path, char *err, size_t errlen) {
     uint64_t align = QT_GGUF_DEFAULT_ALIGNMENT;
     const qt_gguf_kv *al = r.bad ? NULL : qt_gguf_find(g, "general.alignment");
     if (al) {
-        if (al->type != QT_GGUF_U32 || al->val.u == 0 || (al->val.u & (al->val.u - 1)))
-            rfail(&r, "general.alignment: expected a u32 power of two");
+        if (al->type != QT_GGUF_U32 || al->val.u == 0 || (al->val.u & (al->val.u - 1)) || al->val.u > QT_GGUF_MAX_ALIGNMENT)
+            rfail(&r, "general.alignment: expected a u32 power of two <= %d", QT_GGUF_MAX_ALIGNMENT);
         else
             align = al->val.u;
     }

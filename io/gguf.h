@@ -20,6 +20,8 @@
 
 #define QT_GGUF_VERSION 3
 #define QT_GGUF_DEFAULT_ALIGNMENT 32
+/* Largest general.alignment read or written (a bigger one only pads the file). */
+#define QT_GGUF_MAX_ALIGNMENT 65536
 #define QT_GGUF_MAX_DIMS 4
 #define QT_GGUF_MAX_NAME 64
 
