@@ -1130,26 +1130,22 @@ int qt_h5r_u64(qt_h5r *r, const char *name, int ndim, const int *shape, uint64_t
     return r_array(r, name, QT_H5_U64, H5T_NATIVE_UINT64, ndim, shape, out);
 }
 
-int qt_h5r_int(qt_h5r *r, const char *name, int64_t *v) {
+/* Reads the scalar entry `name` of kind `kind` as memory type `mtype` into v. */
+static int r_scalar(qt_h5r *r, const char *name, qt_h5_kind kind, hid_t mtype, void *v) {
     if (!r) return -1;
-    r_entry *e = r_check(r, name, QT_H5_INT, 0, NULL);
+    r_entry *e = r_check(r, name, kind, 0, NULL);
     if (!e) return -1;
     h5_quiet q;
     quiet_on(&q);
-    int rc = r_read(r, e, H5T_NATIVE_INT64, v);
+    int rc = r_read(r, e, mtype, v);
     quiet_off(&q);
     return rc;
 }
 
+int qt_h5r_int(qt_h5r *r, const char *name, int64_t *v) { return r_scalar(r, name, QT_H5_INT, H5T_NATIVE_INT64, v); }
+
 int qt_h5r_double(qt_h5r *r, const char *name, double *v) {
-    if (!r) return -1;
-    r_entry *e = r_check(r, name, QT_H5_DOUBLE, 0, NULL);
-    if (!e) return -1;
-    h5_quiet q;
-    quiet_on(&q);
-    int rc = r_read(r, e, H5T_NATIVE_DOUBLE, v);
-    quiet_off(&q);
-    return rc;
+    return r_scalar(r, name, QT_H5_DOUBLE, H5T_NATIVE_DOUBLE, v);
 }
 
 char *qt_h5r_string(qt_h5r *r, const char *name) {
