@@ -229,10 +229,10 @@ int qt_ptq_awq(qt_model *m, const qt_cfg_quant *qc, const qt_calib *c, const qt_
     int n = m->n_linears, n_grid = o->n_grid > 0 ? o->n_grid : 20, rc = 0;
     int *want = calloc((size_t)n, sizeof *want);
     qt_quant_spec *specs = calloc((size_t)n, sizeof *specs);
-    int *quantized = calloc((size_t)n, sizeof *quantized);
+    int *quantized = calloc((size_t)n, sizeof *quantized), *init_mse = calloc((size_t)n, sizeof *init_mse);
     float **sfold = calloc((size_t)n, sizeof *sfold);   /* per stat index: the scale folded into its input */
     qt_calib_stats *st = calloc((size_t)n, sizeof *st);
-    for (int j = 0; j < n; j++) quantized[j] = qt_policy_spec(qc, m->linears[j]->w->name, &specs[j], NULL);
+    for (int j = 0; j < n; j++) quantized[j] = qt_policy_spec(qc, m->linears[j]->w->name, &specs[j], &init_mse[j]);
     for (int j = 0; j < n; j++)
         if (quantized[j]) want[stat_index(m, j)] = 1;
     if (qt_calib_collect(m, c, 8, want, 1, st, err, errlen)) { rc = -1; goto out; }
@@ -244,16 +244,18 @@ int qt_ptq_awq(qt_model *m, const qt_cfg_quant *qc, const qt_calib *c, const qt_
                 qt_linear_layer *ls[3];
                 int nl = qt_fold_linears(m, i, (qt_fold_site)site, ls), ok = nl > 0;
                 qt_quant_spec sp[3];
+                int mse = 0; /* search with the initialiser the final RTN uses */
                 for (int k = 0; k < nl; k++) {
                     int j = index_of(m, ls[k]);
                     ok &= quantized[j];
                     sp[k] = specs[j];
+                    mse |= init_mse[j];
                 }
                 if (!ok) continue;
                 int si = stat_index(m, index_of(m, ls[0]));
                 float *s = malloc((size_t)st[si].in * sizeof *s);
                 double *losses = malloc((size_t)n_grid * sizeof *losses);
-                double alpha = qt_awq_search(ls, nl, sp, 0, &st[si], n_grid, s, losses);
+                double alpha = qt_awq_search(ls, nl, sp, mse, &st[si], n_grid, s, losses);
                 qt_fold_scales(m, i, (qt_fold_site)site, s);
                 sfold[si] = s;
                 if (log)
@@ -288,5 +290,6 @@ out:
     free(want);
     free(specs);
     free(quantized);
+    free(init_mse);
     return rc;
 }
