@@ -332,11 +332,19 @@ static int arith_sample(const qd_arith_cfg *c, qrng *r, qd_eval_item *out) {
     return out->prompt && out->answer ? 0 : -1;
 }
 
-static int recall_sample(const qd_recall_cfg *c, qrng *r, qd_eval_item *out) {
+/* One recall item. Evaluation items hold as many pairs as ctx_bytes allows;
+ * training items (train = 1) hold 1..that many, uniformly, so that a model
+ * first learns to copy a value at all, then to pick it by its key. */
+static int recall_sample(const qd_recall_cfg *c, qrng *r, int train, qd_eval_item *out) {
     int mp, mq, ma;
     recall_max_lens(c, &mp, &mq, &ma);
     size_t max_pairs = (size_t)c->ctx_bytes / 6 + 1; /* a pair takes >= 6 bytes */
     if (max_pairs > (size_t)c->n_keys) max_pairs = (size_t)c->n_keys;
+    if (train) {
+        size_t full = (size_t)(c->ctx_bytes - mq - ma) / (size_t)mp; /* pairs that always fit */
+        if (full < 1) full = 1;
+        if (full < max_pairs) max_pairs = 1 + (size_t)qrng_below(r, full);
+    }
     int *keys = malloc(max_pairs * sizeof(int));
     int *vals = malloc(max_pairs * sizeof(int));
     sbuf b = {NULL, 0, 0};
@@ -377,7 +385,7 @@ out:
     return rc;
 }
 
-int qd_suite_sample(const qd_suite *s, qrng *rng, qd_eval_item *out, char err[QD_ERR_LEN]) {
+static int suite_sample(const qd_suite *s, qrng *rng, int train, qd_eval_item *out, char err[QD_ERR_LEN]) {
     out->prompt = out->answer = NULL;
     int rc;
     switch (s->kind) {
@@ -385,7 +393,7 @@ int qd_suite_sample(const qd_suite *s, qrng *rng, qd_eval_item *out, char err[QD
         rc = arith_sample(&s->arith, rng, out);
         break;
     case QD_SUITE_RECALL:
-        rc = recall_sample(&s->recall, rng, out);
+        rc = recall_sample(&s->recall, rng, train, out);
         break;
     case QD_SUITE_FILE:
         if (s->file.n == 0) {
@@ -409,6 +417,10 @@ int qd_suite_sample(const qd_suite *s, qrng *rng, qd_eval_item *out, char err[QD
         snprintf(err, QD_ERR_LEN, "suite %s: out of memory", s->name);
     }
     return rc;
+}
+
+int qd_suite_sample(const qd_suite *s, qrng *rng, qd_eval_item *out, char err[QD_ERR_LEN]) {
+    return suite_sample(s, rng, 0, out, err);
 }
 
 int qd_suite_eval_set(const qd_suite *s, uint64_t seed, size_t n, qd_eval_set *out,
@@ -448,7 +460,7 @@ int qd_suite_train_text(const qd_suite *s, uint64_t seed, size_t min_bytes, char
     size_t *st = NULL, nst = 0, cst = 0;
     do {
         qd_eval_item it;
-        if (qd_suite_sample(s, &r, &it, err)) goto fail;
+        if (suite_sample(s, &r, 1, &it, err)) goto fail;
         if (starts) {
             if (nst == cst) {
                 cst = cst ? 2 * cst : 1024;

@@ -101,7 +101,9 @@ int qd_suite_sample(const qd_suite *s, qrng *rng, qd_eval_item *out, char err[QD
 int qd_suite_eval_set(const qd_suite *s, uint64_t seed, size_t n, qd_eval_set *out,
                       char err[QD_ERR_LEN]);
 /* The training stream: items from the QD_STREAM_TRAIN stream of seed,
- * prompt+answer concatenated, until at least min_bytes. *text is malloc'd
+ * prompt+answer concatenated, until at least min_bytes. Recall training items
+ * hold 1 .. as many pairs as an eval item (uniform; a curriculum: copying
+ * first, then lookup by key); eval items always fill ctx_bytes. *text is malloc'd
  * and NUL-terminated; *starts (malloc'd, may be NULL if not wanted) gets
  * the byte offset of every item. */
 int qd_suite_train_text(const qd_suite *s, uint64_t seed, size_t min_bytes, char **text,

@@ -207,11 +207,12 @@ static void test_recall(void) {
                   c.ctx_bytes, first_q_hist[0], first_q_hist[1]);
         qd_eval_set_free(&ev);
 
-        /* training stream items are correct recall items */
+        /* training stream items are correct recall items, with 1 .. as many pairs
+         * as an eval item holds (a curriculum), more of them short than long */
         char *text;
         size_t len, *starts, n_starts;
         CHECK(qd_suite_train_text(&s, 1, 20000, &text, &len, &starts, &n_starts, err) == 0, "%s", err);
-        int tr_ok = 1;
+        int tr_ok = 1, tr_min = 1 << 30, tr_max = 0;
         for (size_t k = 0; k < n_starts; k++) {
             size_t end = k + 1 < n_starts ? starts[k + 1] : len;
             char *item = malloc(end - starts[k] + 1);
@@ -222,10 +223,14 @@ static void test_recall(void) {
             char *ans = eq ? strdup(eq + 1) : NULL;
             if (eq) eq[1] = '\0';
             tr_ok &= ans && recall_ok(item, ans, &np);
+            if (tr_ok && np < tr_min) tr_min = np;
+            if (tr_ok && np > tr_max) tr_max = np;
             free(ans);
             free(item);
         }
-        CHECK(tr_ok && n_starts > 20000 / (size_t)c.ctx_bytes - 2, "ctx %d: bad recall training items", c.ctx_bytes);
+        CHECK(tr_ok && n_starts > 13 * (20000 / (size_t)c.ctx_bytes) / 10, "ctx %d: bad recall training items", c.ctx_bytes);
+        CHECK(tr_min == 1 && tr_max >= (c.ctx_bytes - 19) / 9 && tr_max <= min_pairs + 1,
+              "ctx %d: training items hold %d..%d pairs, eval items >= %d", c.ctx_bytes, tr_min, tr_max, min_pairs);
         free(text);
         free(starts);
     }
