@@ -74,11 +74,14 @@ static void rtn_into(const qt_quant_spec *spec, const float *w, int rows, int in
     qt_param_free(t);
 }
 
-static void awq_s(const qt_calib_stats *st, double alpha, float *s) {
+/* s_j = mean|x_j|^α (x_only) or mean|x_j|^α / wmean_j^(1-α) (AutoAWQ's duo
+ * scaling), clamped at 1e-4 and normalised by sqrt(max·min) */
+static void awq_s(const qt_calib_stats *st, const float *wmean, double alpha, float *s) {
     int in = st->in;
     double mx = 0.0, mn = INFINITY;
     for (int j = 0; j < in; j++) {
         double v = pow(st->abs_sum[j] / (double)(st->n > 0 ? st->n : 1), alpha);
+        if (wmean) v /= pow((double)wmean[j], 1.0 - alpha) + 1e-4;
         if (v < 1e-4) v = 1e-4;
         s[j] = (float)v;
         mx = v > mx ? v : mx;
@@ -88,8 +91,28 @@ static void awq_s(const qt_calib_stats *st, double alpha, float *s) {
     for (int j = 0; j < in; j++) s[j] /= norm;
 }
 
+/* Per input channel, the mean over the rows of all ls of |w| / max|w| of its
+ * quantization group (the group size of specs[0], whole rows when per-channel
+ * or per-tensor). */
+static void weight_mean(qt_linear_layer *const *ls, int n, const qt_quant_spec *specs, int in, float *wmean) {
+    int g = specs[0].group > 0 && in % specs[0].group == 0 ? specs[0].group : in;
+    long rows = 0;
+    memset(wmean, 0, (size_t)in * sizeof *wmean);
+    for (int i = 0; i < n; i++) {
+        const qt_tensor *w = ls[i]->w;
+        for (int r = 0; r < w->shape[0]; r++, rows++)
+            for (int c0 = 0; c0 < in; c0 += g) {
+                const float *row = w->data + (size_t)r * in + c0;
+                float mx = 0.0f;
+                for (int c = 0; c < g; c++) mx = fabsf(row[c]) > mx ? fabsf(row[c]) : mx;
+                for (int c = 0; c < g; c++) wmean[c0 + c] += fabsf(row[c]) / (mx + 1e-6f);
+            }
+    }
+    for (int j = 0; j < in; j++) wmean[j] /= (float)(rows > 0 ? rows : 1);
+}
+
 double qt_awq_search(qt_linear_layer *const *ls, int n, const qt_quant_spec *specs, int init_mse,
-                     const qt_calib_stats *st, int n_grid, float *s_out, double *losses) {
+                     const qt_calib_stats *st, int n_grid, float *s_out, double *losses, int *duo) {
     if (n_grid <= 0) n_grid = 20;
     int in = st->in;
     size_t maxrows = 0, tot_rows = 0;
@@ -103,10 +126,14 @@ double qt_awq_search(qt_linear_layer *const *ls, int n, const qt_quant_spec *spe
     float *P = malloc(maxrows * in * sizeof *P);
     double inv_n = 1.0 / (double)(st->n > 0 ? st->n : 1);
     for (size_t k = 0; k < (size_t)in * in; k++) H[k] = (float)(st->xtx[k] * inv_n);
+    float *wmean = malloc((size_t)in * sizeof *wmean);
+    weight_mean(ls, n, specs, in, wmean);
     double best = INFINITY, best_alpha = 0.0;
-    for (int k = 0; k < n_grid; k++) {
-        double alpha = (double)k / n_grid, loss = 0.0;
-        awq_s(st, alpha, s);
+    int best_k = 0;
+    for (int k = 0; k < 2 * n_grid; k++) {
+        /* k < n_grid: s from the activations alone; then duo scaling */
+        double alpha = (double)(k % n_grid) / n_grid, loss = 0.0;
+        awq_s(st, k < n_grid ? NULL : wmean, alpha, s);
         for (int i = 0; i < n; i++) {
             const qt_tensor *w = ls[i]->w;
             int rows = w->shape[0];
@@ -123,9 +150,12 @@ double qt_awq_search(qt_linear_layer *const *ls, int n, const qt_quant_spec *spe
         if (loss < best) {
             best = loss;
             best_alpha = alpha;
+            best_k = k;
             memcpy(s_out, s, (size_t)in * sizeof *s);
         }
     }
+    if (duo) *duo = best_k >= n_grid;
+    free(wmean);
     free(H);
     free(s);
     free(Ws);
@@ -254,14 +284,15 @@ int qt_ptq_awq(qt_model *m, const qt_cfg_quant *qc, const qt_calib *c, const qt_
                 if (!ok) continue;
                 int si = stat_index(m, index_of(m, ls[0]));
                 float *s = malloc((size_t)st[si].in * sizeof *s);
-                double *losses = malloc((size_t)n_grid * sizeof *losses);
-                double alpha = qt_awq_search(ls, nl, sp, mse, &st[si], n_grid, s, losses);
+                double *losses = malloc((size_t)2 * n_grid * sizeof *losses);
+                int duo = 0;
+                double alpha = qt_awq_search(ls, nl, sp, mse, &st[si], n_grid, s, losses, &duo);
                 qt_fold_scales(m, i, (qt_fold_site)site, s);
                 sfold[si] = s;
                 if (log)
-                    fprintf(log, "awq: layer %d %-9s alpha %.2f output mse %.4g (alpha 0: %.4g)\n", i,
-                            (const char *[]){"qkv", "v->o", "w1/w3", "w3->w2"}[site], alpha,
-                            losses[(int)lrint(alpha * n_grid)], losses[0]);
+                    fprintf(log, "awq: layer %d %-9s alpha %.2f%s output mse %.4g (alpha 0: %.4g)\n", i,
+                            (const char *[]){"qkv", "v->o", "w1/w3", "w3->w2"}[site], alpha, duo ? " duo" : "",
+                            losses[(int)lrint(alpha * n_grid) + (duo ? n_grid : 0)], losses[0]);
                 free(losses);
             }
     /* RTN on the folded weights, then the clipping search (not for q/k: their

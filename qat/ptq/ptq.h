@@ -21,10 +21,12 @@
  *                original weights ("static groups"), so groups stay contiguous
  *                in the original column order and the layout is unchanged.
  *                The weight becomes the dequantized result.
- *   AWQ          Lin et al. 2023: s = mean|x|^α per input channel (normalised
- *                by sqrt(max s · min s)), α on a grid of n_grid values in
- *                [0, 1) chosen to minimise the output MSE of the Linears
- *                sharing the input, computed exactly from XᵀX; s folded into
+ *   AWQ          Lin et al. 2023: s = mean|x|^α per input channel, or
+ *                AutoAWQ's duo scaling mean|x|^α / wmean^(1-α) (normalised by
+ *                sqrt(max s · min s)); α on a grid of n_grid values in [0, 1),
+ *                both forms, the one minimising the output MSE of the Linears
+ *                sharing the input (computed exactly from XᵀX, each candidate
+ *                quantized with the policy's initialiser) wins; s folded into
  *                the preceding op (RMSNorm weight before q/k/v and w1/w3, the
  *                rows of wv before wo when kv_heads == heads, the rows of w3
  *                before w2); then a per-group clipping search minimising the
@@ -128,12 +130,17 @@ typedef struct qt_awq_opts {
 } qt_awq_opts;
 
 /* α search for Linears ls[0..n) reading one input with statistics st (xtx and
- * abs_sum): for each α, W·diag(s) is fake-quantized with a fresh quantizer of
- * its spec (init absmax or MSE as init_mse says), scaled back by 1/s, and the
- * output MSE Σ_l tr(ΔW_l XᵀX ΔW_lᵀ)/(N·Σ rows) is recorded in losses[k] (may
- * be NULL; n_grid entries). Writes the best s to s_out [in]; returns its α. */
+ * abs_sum): for each α = k/n_grid two scalings are tried, s = mean|x|^α and
+ * AutoAWQ's duo scaling s = mean|x|^α / wmean^(1-α) (wmean: per input channel,
+ * the mean of |w| / its group's max|w|); W·diag(s) is fake-quantized with a
+ * fresh quantizer of its spec (init absmax or MSE as init_mse says), scaled
+ * back by 1/s, and the output MSE Σ_l tr(ΔW_l XᵀX ΔW_lᵀ)/(N·Σ rows) is
+ * recorded in losses[k] (x only) and losses[n_grid + k] (duo); losses may be
+ * NULL, else 2·n_grid entries. α = 0 without duo is plain RTN (s = 1). Writes
+ * the best s to s_out [in] and whether it is a duo scaling to *duo (may be
+ * NULL); returns its α. */
 double qt_awq_search(qt_linear_layer *const *ls, int n, const qt_quant_spec *specs, int init_mse,
-                     const qt_calib_stats *st, int n_grid, float *s_out, double *losses);
+                     const qt_calib_stats *st, int n_grid, float *s_out, double *losses, int *duo);
 /* AWQ of a whole model (see the top of this file). */
 int qt_ptq_awq(qt_model *m, const qt_cfg_quant *qc, const qt_calib *c, const qt_awq_opts *o, FILE *log, char *err,
                size_t errlen);

@@ -71,4 +71,5 @@ def main():
         f.write(Q.tobytes())
         f.write(codes.tobytes())
 
-main()
+if __name__ == "__main__":
+    main()
