@@ -1,5 +1,7 @@
 /* qat_train: runs the stages a config names (FP32 base, RTN, QAT, report).
- * usage: qat_train CONFIG.json [--resume]
+ * usage: qat_train CONFIG.json [--resume | --check]
+ * --check validates the config (keys, types, ranges, cross-key rules, input
+ * files present) and exits without doing any work.
  * exit codes: 0 ok, 1 error, 2 interrupted (checkpoint written; rerun with
  * --resume), 3 a suite regressed past eval.max_regression (report written). */
 #include <cblas.h>
@@ -20,21 +22,24 @@ static void on_signal(int sig) {
 
 int main(int argc, char **argv) {
     const char *path = NULL;
-    int resume = 0;
+    int resume = 0, check = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--resume")) resume = 1;
+        else if (!strcmp(argv[i], "--check")) check = 1;
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: qat_train CONFIG.json [--resume]\n"
+            printf("usage: qat_train CONFIG.json [--resume | --check]\n"
+                   "  --resume  continue the run in out_dir from its last checkpoint\n"
+                   "  --check   validate the config and exit\n"
                    "exit codes: 0 ok, 1 error, 2 interrupted (rerun with --resume), 3 a suite regressed\n"
                    "config keys: docs/config.md\n");
             return 0;
         } else if (argv[i][0] == '-' || path) {
-            fprintf(stderr, "qat_train: unexpected argument \"%s\" (usage: qat_train CONFIG.json [--resume])\n", argv[i]);
+            fprintf(stderr, "qat_train: unexpected argument \"%s\" (usage: qat_train CONFIG.json [--resume | --check])\n", argv[i]);
             return 1;
         } else path = argv[i];
     }
     if (!path) {
-        fprintf(stderr, "qat_train: missing CONFIG.json (usage: qat_train CONFIG.json [--resume])\n");
+        fprintf(stderr, "qat_train: missing CONFIG.json (usage: qat_train CONFIG.json [--resume | --check])\n");
         return 1;
     }
     qt_config cfg;
@@ -42,6 +47,11 @@ int main(int argc, char **argv) {
     if (qt_config_load(path, &cfg, err, sizeof err)) {
         fprintf(stderr, "qatc: %s\n", err);
         return 1;
+    }
+    if (check) {
+        printf("%s: ok\n", path);
+        qt_config_free(&cfg);
+        return 0;
     }
     omp_set_num_threads(cfg.threads);
     openblas_set_num_threads(cfg.threads);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # qat_train refuses bad configs before any work: exit code 1, exactly one
 # line on stderr naming the file and the key (or the missing file), and no
-# out_dir created.
+# out_dir created. --check accepts every examples/*.json (with stand-ins for
+# the files they read) and refuses a bad config the same way.
 set -euo pipefail
 bin=${QATC_BIN:?}/qat_train
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/qatc_cfgerr_XXXXXX")
@@ -33,4 +34,20 @@ set +e; "$bin" "$tmp/absent.json" 2> "$tmp/err"; rc=$?; set -e
 [ $rc -eq 1 ] && grep -q "absent.json" "$tmp/err" || fail "missing config file: rc $rc, $(cat "$tmp/err")"
 set +e; "$bin" 2> "$tmp/err"; rc=$?; set -e
 [ $rc -eq 1 ] && grep -q usage "$tmp/err" || fail "no arguments: rc $rc"
+check_flag() { # the same checks through --check
+  printf '%s\n' "$2" > "$tmp/$1.json"
+  set +e; "$bin" "$tmp/$1.json" --check > "$tmp/out" 2> "$tmp/err"; rc=$?; set -e
+  [ $rc -eq 1 ] && grep -qF -- "$3" "$tmp/err" || fail "--check $1: rc $rc, $(cat "$tmp/err")"
+}
+check_flag unknown_key_check "{$ok, \"train\": {\"lrr\": 1}}" 'unknown key "train.lrr"'
+mkdir -p "$tmp/ex/data" "$tmp/ex/runs/quickstart"
+echo "text" > "$tmp/ex/data/brown.txt"
+: > "$tmp/ex/runs/quickstart/base.h5"
+n=0
+for f in "${QATC_SRC:?}"/examples/*.json; do
+  (cd "$tmp/ex" && "$bin" "$f" --check > /dev/null 2> "$tmp/err") || fail "example $f: $(cat "$tmp/err")"
+  n=$((n + 1))
+done
+[ $n -ge 3 ] || fail "only $n example configs found"
+[ ! -e "$tmp/ex/runs/quickstart/report.json" ] || fail "--check did work"
 echo "config errors: ok"
