@@ -18,4 +18,14 @@ static inline int qt_pread_all(int fd, void *buf, size_t size) {
     return 0;
 }
 
+/* Opens path read-only, checks that it is a regular file and stores its size.
+ * Returns the descriptor, or -1 with "PATH: cannot open: ..." / "PATH: not a
+ * regular file" in err. */
+int qt_open_regular(const char *path, size_t *size, char *err, size_t errlen);
+
+/* Reads the whole file behind fd (size bytes from offset 0) into a new
+ * malloc'd buffer and closes fd. Returns the buffer, or NULL with
+ * "PATH: out of memory (N bytes)" / "PATH: read error" in err. */
+void *qt_read_image(int fd, size_t size, const char *path, char *err, size_t errlen);
+
 #endif

@@ -585,18 +585,9 @@ static int read_kv(rbuf *r, qt_gguf_kv *kv, int idx) {
 }
 
 qt_gguf *qt_gguf_read(const char *path, char *err, size_t errlen) {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "%s: not a regular file", path);
-        close(fd);
-        return NULL;
-    }
-    size_t size = (size_t)st.st_size;
+    size_t size;
+    int fd = qt_open_regular(path, &size, err, errlen);
+    if (fd < 0) return NULL;
     if (size < 24) {
         snprintf(err, errlen, "%s: truncated: %zu bytes, a GGUF header needs 24", path, size);
         close(fd);
@@ -609,21 +600,17 @@ qt_gguf *qt_gguf_read(const char *path, char *err, size_t errlen) {
         return NULL;
     }
     qt_gguf *g = qt_gguf_new();
-    uint8_t *img = g ? malloc(size) : NULL;
-    if (!img) {
-        snprintf(err, errlen, "%s: out of memory (%zu bytes)", path, size);
-        qt_gguf_free(g);
+    if (!g) {
+        snprintf(err, errlen, "%s: out of memory", path);
         close(fd);
         return NULL;
     }
-    g->image = img;
-    int rd = qt_pread_all(fd, img, size);
-    close(fd);
-    if (rd) {
-        snprintf(err, errlen, "%s: read error", path);
+    uint8_t *img = qt_read_image(fd, size, path, err, errlen);
+    if (!img) {
         qt_gguf_free(g);
         return NULL;
     }
+    g->image = img;
     rbuf r = {img, 4, size, path, err, errlen, 0};
     g->version = (uint32_t)r_le(&r, 4, "version");
     if (g->version != 2 && g->version != 3) {

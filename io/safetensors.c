@@ -229,18 +229,9 @@ qt_safetensors *qt_st_read(const char *path, char *err, size_t errlen) {
 }
 
 static qt_safetensors *st_read(const char *path, char *err, size_t errlen) {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        snprintf(err, errlen, "%s: not a regular file", path);
-        close(fd);
-        return NULL;
-    }
-    size_t size = (size_t)sb.st_size;
+    size_t size;
+    int fd = qt_open_regular(path, &size, err, errlen);
+    if (fd < 0) return NULL;
     uint8_t nb[8];
     if (size < 8 || pread(fd, nb, 8, 0) != 8) {
         snprintf(err, errlen, "%s: truncated: %zu bytes, the header length needs 8", path, size);
@@ -256,21 +247,17 @@ static qt_safetensors *st_read(const char *path, char *err, size_t errlen) {
         return NULL;
     }
     qt_safetensors *st = qt_st_new();
-    uint8_t *img = st ? malloc(size) : NULL;
-    if (!img) {
-        snprintf(err, errlen, "%s: out of memory (%zu bytes)", path, size);
-        qt_st_free(st);
+    if (!st) {
+        snprintf(err, errlen, "%s: out of memory", path);
         close(fd);
         return NULL;
     }
-    st->image = img;
-    int rd = qt_pread_all(fd, img, size);
-    close(fd);
-    if (rd) {
-        snprintf(err, errlen, "%s: read error", path);
+    uint8_t *img = qt_read_image(fd, size, path, err, errlen);
+    if (!img) {
         qt_st_free(st);
         return NULL;
     }
+    st->image = img;
     cJSON *h = cJSON_ParseWithLength((const char *)img + 8, (size_t)N);
     if (!h || !cJSON_IsObject(h)) {
         snprintf(err, errlen, "%s: header is not a JSON object: not a safetensors file", path);
