@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "data/rng.h"
+#include "ops/ops.h"
 #include "qat/ptq/ptq.h"
 
 int qt_calib_from_mix(const qd_mix *mix, int nseq, int T, uint64_t seed, qt_calib *out, char *err, size_t errlen) {
@@ -104,8 +105,11 @@ static void hook(void *user, qt_linear_layer *l, const qt_tensor *x) {
         for (int k = i; k < in; k++) H[(size_t)i * in + k] += S[(size_t)i * in + k];
 }
 
-int qt_calib_collect(qt_model *m, const qt_calib *c, int batch, const int *want, int want_xtx, qt_calib_stats *stats,
-                     char *err, size_t errlen) {
+/* The forward that drives the hooks: sequences s0 .. s0+B of the calibration set. */
+typedef void (*calib_fwd)(qt_ctx *ctx, qt_model *m, const qt_calib *c, int s0, int B, void *user);
+
+static int collect_with(qt_model *m, const qt_calib *c, int batch, const int *want, int want_xtx,
+                        qt_calib_stats *stats, calib_fwd fwd, void *user) {
     if (batch <= 0) batch = 8;
     collector col = {.stats = stats, .want_xtx = want_xtx};
     hook_arg *args = calloc((size_t)m->n_linears, sizeof *args);
@@ -132,7 +136,7 @@ int qt_calib_collect(qt_model *m, const qt_calib *c, int batch, const int *want,
         int B = c->nseq - s0 < batch ? c->nseq - s0 : batch;
         qt_ctx_reset(&ctx);
         col.dedupe = 0;
-        qt_model_forward(&ctx, m, c->tok + (size_t)s0 * c->T, B, c->T);
+        fwd(&ctx, m, c, s0, B, user);
     }
     qt_no_grad(&ctx, -1);
     qt_ctx_free(&ctx);
@@ -147,9 +151,64 @@ int qt_calib_collect(qt_model *m, const qt_calib *c, int batch, const int *want,
     }
     free(col.scratch);
     free(args);
+    return 0;
+}
+
+static void fwd_model(qt_ctx *ctx, qt_model *m, const qt_calib *c, int s0, int B, void *user) {
+    (void)user;
+    qt_model_forward(ctx, m, c->tok + (size_t)s0 * c->T, B, c->T);
+}
+
+int qt_calib_collect(qt_model *m, const qt_calib *c, int batch, const int *want, int want_xtx, qt_calib_stats *stats,
+                     char *err, size_t errlen) {
     (void)err;
     (void)errlen;
-    return 0;
+    return collect_with(m, c, batch, want, want_xtx, stats, fwd_model, NULL);
+}
+
+/* cached hidden states of the calibration set and the block they enter */
+typedef struct {
+    float *x;
+    int layer;
+    int advance; /* 1: write the block's output back into x */
+} block_arg;
+
+static void fwd_block(qt_ctx *ctx, qt_model *m, const qt_calib *c, int s0, int B, void *user) {
+    block_arg *a = user;
+    size_t D = (size_t)m->cfg.dim, off = (size_t)s0 * c->T * D, n = (size_t)B * c->T * D;
+    qt_tensor *y;
+    if (a->layer < 0) {
+        y = qt_embedding(ctx, m->tok_emb, c->tok + (size_t)s0 * c->T, B * c->T, c->T);
+    } else {
+        qt_tensor *x = qt_new3(ctx, B, c->T, (int)D);
+        memcpy(x->data, a->x + off, n * sizeof(float));
+        y = qt_block_forward(ctx, &m->cfg, &m->blocks[a->layer], x, 0);
+    }
+    if (a->advance) memcpy(a->x + off, y->data, n * sizeof(float));
+}
+
+float *qt_calib_hidden_new(qt_model *m, const qt_calib *c, int batch) {
+    if (m->cfg.arch != QT_ARCH_LLAMA) return NULL;
+    float *x = malloc((size_t)c->nseq * c->T * m->cfg.dim * sizeof *x);
+    if (!x) return NULL;
+    block_arg a = {x, -1, 1};
+    int *want = calloc((size_t)m->n_linears, sizeof *want);
+    collect_with(m, c, batch, want, 0, NULL, fwd_block, &a);
+    free(want);
+    return x;
+}
+
+int qt_calib_collect_block(qt_model *m, const qt_calib *c, int batch, int layer, float *x, const int *want,
+                           int want_xtx, qt_calib_stats *stats) {
+    block_arg a = {x, layer, 0};
+    return collect_with(m, c, batch, want, want_xtx, stats, fwd_block, &a);
+}
+
+void qt_calib_hidden_advance(qt_model *m, const qt_calib *c, int batch, int layer, float *x) {
+    block_arg a = {x, layer, 1};
+    int *want = calloc((size_t)m->n_linears, sizeof *want);
+    collect_with(m, c, batch, want, 0, NULL, fwd_block, &a);
+    free(want);
 }
 
 void qt_calib_stats_free(qt_calib_stats *stats, int n) {

@@ -226,12 +226,21 @@ int qt_ptq_gptq(qt_model *m, const qt_cfg_quant *qc, const qt_calib *c, const qt
     /* static activation scales are set from the FP inputs before GPTQ, so the
      * inputs it sees are the ones deployment will see */
     if (qt_calib_act_scales(m, c, 8, err, errlen)) rc = -1;
+    /* llama: each block runs on cached hidden states (the output of the blocks
+     * before it, already quantized), one block forward per group instead of a
+     * whole-model forward; advanced through the block once its 4 groups are done */
+    float *hid = o->no_cache ? NULL : qt_calib_hidden_new(m, c, 8);
     for (int gi = 0; gi < ngrp && !rc; gi++) {
         int any = 0;
         for (int j = 0; j < n; j++) any |= (want[j] = grp_of[j] == gi && m->linears[j]->wq != NULL);
-        if (!any) continue;
-        if (qt_calib_collect(m, c, 8, want, 1, st, err, errlen)) { rc = -1; break; }
-        for (int j = 0; j < n && !rc; j++) {
+        int layer = hid && gi < 4 * m->cfg.layers ? gi / 4 : -1;
+        if (any) {
+            if (layer >= 0)
+                qt_calib_collect_block(m, c, 8, layer, hid, want, 1, st);
+            else if (qt_calib_collect(m, c, 8, want, 1, st, err, errlen))
+                rc = -1;
+        }
+        for (int j = 0; j < n && any && !rc; j++) {
             if (!want[j]) continue;
             qt_linear_layer *l = m->linears[j];
             int mse = 0;
@@ -242,8 +251,10 @@ int qt_ptq_gptq(qt_model *m, const qt_cfg_quant *qc, const qt_calib *c, const qt
             if (qt_gptq_weight(l->w, l->wq, st[j].xtx, o, mse, NULL, err, errlen)) rc = -1;
             if (log && !rc) fprintf(log, "gptq: %s (%ld calibration tokens)\n", l->w->name, st[j].n);
         }
-        qt_calib_stats_free(st, n);
+        if (any) qt_calib_stats_free(st, n);
+        if (layer >= 0 && gi % 4 == 3 && !rc) qt_calib_hidden_advance(m, c, 8, layer, hid);
     }
+    free(hid);
     free(grp_of);
     free(want);
     free(st);

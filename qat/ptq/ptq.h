@@ -20,7 +20,9 @@
  *                by descending diag H) they are found up front on the
  *                original weights ("static groups"), so groups stay contiguous
  *                in the original column order and the layout is unchanged.
- *                The weight becomes the dequantized result.
+ *                The weight becomes the dequantized result. Llama blocks run
+ *                on cached hidden states of the calibration set (one block
+ *                forward per group, not a whole-model forward; bit-identical).
  *   AWQ          Lin et al. 2023: s = mean|x|^α per input channel, or
  *                AutoAWQ's duo scaling mean|x|^α / wmean^(1-α) (normalised by
  *                sqrt(max s · min s)); α on a grid of n_grid values in [0, 1),
@@ -77,6 +79,17 @@ typedef struct qt_calib_stats {
  * return. Returns 0, or -1 with a message. */
 int qt_calib_collect(qt_model *m, const qt_calib *c, int batch, const int *want, int want_xtx, qt_calib_stats *stats,
                      char *err, size_t errlen);
+/* Cached hidden states for block-by-block calibration (llama only): a new
+ * malloc'd [nseq·T·dim] array holding the token embeddings of the calibration
+ * set, or NULL (other arch, or out of memory). */
+float *qt_calib_hidden_new(qt_model *m, const qt_calib *c, int batch);
+/* qt_calib_collect restricted to block `layer`, run on the cached hidden
+ * states x (its input); only Linears of that block can be wanted. The stats
+ * equal those of a whole-model forward whose earlier blocks produced x. */
+int qt_calib_collect_block(qt_model *m, const qt_calib *c, int batch, int layer, float *x, const int *want,
+                           int want_xtx, qt_calib_stats *stats);
+/* Replaces x by the output of block `layer` on it (the next block's input). */
+void qt_calib_hidden_advance(qt_model *m, const qt_calib *c, int batch, int layer, float *x);
 /* Frees the arrays of n stats. */
 void qt_calib_stats_free(qt_calib_stats *stats, int n);
 /* Sets every static activation quantizer of m to max|x|/Qp over the
@@ -88,6 +101,9 @@ typedef struct qt_gptq_opts {
     double percdamp;  /* dampening as a fraction of mean(diag H), e.g. 0.01 */
     int act_order;    /* 1: columns by descending diag H (static groups) */
     int blocksize;    /* lazy batch size; <= 0 means 128 */
+    int no_cache;     /* 1: a whole-model forward per group of Linears instead of
+                         running each block on cached hidden states (same result,
+                         O(layers²) forwards; the reference path for tests) */
 } qt_gptq_opts;
 
 /* GPTQ of one weight w [rows, cols] given H [cols·cols] (row-major, double,
