@@ -10,23 +10,6 @@
 #include "test_util.h"
 
 
-static qt_cfg_quant wquant(int bits, int group) {
-    qt_cfg_quant q;
-    memset(&q, 0, sizeof q);
-    q.weights.bits = bits;
-    q.weights.group = group;
-    q.weights.grid = QT_CFG_GRID_SYM;
-    q.weights.scale = QT_CFG_SCALE_FIXED;
-    q.weights.init = QT_CFG_SINIT_ABSMAX;
-    q.weights.fp16_scales = 1;
-    q.activations.mode = QT_CFG_ACT_NONE;
-    q.activations.bits = 8;
-    static char *skip[] = {"tok_embeddings.weight", "output.weight"};
-    q.skip.v = skip;
-    q.skip.n = 2;
-    return q;
-}
-
 int main(void) {
     enum { B = 2, T = 32, NTOK = 4096 };
     uint64_t seed = 5;
@@ -156,7 +139,7 @@ int main(void) {
         qt_calib c;
         char err[256];
         qt_calib_from_tokens(pool, NTOK, 16, T, 11, &c, err, sizeof err);
-        qt_cfg_quant q = wquant(3, 32);
+        qt_cfg_quant q = tm_wquant(3, 32, 0);
         qt_awq_opts o = {.n_grid = 20, .clip = 1};
         CHECK(qt_ptq_awq(m, &q, &c, &o, NULL, err, sizeof err) == 0, "awq: %s", err);
         CHECK(qt_ptq_rtn(rtn, &q, &c, NULL, err, sizeof err) == 0, "rtn: %s", err);

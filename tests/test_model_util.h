@@ -1,8 +1,12 @@
 /* Helpers shared by the model-level PTQ tests: a small Llama model with
- * outlier channels, its logits, and the mean squared difference. */
+ * outlier channels, its logits, the mean squared difference, and a weight-only
+ * quantization config. */
 #ifndef QATC_TEST_MODEL_UTIL_H
 #define QATC_TEST_MODEL_UTIL_H
 
+#include <string.h>
+
+#include "io/config.h"
 #include "nn/model.h"
 #include "test_util.h"
 
@@ -39,6 +43,25 @@ static inline double tm_mse(const float *a, const float *b, size_t n) {
     double s = 0;
     for (size_t i = 0; i < n; i++) s += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
     return s / n;
+}
+
+/* Weight-only config: sym grid, fixed scales, fp16 scales, the given init,
+ * embeddings and output skipped, no activation quantization. */
+static inline qt_cfg_quant tm_wquant(int bits, int group, int init_mse) {
+    qt_cfg_quant q;
+    memset(&q, 0, sizeof q);
+    q.weights.bits = bits;
+    q.weights.group = group;
+    q.weights.grid = QT_CFG_GRID_SYM;
+    q.weights.scale = QT_CFG_SCALE_FIXED;
+    q.weights.init = init_mse ? QT_CFG_SINIT_MSE : QT_CFG_SINIT_ABSMAX;
+    q.weights.fp16_scales = 1;
+    q.activations.mode = QT_CFG_ACT_NONE;
+    q.activations.bits = 8;
+    static char *skip[] = {"tok_embeddings.weight", "output.weight"};
+    q.skip.v = skip;
+    q.skip.n = 2;
+    return q;
 }
 
 #endif
