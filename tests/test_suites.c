@@ -208,7 +208,8 @@ static void test_recall(void) {
         qd_eval_set_free(&ev);
 
         /* training stream items are correct recall items, with 1 .. as many pairs
-         * as an eval item holds (a curriculum), more of them short than long */
+         * as an eval item holds (a curriculum), so more of them fit in the text
+         * than full-length items would */
         char *text;
         size_t len, *starts, n_starts;
         CHECK(qd_suite_train_text(&s, 1, 20000, &text, &len, &starts, &n_starts, err) == 0, "%s", err);

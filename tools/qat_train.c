@@ -13,6 +13,8 @@
 #include "io/config.h"
 #include "train/pipeline.h"
 
+#define USAGE "qat_train CONFIG.json [--resume | --check]"
+
 static volatile sig_atomic_t stop_requested = 0;
 
 static void on_signal(int sig) {
@@ -27,19 +29,19 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[i], "--resume")) resume = 1;
         else if (!strcmp(argv[i], "--check")) check = 1;
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: qat_train CONFIG.json [--resume | --check]\n"
+            printf("usage: " USAGE "\n"
                    "  --resume  continue the run in out_dir from its last checkpoint\n"
                    "  --check   validate the config and exit\n"
                    "exit codes: 0 ok, 1 error, 2 interrupted (rerun with --resume), 3 a suite regressed\n"
                    "config keys: docs/config.md\n");
             return 0;
         } else if (argv[i][0] == '-' || path) {
-            fprintf(stderr, "qat_train: unexpected argument \"%s\" (usage: qat_train CONFIG.json [--resume | --check])\n", argv[i]);
+            fprintf(stderr, "qat_train: unexpected argument \"%s\" (usage: " USAGE ")\n", argv[i]);
             return 1;
         } else path = argv[i];
     }
     if (!path) {
-        fprintf(stderr, "qat_train: missing CONFIG.json (usage: qat_train CONFIG.json [--resume | --check])\n");
+        fprintf(stderr, "qat_train: missing CONFIG.json (usage: " USAGE ")\n");
         return 1;
     }
     qt_config cfg;

@@ -128,7 +128,7 @@ double qt_awq_search(qt_linear_layer *const *ls, int n, const qt_quant_spec *spe
     for (size_t k = 0; k < (size_t)in * in; k++) H[k] = (float)(st->xtx[k] * inv_n);
     float *wmean = malloc((size_t)in * sizeof *wmean);
     weight_mean(ls, n, specs, in, wmean);
-    double best = INFINITY, best_alpha = 0.0;
+    double best = INFINITY;
     int best_k = 0;
     for (int k = 0; k < 2 * n_grid; k++) {
         /* k < n_grid: s from the activations alone; then duo scaling */
@@ -149,7 +149,6 @@ double qt_awq_search(qt_linear_layer *const *ls, int n, const qt_quant_spec *spe
         if (losses) losses[k] = loss;
         if (loss < best) {
             best = loss;
-            best_alpha = alpha;
             best_k = k;
             memcpy(s_out, s, (size_t)in * sizeof *s);
         }
@@ -161,7 +160,7 @@ double qt_awq_search(qt_linear_layer *const *ls, int n, const qt_quant_spec *spe
     free(Ws);
     free(Q);
     free(P);
-    return best_alpha;
+    return (double)(best_k % n_grid) / n_grid;
 }
 
 /* ---- clipping search on the output error ---- */

@@ -105,7 +105,9 @@ static void hook(void *user, qt_linear_layer *l, const qt_tensor *x) {
         for (int k = i; k < in; k++) H[(size_t)i * in + k] += S[(size_t)i * in + k];
 }
 
-/* The forward that drives the hooks: sequences s0 .. s0+B of the calibration set. */
+/* The forward that drives the hooks: sequences s0 .. s0+B of the calibration set.
+ * collect_with runs it over the whole set with hooks on the Linears j with
+ * want[j] (want NULL: none, the forward alone). */
 typedef void (*calib_fwd)(qt_ctx *ctx, qt_model *m, const qt_calib *c, int s0, int B, void *user);
 
 static int collect_with(qt_model *m, const qt_calib *c, int batch, const int *want, int want_xtx,
@@ -115,7 +117,7 @@ static int collect_with(qt_model *m, const qt_calib *c, int batch, const int *wa
     hook_arg *args = calloc((size_t)m->n_linears, sizeof *args);
     size_t maxin = 0;
     for (int j = 0; j < m->n_linears; j++) {
-        if (!want[j]) continue;
+        if (!want || !want[j]) continue;
         int in = m->linears[j]->w->shape[1];
         qt_calib_stats *st = &stats[j];
         memset(st, 0, sizeof *st);
@@ -143,7 +145,7 @@ static int collect_with(qt_model *m, const qt_calib *c, int batch, const int *wa
     for (int j = 0; j < m->n_linears; j++) {
         m->linears[j]->hook = NULL;
         m->linears[j]->hook_user = NULL;
-        if (!want[j] || !stats[j].xtx) continue;
+        if (!want || !want[j] || !stats[j].xtx) continue;
         int in = stats[j].in;
         double *H = stats[j].xtx;
         for (int i = 0; i < in; i++)
@@ -190,11 +192,7 @@ static void fwd_block(qt_ctx *ctx, qt_model *m, const qt_calib *c, int s0, int B
 float *qt_calib_hidden_new(qt_model *m, const qt_calib *c, int batch) {
     if (m->cfg.arch != QT_ARCH_LLAMA) return NULL;
     float *x = malloc((size_t)c->nseq * c->T * m->cfg.dim * sizeof *x);
-    if (!x) return NULL;
-    block_arg a = {x, -1, 1};
-    int *want = calloc((size_t)m->n_linears, sizeof *want);
-    collect_with(m, c, batch, want, 0, NULL, fwd_block, &a);
-    free(want);
+    if (x) qt_calib_hidden_advance(m, c, batch, -1, x);
     return x;
 }
 
@@ -206,9 +204,7 @@ int qt_calib_collect_block(qt_model *m, const qt_calib *c, int batch, int layer,
 
 void qt_calib_hidden_advance(qt_model *m, const qt_calib *c, int batch, int layer, float *x) {
     block_arg a = {x, layer, 1};
-    int *want = calloc((size_t)m->n_linears, sizeof *want);
-    collect_with(m, c, batch, want, 0, NULL, fwd_block, &a);
-    free(want);
+    collect_with(m, c, batch, NULL, 0, NULL, fwd_block, &a);
 }
 
 void qt_calib_stats_free(qt_calib_stats *stats, int n) {

@@ -233,25 +233,25 @@ int qt_ptq_gptq(qt_model *m, const qt_cfg_quant *qc, const qt_calib *c, const qt
     for (int gi = 0; gi < ngrp && !rc; gi++) {
         int any = 0;
         for (int j = 0; j < n; j++) any |= (want[j] = grp_of[j] == gi && m->linears[j]->wq != NULL);
-        int layer = hid && gi < 4 * m->cfg.layers ? gi / 4 : -1;
+        int layer = hid && gi < 4 * m->cfg.layers ? gi / 4 : -1; /* build_groups: 4 groups per block */
         if (any) {
             if (layer >= 0)
                 qt_calib_collect_block(m, c, 8, layer, hid, want, 1, st);
             else if (qt_calib_collect(m, c, 8, want, 1, st, err, errlen))
                 rc = -1;
+            for (int j = 0; j < n && !rc; j++) {
+                if (!want[j]) continue;
+                qt_linear_layer *l = m->linears[j];
+                int mse = 0;
+                qt_quant_spec spec;
+                qt_policy_spec(qc, l->w->name, &spec, &mse);
+                int in = st[j].in;
+                for (size_t k = 0; k < (size_t)in * in; k++) st[j].xtx[k] *= 2.0 / (double)(st[j].n > 0 ? st[j].n : 1);
+                if (qt_gptq_weight(l->w, l->wq, st[j].xtx, o, mse, NULL, err, errlen)) rc = -1;
+                if (log && !rc) fprintf(log, "gptq: %s (%ld calibration tokens)\n", l->w->name, st[j].n);
+            }
+            qt_calib_stats_free(st, n);
         }
-        for (int j = 0; j < n && any && !rc; j++) {
-            if (!want[j]) continue;
-            qt_linear_layer *l = m->linears[j];
-            int mse = 0;
-            qt_quant_spec spec;
-            qt_policy_spec(qc, l->w->name, &spec, &mse);
-            int in = st[j].in;
-            for (size_t k = 0; k < (size_t)in * in; k++) st[j].xtx[k] *= 2.0 / (double)(st[j].n > 0 ? st[j].n : 1);
-            if (qt_gptq_weight(l->w, l->wq, st[j].xtx, o, mse, NULL, err, errlen)) rc = -1;
-            if (log && !rc) fprintf(log, "gptq: %s (%ld calibration tokens)\n", l->w->name, st[j].n);
-        }
-        if (any) qt_calib_stats_free(st, n);
         if (layer >= 0 && gi % 4 == 3 && !rc) qt_calib_hidden_advance(m, c, 8, layer, hid);
     }
     free(hid);

@@ -88,7 +88,8 @@ float *qt_calib_hidden_new(qt_model *m, const qt_calib *c, int batch);
  * equal those of a whole-model forward whose earlier blocks produced x. */
 int qt_calib_collect_block(qt_model *m, const qt_calib *c, int batch, int layer, float *x, const int *want,
                            int want_xtx, qt_calib_stats *stats);
-/* Replaces x by the output of block `layer` on it (the next block's input). */
+/* Replaces x by the output of block `layer` on it (the next block's input);
+ * layer -1 writes the token embeddings of the calibration set. */
 void qt_calib_hidden_advance(qt_model *m, const qt_calib *c, int batch, int layer, float *x);
 /* Frees the arrays of n stats. */
 void qt_calib_stats_free(qt_calib_stats *stats, int n);
