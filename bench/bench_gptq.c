@@ -12,7 +12,7 @@
 #include <time.h>
 
 #include "qat/ptq/ptq.h"
-#include "qat/quant.h"
+#include "quant/quant.h"
 
 static double now(void) {
     struct timespec ts;

@@ -45,7 +45,7 @@
 #include "nn/model.h"
 #include "ops/ops.h"
 #include "optim/optim.h"
-#include "qat/quant.h"
+#include "quant/quant.h"
 
 /* ---------------------------------------------------------------- sgemm timer */
 

@@ -11,7 +11,7 @@ wq/wk/wv -> rope on adjacent pairs (llama.cpp) -> causal softmax attention ->
 wo, residual, RMSNorm -> SwiGLU (w1 gate, w3 up, w2 down), residual; final
 RMSNorm and an untied output Linear, all bias-free.
 
-QAT (as qat/fakequant.c): every block Linear weight goes through LSQFakeQuant,
+QAT (as quant/fakequant.c): every block Linear weight goes through LSQFakeQuant,
 a torch.autograd.Function: symmetric signed 4-bit, groups of 32 along the input
 dim, scale s = fp16(max(scale, 2^-24)); forward q = clamp(round(w/s), -8, 7),
 w_hat = q*s; backward dw = dy inside the clip range (STE), ds = sum over the

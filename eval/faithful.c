@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "ops/ops.h"
-#include "qat/quant.h"
+#include "quant/quant.h"
 
 qt_deploy *qt_deploy_wrap(qt_model *m) {
     qt_deploy *d = calloc(1, sizeof *d);

@@ -1,6 +1,8 @@
 /* qatc report: report.json, report.md and SVG plots (see eval/report.h). */
 #include "eval/report.h"
 
+#include "base/files.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
@@ -55,21 +57,6 @@ static cJSON *method_json(const qt_report *r, const qt_report_method *m) {
         cJSON_AddNumberToObject(c, "seed", (double)m->calib_seed);
     }
     return o;
-}
-
-static int write_text(const char *path, const char *text, int atomic, char *err, size_t errlen) {
-    char tmp[1200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    const char *target = atomic ? tmp : path;
-    FILE *f = fopen(target, "w");
-    int ok = f && fputs(text, f) >= 0;
-    if (f) ok = (fflush(f) == 0) & (!atomic || fsync(fileno(f)) == 0) & (fclose(f) == 0) & ok;
-    if (!ok || (atomic && rename(tmp, path))) {
-        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-        if (atomic) unlink(tmp);
-        return -1;
-    }
-    return 0;
 }
 
 /* ---- a growing string ---- */
@@ -294,16 +281,13 @@ int qt_report_write(const qt_report *r, const char *metrics_path, char *err, siz
     sbuf js = {0};
     sb_printf(&js, "%s\n", text);
     free(text);
-    int rc = write_text(path, js.p, 1, err, errlen);
+    int rc = qt_write_file_atomic(path, js.p, strlen(js.p), err, errlen);
     free(js.p);
     if (rc) return -1;
 
     /* plots */
     snprintf(dir, sizeof dir, "%s/plots", r->out_dir);
-    if (mkdir(dir, 0755) && errno != EEXIST) {
-        snprintf(err, errlen, "cannot create directory %s: %s", dir, strerror(errno));
-        return -1;
-    }
+    if (qt_mkdirs(dir, err, errlen)) return -1;
     double *v = malloc((size_t)r->n_methods * sizeof *v);
     for (int s = 0; s < r->n_suites && !rc; s++) {
         for (int i = 0; i < r->n_methods; i++) v[i] = r->methods[i].acc[s];
@@ -312,7 +296,7 @@ int qt_report_write(const qt_report *r, const char *metrics_path, char *err, siz
         sbuf b = {0};
         bar_chart(&b, title, "exact match", r->methods, r->n_methods, v, 1.0);
         suite_file(path, sizeof path, dir, r->suites[s]);
-        rc = write_text(path, b.p, 0, err, errlen);
+        rc = qt_write_file_atomic(path, b.p, strlen(b.p), err, errlen);
         free(b.p);
     }
     if (r->has_text && !rc) {
@@ -321,7 +305,7 @@ int qt_report_write(const qt_report *r, const char *metrics_path, char *err, siz
         sbuf b = {0};
         bar_chart(&b, "validation bits per byte (lower is better)", "bits per byte", r->methods, r->n_methods, v, mx * 1.1);
         snprintf(path, sizeof path, "%s/val_bpb.svg", dir);
-        rc = write_text(path, b.p, 0, err, errlen);
+        rc = qt_write_file_atomic(path, b.p, strlen(b.p), err, errlen);
         free(b.p);
     }
     free(v);
@@ -329,7 +313,7 @@ int qt_report_write(const qt_report *r, const char *metrics_path, char *err, siz
         sbuf b = {0};
         loss_chart(&b, r, metrics_path);
         snprintf(path, sizeof path, "%s/qat_loss.svg", dir);
-        rc = write_text(path, b.p, 0, err, errlen);
+        rc = qt_write_file_atomic(path, b.p, strlen(b.p), err, errlen);
         free(b.p);
     }
     if (rc) return -1;
@@ -388,7 +372,7 @@ int qt_report_write(const qt_report *r, const char *metrics_path, char *err, siz
         sb_printf(&md, "![%s](%s)\n\n", r->suites[s], path);
     }
     snprintf(path, sizeof path, "%s/report.md", r->out_dir);
-    rc = write_text(path, md.p, 0, err, errlen);
+    rc = qt_write_file_atomic(path, md.p, strlen(md.p), err, errlen);
     free(md.p);
     return rc;
 }

@@ -20,7 +20,7 @@
 
 #include <stddef.h>
 
-#include "io/config.h"
+#include "run/config.h"
 
 #define QT_REPORT_MAX_SUITES 32
 

@@ -29,7 +29,7 @@
 #include <stddef.h>
 
 #include "eval/faithful.h"
-#include "io/config.h"
+#include "run/config.h"
 #include "nn/model.h"
 
 typedef struct qt_export_opts {

@@ -9,8 +9,8 @@
 #include <sys/stat.h>
 
 #include "io/export.h"
-#include "io/safetensors.h"
-#include "qat/quant.h"
+#include "store/safetensors.h"
+#include "quant/quant.h"
 
 static const int AWQ_ORDER[8] = {0, 2, 4, 6, 1, 3, 5, 7};
 

@@ -7,8 +7,10 @@
 #include <sys/stat.h>
 
 #include "io/export.h"
-#include "io/gguf.h"
-#include "qat/quant.h"
+
+#include "base/files.h"
+#include "store/gguf.h"
+#include "quant/quant.h"
 #include "train/train.h"
 
 /* ---------------------------------------------------------- block writers */
@@ -382,24 +384,15 @@ int qt_export_gguf(const qt_model *m, const qt_export_opts *o, const char *path,
 
 /* ---------------------------------------------------------- export list */
 
-static int mkdirs_for(const char *path) {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        mkdir(buf, 0777);
-        *p = '/';
-    }
-    return 0;
-}
-
 int qt_export_run(const qt_config *cfg, const qt_model *qat, char *err, size_t errlen) {
     for (int i = 0; i < cfg->n_exports; i++) {
         const qt_cfg_export *x = &cfg->exports[i];
         char path[4096], e[1024];
         snprintf(path, sizeof path, "%s/%s", cfg->out_dir, x->path);
-        mkdirs_for(path);
+        if (qt_mkdirs_for(path, e, sizeof e)) {
+            snprintf(err, errlen, "export[%d]: %s", i, e);
+            return -1;
+        }
         qt_export_opts o = {0};
         o.type = x->type;
         o.requantize = x->requantize;

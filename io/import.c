@@ -9,12 +9,12 @@
 #include <sys/stat.h>
 
 #include "io/export.h"
-#include "io/gguf.h"
-#include "io/h5store.h"
+#include "store/gguf.h"
+#include "store/h5store.h"
 #include "qat/policy.h"
 #include "train/train.h"
-#include "io/safetensors.h"
-#include "qat/quant.h"
+#include "store/safetensors.h"
+#include "quant/quant.h"
 
 static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "ops/ops.h"
-#include "qat/quant.h"
+#include "quant/quant.h"
 
 int qt_model_cfg_check(const qt_model_cfg *c, char *err, size_t errlen) {
 #define BAD(...) do { snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)

@@ -11,9 +11,9 @@
 
 #include <stdio.h>
 
-#include "io/config.h"
+#include "run/config.h"
 #include "nn/model.h"
-#include "qat/quant.h"
+#include "quant/quant.h"
 
 /* The spec a config gives to one Linear weight: returns 1 and fills spec and
  * *init_mse when the weight is quantized, 0 when skipped. */

@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "io/export.h"
-#include "io/safetensors.h"
-#include "qat/quant.h"
+#include "store/safetensors.h"
+#include "quant/quant.h"
 #include "test_util.h"
 
 static qt_model *tiny(const qt_quant_spec *spec, uint64_t seed) {

@@ -33,10 +33,10 @@
 #include "autograd/tensor.h"
 #include "data/dataset.h"
 #include "data/suites.h"
-#include "io/config.h"
-#include "io/gguf.h"
-#include "io/h5store.h"
-#include "io/safetensors.h"
+#include "run/config.h"
+#include "store/gguf.h"
+#include "store/h5store.h"
+#include "store/safetensors.h"
 #include "nn/model.h"
 #include "test_util.h"
 #include "train/train.h"
@@ -559,7 +559,7 @@ static void test_suites_text(const ctx_t *c) {
     qd_text_free(&d);
 }
 
-/* ---- GGUF and safetensors (io/gguf.c, io/safetensors.c) ---- */
+/* ---- GGUF and safetensors (store/gguf.c, store/safetensors.c) ---- */
 
 static void le64(unsigned char *p, uint64_t v) {
     for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));

@@ -1,4 +1,4 @@
-/* io/h5store: round trips, error messages for bad files and shapes, NaN
+/* store/h5store: round trips, error messages for bad files and shapes, NaN
  * refusal, checksum errors, atomic commit / abort, and a write that fails on
  * RLIMIT_FSIZE leaving the previous checkpoint intact. */
 #include <dirent.h>
@@ -15,7 +15,7 @@
 #include <hdf5.h>
 
 #include "autograd/tensor.h"
-#include "io/h5store.h"
+#include "store/h5store.h"
 #include "test_util.h"
 
 static char g_dir[512];

@@ -7,7 +7,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "io/config.h"
+#include "run/config.h"
 #include "test_util.h"
 
 static char g_dir[512];

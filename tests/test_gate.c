@@ -11,7 +11,7 @@
 #include "data/dataset.h"
 #include "eval/report.h"
 #include "test_util.h"
-#include "train/pipeline.h"
+#include "run/pipeline.h"
 
 static char *slurp(const char *path) {
     char *t = NULL, e[QD_ERR_LEN];

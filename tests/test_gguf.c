@@ -16,9 +16,9 @@
 
 #include "eval/faithful.h"
 #include "io/export.h"
-#include "io/gguf.h"
+#include "store/gguf.h"
 #include "ops/ops.h"
-#include "qat/quant.h"
+#include "quant/quant.h"
 #include "test_util.h"
 
 /* first occurrence of needle in hay (memmem is not C11) */

@@ -8,8 +8,8 @@
 
 #include "eval/faithful.h"
 #include "io/export.h"
-#include "io/safetensors.h"
-#include "qat/quant.h"
+#include "store/safetensors.h"
+#include "quant/quant.h"
 #include "test_util.h"
 
 static void check_hf(const char *dir, const char *tag, const qt_safetensors *ref) {

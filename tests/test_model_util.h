@@ -6,7 +6,7 @@
 
 #include <string.h>
 
-#include "io/config.h"
+#include "run/config.h"
 #include "nn/model.h"
 #include "test_util.h"
 

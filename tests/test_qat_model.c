@@ -8,7 +8,7 @@
  *  - checkpoint round trip of weights and quantizer state. */
 #include "data/suites.h"
 #include "eval/eval.h"
-#include "io/config.h"
+#include "run/config.h"
 #include "qat/policy.h"
 #include "train/train.h"
 #include "test_util.h"

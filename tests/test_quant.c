@@ -13,7 +13,7 @@
  *  - scales stay positive: eps in the forward, qt_quantizer_clamp after a step;
  *  - round half to even at exact .5; fixed quantizers get no gradient;
  *  - a repeated training step allocates nothing new. */
-#include "qat/quant.h"
+#include "quant/quant.h"
 #include "test_util.h"
 
 static const qt_grid GRIDS[3] = {QT_GRID_SYM, QT_GRID_ASYM, QT_GRID_FLOAT_MIN};

@@ -13,7 +13,7 @@
  * 2000+ values against torch .half(). */
 #include <hdf5.h>
 
-#include "qat/quant.h"
+#include "quant/quant.h"
 #include "test_util.h"
 
 static hid_t file;

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/safetensors.h"
-#include "qat/quant.h"
+#include "store/safetensors.h"
+#include "quant/quant.h"
 #include "test_util.h"
 
 static unsigned char *slurp(const char *path, size_t *n) {

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/h5store.h"
+#include "store/h5store.h"
 
 typedef struct {
     void *data;

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/config.h"
+#include "run/config.h"
 
 int main(int argc, char **argv) {
     if (argc == 1) {

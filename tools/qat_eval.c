@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "eval/faithful.h"
-#include "io/config.h"
+#include "run/config.h"
 #include "io/export.h"
 #include "qat/policy.h"
 

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/config.h"
+#include "run/config.h"
 #include "io/export.h"
 #include "qat/policy.h"
 #include "train/train.h"

@@ -6,9 +6,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "io/gguf.h"
-#include "io/h5store.h"
-#include "io/safetensors.h"
+#include "store/gguf.h"
+#include "store/h5store.h"
+#include "store/safetensors.h"
 
 static void print_kv(const qt_gguf_kv *kv) {
     printf("  %-44s %-7s ", kv->key, qt_gguf_vtype_name(kv->type));

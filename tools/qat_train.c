@@ -10,8 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "io/config.h"
-#include "train/pipeline.h"
+#include "run/config.h"
+#include "run/pipeline.h"
 
 #define USAGE "qat_train CONFIG.json [--resume | --check]"
 

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "eval/eval.h"
-#include "io/h5store.h"
+#include "store/h5store.h"
 #include "ops/ops.h"
 #include "qat/policy.h"
 

@@ -167,7 +167,7 @@ double qt_awq_search(qt_linear_layer *const *ls, int n, const qt_quant_spec *spe
 
 static float at_least_eps(float s) { return s >= QT_SCALE_EPS ? s : QT_SCALE_EPS; }
 
-/* raw (scale, offset) shrinking the group's range by r, as qat/qinit.c does */
+/* raw (scale, offset) shrinking the group's range by r, as quant/qinit.c does */
 static void candidate(const qt_quant_spec *spec, const float *w, int n, float r, float *scale, float *offset) {
     float mn = w[0], mx = w[0];
     for (int i = 1; i < n; i++) {

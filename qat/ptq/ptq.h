@@ -45,9 +45,9 @@
 #include <stdio.h>
 
 #include "data/dataset.h"
-#include "io/config.h"
+#include "run/config.h"
 #include "nn/model.h"
-#include "qat/quant.h"
+#include "quant/quant.h"
 
 /* ---- calibration data (calib.c) ---- */
 typedef struct qt_calib {

@@ -1,4 +1,4 @@
-/* libFuzzer target: the config parser and validator (io/config.c).
+/* libFuzzer target: the config parser and validator (run/config.c).
  * Input: JSON text. Checks: never crashes; a refusal has a one-line message;
  * an accepted config round-trips: its effective JSON parses back to the
  * same effective JSON. */
@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "fuzz_util.h"
-#include "io/config.h"
+#include "run/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size > (1u << 20)) return 0;

@@ -1,4 +1,4 @@
-/* libFuzzer target: the HDF5 checkpoint reader (io/h5store.c) and the token
+/* libFuzzer target: the HDF5 checkpoint reader (store/h5store.c) and the token
  * cache reader (qd_tokens_load_h5) on well-formed HDF5 files of hostile
  * content. The input is a little program that builds the file through the
  * HDF5 API: the root "format"/"version" attributes (any type, any shape, or

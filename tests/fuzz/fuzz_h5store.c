@@ -1,4 +1,4 @@
-/* libFuzzer target: the HDF5 checkpoint reader (io/h5store.c) on raw file
+/* libFuzzer target: the HDF5 checkpoint reader (store/h5store.c) on raw file
  * bytes, as qat_train --resume and model.init use it. Checks: see
  * h5_checks.h (never crashes; one-line refusals; every listed entry reads).
  *

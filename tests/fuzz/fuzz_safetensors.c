@@ -1,4 +1,4 @@
-/* libFuzzer target: the safetensors reader (io/safetensors.c, qt_st_read).
+/* libFuzzer target: the safetensors reader (store/safetensors.c, qt_st_read).
  * Input: file bytes. Checks: never crashes or allocates more than the file
  * justifies (run.sh sets -malloc_limit_mb); a refusal has a one-line
  * message; an accepted file has tensors whose byte size is numel x dtype
@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "fuzz_util.h"
-#include "io/safetensors.h"
+#include "store/safetensors.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char path[4096], path2[4200], err[1024];

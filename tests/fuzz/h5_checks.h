@@ -12,7 +12,7 @@
 
 #include "autograd/tensor.h"
 #include "fuzz_util.h"
-#include "io/h5store.h"
+#include "store/h5store.h"
 
 #define MAX_READ ((size_t)1 << 22)
 

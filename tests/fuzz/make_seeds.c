@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 
 #include "data/dataset.h"
-#include "io/h5store.h"
+#include "store/h5store.h"
 
 static int ckpt_small(const char *path) {
     char err[1024];

@@ -1,4 +1,4 @@
-"""Torch reference for qat/quant.h: weight fake-quant (sym, asym integer zero,
+"""Torch reference for quant/quant.h: weight fake-quant (sym, asym integer zero,
 float-min) with STE and LSQ gradients, activation fake-quant, fp16 rounding.
 
 Forward: float32 torch ops in the same order as the C code, so ŵ must match

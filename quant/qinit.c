@@ -6,7 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "qat/quant.h"
+#include "quant/quant.h"
 
 /* Statistics of one group: min, max, max|w|. */
 typedef struct grp_stats {

@@ -1,6 +1,6 @@
-/* GGUF v3 writer and reader; see io/gguf.h. */
-#include "io/fileio.h"
-#include "io/gguf.h"
+/* GGUF v3 writer and reader; see store/gguf.h. */
+#include "base/files.h"
+#include "store/gguf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -375,13 +375,9 @@ int qt_gguf_write(const qt_gguf *g, const char *path, char *err, size_t errlen) 
                  QT_GGUF_MAX_ALIGNMENT);
         return -1;
     }
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    wbuf w = {fopen(tmp, "wb"), 0};
-    if (!w.f) {
-        snprintf(err, errlen, "%s: cannot create: %s", path, strerror(errno));
-        return -1;
-    }
+    qt_afile out;
+    if (qt_afile_open(&out, path, err, errlen)) return -1;
+    wbuf w = {out.f, 0};
     w_bytes(&w, "GGUF", 4);
     w_u32(&w, QT_GGUF_VERSION);
     w_u64(&w, (uint64_t)g->n_t);
@@ -421,16 +417,12 @@ int qt_gguf_write(const qt_gguf *g, const char *path, char *err, size_t errlen) 
         w_bytes(&w, t->data, t->nbytes);
         if (i + 1 < g->n_t) w_zeros(&w, (size_t)(align_up(t->nbytes, align) - t->nbytes));
     }
-    int bad = w.bad || fflush(w.f) != 0 || fsync(fileno(w.f)) != 0;
-    int e = errno;
-    if (fclose(w.f) != 0) bad = 1;
-    if (bad || rename(tmp, path) != 0) {
-        if (!bad) e = errno;
-        unlink(tmp);
-        snprintf(err, errlen, "%s: write failed: %s", path, strerror(e));
+    if (w.bad) {
+        snprintf(err, errlen, "%s: write failed: %s", path, strerror(errno ? errno : EIO));
+        qt_afile_abort(&out);
         return -1;
     }
-    return 0;
+    return qt_afile_commit(&out, err, errlen);
 }
 
 /* ------------------------------------------------------------ reader */

@@ -1,4 +1,4 @@
-/* qatc io/gguf: a GGUF v3 writer and reader (llama.cpp's model file).
+/* qatc store/gguf: a GGUF v3 writer and reader (llama.cpp's model file).
  *
  * Layout (little endian): magic "GGUF", u32 version 3, u64 tensor count,
  * u64 KV count, the KVs (string key, u32 value type, value), the tensor infos
@@ -12,8 +12,8 @@
  * left in the file before allocating anything, so a truncated or hostile file
  * is refused with a one-line message naming the file, the KV or tensor, and
  * what was expected. */
-#ifndef QATC_IO_GGUF_H
-#define QATC_IO_GGUF_H
+#ifndef QATC_STORE_GGUF_H
+#define QATC_STORE_GGUF_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,5 +1,8 @@
-/* qatc io/h5store: checkpoint store over HDF5 (see h5store.h). */
-#include "io/h5store.h"
+/* qatc store/h5store: checkpoint store over HDF5 (see h5store.h). */
+#include "store/h5store.h"
+
+#include "base/err.h"
+#include "base/files.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -21,16 +24,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-static void set_err(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *buf, size_t len, const char *fmt, ...) {
-    if (!buf || !len) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, len, fmt, ap);
-    va_end(ap);
-    for (char *p = buf; *p; p++)
-        if (*p == '\n' || *p == '\r' || *p == '\t') *p = ' ';
-}
 
 /* HDF5's automatic error printing is switched off for the duration of each
  * public call and restored afterwards, so other HDF5 users keep theirs. */
@@ -271,7 +264,7 @@ static hid_t string_type(size_t len) {
 struct qt_h5w {
     hid_t file;      /* < 0 once closed */
     char *path;      /* final path */
-    char *tmp;       /* "<path>.tmp.<pid>" */
+    qt_afile out;    /* the temp file "<path>.tmp.<pid>" the image is written to */
     int failed;
     char err[ERR_LEN];
 };
@@ -282,7 +275,7 @@ static void w_discard(qt_h5w *w) {
         H5Fclose(w->file);
         w->file = -1;
     }
-    if (w->tmp) unlink(w->tmp);
+    if (w->out.f) qt_afile_abort(&w->out);
 }
 
 static int w_fail(qt_h5w *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -301,8 +294,8 @@ static int w_fail(qt_h5w *w, const char *fmt, ...) {
 }
 
 static void w_free(qt_h5w *w) {
+    if (w->out.f) qt_afile_abort(&w->out);
     free(w->path);
-    free(w->tmp);
     free(w);
 }
 
@@ -330,33 +323,27 @@ static int write_attr_int(hid_t file, const char *name, int64_t v, h5_detail *d)
 
 qt_h5w *qt_h5w_open(const char *path, char *err, size_t errlen) {
     if (!path || !*path) {
-        set_err(err, errlen, "checkpoint writer: empty path");
+        qt_set_err(err, errlen, "checkpoint writer: empty path");
         return NULL;
     }
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-        set_err(err, errlen, "%s: is a directory, expected a checkpoint file path", path);
+        qt_set_err(err, errlen, "%s: is a directory, expected a checkpoint file path", path);
         return NULL;
     }
     qt_h5w *w = calloc(1, sizeof *w);
-    size_t tl = strlen(path) + 32;
-    if (!w || !(w->path = xstrdup(path)) || !(w->tmp = malloc(tl))) {
-        set_err(err, errlen, "%s: out of memory", path);
+    if (!w || !(w->path = xstrdup(path))) {
+        qt_set_err(err, errlen, "%s: out of memory", path);
         if (w) w_free(w);
         return NULL;
     }
     w->file = -1;
-    snprintf(w->tmp, tl, "%s.tmp.%ld", path, (long)getpid());
-
     /* Create the temp file ourselves first: a clean errno message for a
      * missing directory or a permission problem. */
-    int fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
-        set_err(err, errlen, "%s: cannot create temp file %s: %s", path, w->tmp, strerror(errno));
+    if (qt_afile_open(&w->out, path, err, errlen)) {
         w_free(w);
         return NULL;
     }
-    close(fd);
 
     h5_quiet q;
     quiet_on(&q);
@@ -373,11 +360,11 @@ qt_h5w *qt_h5w_open(const char *path, char *err, size_t errlen) {
         H5Pclose(fapl);
         fapl = -1;
     }
-    w->file = fapl >= 0 ? H5Fcreate(w->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl) : -1;
+    w->file = fapl >= 0 ? H5Fcreate(w->out.tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl) : -1;
     if (w->file < 0) h5_detail_str(&d);
     if (fapl >= 0) H5Pclose(fapl);
     if (w->file < 0) {
-        set_err(err, errlen, "%s: cannot create HDF5 file %s: %s", path, w->tmp, d.msg);
+        qt_set_err(err, errlen, "%s: cannot create HDF5 file %s: %s", path, w->out.tmp, d.msg);
         w_discard(w);
         w_free(w);
         quiet_off(&q);
@@ -385,7 +372,7 @@ qt_h5w *qt_h5w_open(const char *path, char *err, size_t errlen) {
     }
     if (write_attr_string(w->file, "format", QT_H5_FORMAT, &d) < 0 ||
         write_attr_int(w->file, "version", QT_H5_VERSION, &d) < 0) {
-        set_err(err, errlen, "%s: cannot write header attributes: %s", path, d.msg);
+        qt_set_err(err, errlen, "%s: cannot write header attributes: %s", path, d.msg);
         w_discard(w);
         w_free(w);
         quiet_off(&q);
@@ -605,53 +592,9 @@ int qt_h5w_params(qt_h5w *w, const char *prefix, qt_tensor *const *params, int n
     return qt_h5w_param_bufs(w, prefix, params, NULL, n);
 }
 
-static int fsync_path(const char *p, int flags) {
-    int fd = open(p, flags);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    int e = errno;
-    if (close(fd) < 0 && rc == 0) return -1;
-    errno = e;
-    return rc;
-}
-
-/* Removes "<path>.tmp.<pid>" files left by writers that were killed (their
- * pid no longer runs), so repeated crashes do not fill the disk. Files of
- * live processes are left alone. Best effort: errors are ignored. */
-static void remove_stale_tmps(const char *path) {
-    size_t pl = strlen(path);
-    char *dir = malloc(pl + 2), *full = malloc(pl + 64);
-    if (!dir || !full) goto out;
-    memcpy(dir, path, pl + 1);
-    char *slash = strrchr(dir, '/');
-    const char *base = slash ? path + (slash - dir) + 1 : path;
-    if (!slash) strcpy(dir, ".");
-    else if (slash == dir) dir[1] = 0;
-    else *slash = 0;
-    size_t bl = strlen(base);
-    DIR *dh = opendir(dir);
-    if (!dh) goto out;
-    struct dirent *de;
-    while ((de = readdir(dh))) {
-        const char *n = de->d_name;
-        if (strncmp(n, base, bl) || strncmp(n + bl, ".tmp.", 5)) continue;
-        char *end;
-        long pid = strtol(n + bl + 5, &end, 10);
-        if (*end || pid <= 0 || pid == (long)getpid()) continue;
-        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
-        if (strlen(n) + strlen(dir) + 2 > pl + 64) continue;
-        snprintf(full, pl + 64, "%s/%s", dir, n);
-        unlink(full);
-    }
-    closedir(dh);
-out:
-    free(dir);
-    free(full);
-}
-
 int qt_h5w_commit(qt_h5w *w, char *err, size_t errlen) {
     if (!w) {
-        set_err(err, errlen, "checkpoint commit: no writer");
+        qt_set_err(err, errlen, "checkpoint commit: no writer");
         return -1;
     }
     h5_quiet q;
@@ -660,10 +603,10 @@ int qt_h5w_commit(qt_h5w *w, char *err, size_t errlen) {
     int rc = -1;
     if (w->failed) goto fail;
     if (H5Fflush(w->file, H5F_SCOPE_GLOBAL) < 0) {
-        w_fail(w, "%s: flushing %s failed: %s", w->path, w->tmp, h5_detail_str(&d));
+        w_fail(w, "%s: flushing %s failed: %s", w->path, w->out.tmp, h5_detail_str(&d));
         goto fail;
     }
-    /* the in-memory image goes to the temp file through write(2) */
+    /* the in-memory image goes to the temp file, then into place atomically */
     ssize_t isz = H5Fget_file_image(w->file, NULL, 0);
     char *img = isz > 0 ? malloc((size_t)isz) : NULL;
     if (!img || H5Fget_file_image(w->file, img, (size_t)isz) != isz) {
@@ -675,66 +618,22 @@ int qt_h5w_commit(qt_h5w *w, char *err, size_t errlen) {
     w->file = -1;
     if (c < 0) {
         free(img);
-        w_fail(w, "%s: closing %s failed: %s", w->path, w->tmp, h5_detail_str(&d));
+        w_fail(w, "%s: closing %s failed: %s", w->path, w->out.tmp, h5_detail_str(&d));
         goto fail;
     }
-    int fd = open(w->tmp, O_WRONLY | O_TRUNC);
-    size_t done_b = 0;
-    while (fd >= 0 && done_b < (size_t)isz) {
-        ssize_t k = write(fd, img + done_b, (size_t)isz - done_b);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) break;
-        done_b += (size_t)k;
-    }
+    size_t put = fwrite(img, 1, (size_t)isz, w->out.f);
     int e = errno;
     free(img);
-    if (fd < 0 || done_b < (size_t)isz) {
-        if (fd >= 0) close(fd);
-        w_fail(w, "%s: writing %s failed after %zu of %zd bytes: %s", w->path, w->tmp, done_b, isz,
-               strerror(e));
+    if (put < (size_t)isz) {
+        w_fail(w, "%s: writing %s failed after %zu of %zd bytes: %s", w->path, w->out.tmp, put, isz, strerror(e));
         goto fail;
     }
-    int syncbad = fsync(fd) < 0;
-    e = errno;
-    if (close(fd) < 0 && !syncbad) {
-        syncbad = 1;
-        e = errno;
-    }
-    if (syncbad) {
-        w_fail(w, "%s: fsync of %s failed: %s", w->path, w->tmp, strerror(e));
-        goto fail;
-    }
-    if (rename(w->tmp, w->path) < 0) {
-        w_fail(w, "%s: rename from %s failed: %s", w->path, w->tmp, strerror(errno));
-        goto fail;
-    }
-    remove_stale_tmps(w->path);
-    /* The directory entry: fsync the containing directory. */
-    {
-        size_t pl = strlen(w->path);
-        char *dir = malloc(pl + 2);
-        if (!dir) {
-            set_err(err, errlen, "%s: written, but out of memory before the directory fsync", w->path);
-            goto done;
-        }
-        memcpy(dir, w->path, pl + 1);
-        char *slash = strrchr(dir, '/');
-        if (!slash) strcpy(dir, ".");
-        else if (slash == dir) dir[1] = 0;
-        else *slash = 0;
-        if (fsync_path(dir, O_RDONLY | O_DIRECTORY) < 0 && errno != EINVAL) {
-            set_err(err, errlen, "%s: written and renamed into place, but fsync of directory %s failed: %s",
-                    w->path, dir, strerror(errno));
-            free(dir);
-            goto done;
-        }
-        free(dir);
-    }
+    if (qt_afile_commit(&w->out, err, errlen)) goto done;
     rc = 0;
     goto done;
 fail:
     w_discard(w);
-    set_err(err, errlen, "%s", w->err);
+    qt_set_err(err, errlen, "%s", w->err);
 done:
     quiet_off(&q);
     w_free(w);
@@ -835,29 +734,29 @@ static int r_index(qt_h5r *r, char *err, size_t errlen) {
     h5_detail d;
     H5G_info_t gi;
     if (H5Gget_info(r->file, &gi) < 0) {
-        set_err(err, errlen, "%s: cannot read the root group (corrupt file?): %s", r->path, h5_detail_str(&d));
+        qt_set_err(err, errlen, "%s: cannot read the root group (corrupt file?): %s", r->path, h5_detail_str(&d));
         return -1;
     }
     if (gi.nlinks > (hsize_t)1 << 24) {
-        set_err(err, errlen, "%s: %llu entries, expected at most %d", r->path, (unsigned long long)gi.nlinks, 1 << 24);
+        qt_set_err(err, errlen, "%s: %llu entries, expected at most %d", r->path, (unsigned long long)gi.nlinks, 1 << 24);
         return -1;
     }
     int n = (int)gi.nlinks;
     r->e = calloc(n ? (size_t)n : 1, sizeof *r->e);
     if (!r->e) {
-        set_err(err, errlen, "%s: out of memory", r->path);
+        qt_set_err(err, errlen, "%s: out of memory", r->path);
         return -1;
     }
     for (int i = 0; i < n; i++) {
         r_entry *e = &r->e[i];
         ssize_t len = H5Lget_name_by_idx(r->file, ".", H5_INDEX_NAME, H5_ITER_INC, (hsize_t)i, NULL, 0, H5P_DEFAULT);
         if (len < 0) {
-            set_err(err, errlen, "%s: cannot read entry name %d (corrupt file?): %s", r->path, i, h5_detail_str(&d));
+            qt_set_err(err, errlen, "%s: cannot read entry name %d (corrupt file?): %s", r->path, i, h5_detail_str(&d));
             return -1;
         }
         e->h5name = malloc((size_t)len + 1);
         if (!e->h5name) {
-            set_err(err, errlen, "%s: out of memory", r->path);
+            qt_set_err(err, errlen, "%s: out of memory", r->path);
             return -1;
         }
         H5Lget_name_by_idx(r->file, ".", H5_INDEX_NAME, H5_ITER_INC, (hsize_t)i, e->h5name, (size_t)len + 1,
@@ -865,12 +764,12 @@ static int r_index(qt_h5r *r, char *err, size_t errlen) {
         r->n = i + 1;
         e->name = unescape_name(e->h5name);
         if (!e->name) {
-            set_err(err, errlen, "%s: out of memory", r->path);
+            qt_set_err(err, errlen, "%s: out of memory", r->path);
             return -1;
         }
         hid_t obj = H5Oopen(r->file, e->h5name, H5P_DEFAULT);
         if (obj < 0) {
-            set_err(err, errlen, "%s: entry \"%s\": cannot open object (corrupt file?): %s", r->path, e->name,
+            qt_set_err(err, errlen, "%s: entry \"%s\": cannot open object (corrupt file?): %s", r->path, e->name,
                     h5_detail_str(&d));
             return -1;
         }
@@ -886,8 +785,8 @@ static int r_header(qt_h5r *r, char *err, size_t errlen) {
     h5_detail d;
     htri_t ex = H5Aexists(r->file, "format");
     if (ex <= 0) {
-        if (ex < 0) set_err(err, errlen, "%s: cannot read attributes (corrupt file?): %s", r->path, h5_detail_str(&d));
-        else set_err(err, errlen, "%s: not a qatc checkpoint: no \"format\" attribute (expected \"%s\")", r->path,
+        if (ex < 0) qt_set_err(err, errlen, "%s: cannot read attributes (corrupt file?): %s", r->path, h5_detail_str(&d));
+        else qt_set_err(err, errlen, "%s: not a qatc checkpoint: no \"format\" attribute (expected \"%s\")", r->path,
                      QT_H5_FORMAT);
         return -1;
     }
@@ -896,10 +795,10 @@ static int r_header(qt_h5r *r, char *err, size_t errlen) {
     if (a >= 0) H5Aclose(a);
     if (!fmt || strcmp(fmt, QT_H5_FORMAT) != 0) {
         if (fmt)
-            set_err(err, errlen, "%s: not a qatc checkpoint: format is \"%.64s\", expected \"%s\"", r->path, fmt,
+            qt_set_err(err, errlen, "%s: not a qatc checkpoint: format is \"%.64s\", expected \"%s\"", r->path, fmt,
                     QT_H5_FORMAT);
         else
-            set_err(err, errlen, "%s: cannot read the \"format\" attribute (expected the string \"%s\"): %s",
+            qt_set_err(err, errlen, "%s: cannot read the \"format\" attribute (expected the string \"%s\"): %s",
                     r->path, QT_H5_FORMAT, d.msg);
         free(fmt);
         return -1;
@@ -916,11 +815,11 @@ static int r_header(qt_h5r *r, char *err, size_t errlen) {
     if (at >= 0) H5Tclose(at);
     if (a >= 0) H5Aclose(a);
     if (!ok) {
-        set_err(err, errlen, "%s: checkpoint has no integer \"version\" attribute", r->path);
+        qt_set_err(err, errlen, "%s: checkpoint has no integer \"version\" attribute", r->path);
         return -1;
     }
     if (v < 1 || v > QT_H5_VERSION) {
-        set_err(err, errlen, "%s: checkpoint version %lld, this build reads versions 1..%d", r->path, (long long)v,
+        qt_set_err(err, errlen, "%s: checkpoint version %lld, this build reads versions 1..%d", r->path, (long long)v,
                 QT_H5_VERSION);
         return -1;
     }
@@ -930,21 +829,21 @@ static int r_header(qt_h5r *r, char *err, size_t errlen) {
 
 qt_h5r *qt_h5r_open(const char *path, char *err, size_t errlen) {
     if (!path || !*path) {
-        set_err(err, errlen, "checkpoint reader: empty path");
+        qt_set_err(err, errlen, "checkpoint reader: empty path");
         return NULL;
     }
     struct stat st;
     if (stat(path, &st) < 0) {
-        set_err(err, errlen, "%s: cannot open checkpoint: %s", path, strerror(errno));
+        qt_set_err(err, errlen, "%s: cannot open checkpoint: %s", path, strerror(errno));
         return NULL;
     }
     if (S_ISDIR(st.st_mode)) {
-        set_err(err, errlen, "%s: is a directory, expected an HDF5 checkpoint file", path);
+        qt_set_err(err, errlen, "%s: is a directory, expected an HDF5 checkpoint file", path);
         return NULL;
     }
     int fd = open(path, O_RDONLY);
     if (fd < 0) {
-        set_err(err, errlen, "%s: cannot open checkpoint: %s", path, strerror(errno));
+        qt_set_err(err, errlen, "%s: cannot open checkpoint: %s", path, strerror(errno));
         return NULL;
     }
     close(fd);
@@ -960,16 +859,16 @@ qt_h5r *qt_h5r_open(const char *path, char *err, size_t errlen) {
 #endif
     if (is <= 0) {
         if (is == 0 || st.st_size < 8)
-            set_err(err, errlen, "%s: not an HDF5 file (%lld bytes, no HDF5 signature), expected a qatc checkpoint",
+            qt_set_err(err, errlen, "%s: not an HDF5 file (%lld bytes, no HDF5 signature), expected a qatc checkpoint",
                     path, (long long)st.st_size);
         else
-            set_err(err, errlen, "%s: cannot check the file: %s", path, h5_detail_str(&d));
+            qt_set_err(err, errlen, "%s: cannot check the file: %s", path, h5_detail_str(&d));
         goto fail;
     }
     r = calloc(1, sizeof *r);
     if (r) r->file = -1;
     if (!r || !(r->path = xstrdup(path))) {
-        set_err(err, errlen, "%s: out of memory", path);
+        qt_set_err(err, errlen, "%s: out of memory", path);
         goto fail;
     }
     hid_t fapl = make_fapl();
@@ -977,7 +876,7 @@ qt_h5r *qt_h5r_open(const char *path, char *err, size_t errlen) {
     if (r->file < 0) h5_detail_str(&d);
     if (fapl >= 0) H5Pclose(fapl);
     if (r->file < 0) {
-        set_err(err, errlen, "%s: cannot open as HDF5 (truncated or corrupt file?): %s", path, d.msg);
+        qt_set_err(err, errlen, "%s: cannot open as HDF5 (truncated or corrupt file?): %s", path, d.msg);
         goto fail;
     }
     if (r_header(r, err, errlen) < 0 || r_index(r, err, errlen) < 0) goto fail;

@@ -35,13 +35,14 @@
  * (and for ASYM that of z) held fixed: tests/test_quant.c
  * checks it by finite differences and tests/test_quant_torch.c against torch
  * autograd. */
-#ifndef QATC_QAT_QUANT_H
-#define QATC_QAT_QUANT_H
+#ifndef QATC_QUANT_QUANT_H
+#define QATC_QUANT_QUANT_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "autograd/tensor.h"
+#include "base/half.h"
 
 typedef enum { QT_GRID_SYM = 0, QT_GRID_ASYM = 1, QT_GRID_FLOAT_MIN = 2 } qt_grid;
 
@@ -90,14 +91,6 @@ int qt_quant_qmax(const qt_quant_spec *spec);
 /* Checks a spec for a weight of rows x cols; 0 if valid, else -1 with a
  * message in err naming the field and the value. */
 int qt_quant_spec_check(const qt_quant_spec *spec, int rows, int cols, char *err, size_t errlen);
-
-/* ---- fp16 helpers (fakequant.c) ---- */
-/* fp32 -> fp16 bits, round-to-nearest-even (overflow gives inf, like torch .half()). */
-uint16_t qt_f32_to_f16(float f);
-/* fp16 bits -> fp32 (exact). */
-float qt_f16_to_f32(uint16_t h);
-/* The fp32 value of the nearest fp16 of f. */
-float qt_f16_round(float f);
 
 /* ---- quantizer state (fakequant.c) ---- */
 /* A quantizer for weight w (shape and name taken from w): scale and offset

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "qat/quant.h"
+#include "quant/quant.h"
 
 #ifdef __clang__
 #pragma STDC FP_CONTRACT OFF

@@ -1,6 +1,6 @@
-/* safetensors writer and reader; see io/safetensors.h. */
-#include "io/fileio.h"
-#include "io/safetensors.h"
+/* safetensors writer and reader; see store/safetensors.h. */
+#include "base/files.h"
+#include "store/safetensors.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "qat/quant.h"
+#include "base/half.h"
 
 static const char *const DT_NAME[QT_ST_NDTYPES] = {"BOOL", "U8", "I8", "I16", "U16", "F16", "BF16",
                                                    "I32", "U32", "F32", "F64", "I64", "U64"};
@@ -177,14 +177,12 @@ int qt_st_write(const qt_safetensors *st, const char *path, char *err, size_t er
     if (!js) goto oom;
     size_t jl = strlen(js), pad = (8 - jl % 8) % 8;
     uint64_t N = jl + pad;
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
+    qt_afile out;
+    if (qt_afile_open(&out, path, err, errlen)) {
         free(js);
-        snprintf(err, errlen, "%s: cannot create: %s", path, strerror(errno));
         return -1;
     }
+    FILE *f = out.f;
     uint8_t nb[8];
     for (int i = 0; i < 8; i++) nb[i] = (uint8_t)(N >> (8 * i));
     int bad = fwrite(nb, 1, 8, f) != 8 || fwrite(js, 1, jl, f) != jl;
@@ -192,16 +190,12 @@ int qt_st_write(const qt_safetensors *st, const char *path, char *err, size_t er
     free(js);
     for (int i = 0; i < st->n && !bad; i++)
         if (st->t[i].nbytes) bad = fwrite(st->t[i].data, 1, st->t[i].nbytes, f) != st->t[i].nbytes;
-    bad = bad || fflush(f) != 0 || fsync(fileno(f)) != 0;
-    int e = errno;
-    if (fclose(f) != 0) bad = 1;
-    if (bad || rename(tmp, path) != 0) {
-        if (!bad) e = errno;
-        unlink(tmp);
-        snprintf(err, errlen, "%s: write failed: %s", path, strerror(e));
+    if (bad) {
+        snprintf(err, errlen, "%s: write failed: %s", path, strerror(errno ? errno : EIO));
+        qt_afile_abort(&out);
         return -1;
     }
-    return 0;
+    return qt_afile_commit(&out, err, errlen);
 oom:
     cJSON_Delete(h);
     snprintf(err, errlen, "%s: out of memory", path);
@@ -339,13 +333,6 @@ static qt_safetensors *st_read(const char *path, char *err, size_t errlen) {
     return st;
 }
 
-static float bf16_to_f32(uint16_t h) {
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
 int qt_st_to_f32(const qt_st_tensor *t, float *out, size_t n, char *err, size_t errlen) {
     size_t es = DT_SIZE[t->dtype];
     if (t->nbytes / es != n) {
@@ -359,7 +346,7 @@ int qt_st_to_f32(const qt_st_tensor *t, float *out, size_t n, char *err, size_t 
         for (size_t i = 0; i < n; i++) out[i] = qt_f16_to_f32((uint16_t)(p[2 * i] | (p[2 * i + 1] << 8)));
         return 0;
     case QT_ST_BF16:
-        for (size_t i = 0; i < n; i++) out[i] = bf16_to_f32((uint16_t)(p[2 * i] | (p[2 * i + 1] << 8)));
+        for (size_t i = 0; i < n; i++) out[i] = qt_bf16_to_f32((uint16_t)(p[2 * i] | (p[2 * i + 1] << 8)));
         return 0;
     default:
         snprintf(err, errlen, "tensor \"%s\": dtype %s (expected F32, F16 or BF16)", t->name, DT_NAME[t->dtype]);

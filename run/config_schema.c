@@ -1,7 +1,7 @@
 /* qatc config: the schema table (every key of config.json), the cross-field
- * rules and the derived defaults. io/config.c walks this table to validate,
+ * rules and the derived defaults. run/config.c walks this table to validate,
  * to write the effective config and to print docs/config.md. */
-#include "io/config_schema.h"
+#include "run/config_schema.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>

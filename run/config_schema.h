@@ -1,12 +1,12 @@
 /* qatc config, internal: the schema table shared by the validator, the
- * effective-config writer and the docs generator (io/config.c). Not part of
- * the public API; include io/config.h instead. */
-#ifndef QATC_IO_CONFIG_SCHEMA_H
-#define QATC_IO_CONFIG_SCHEMA_H
+ * effective-config writer and the docs generator (run/config.c). Not part of
+ * the public API; include run/config.h instead. */
+#ifndef QATC_RUN_CONFIG_SCHEMA_H
+#define QATC_RUN_CONFIG_SCHEMA_H
 
 #include <stddef.h>
 
-#include "io/config.h"
+#include "run/config.h"
 
 typedef enum {
     QT_FT_INT,      /* int, integral JSON number in [min, max] */

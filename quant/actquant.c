@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "qat/quant.h"
+#include "quant/quant.h"
 
 static void check_bits(const char *fn, int bits) {
     if (bits < 2 || bits > 8) qt_die("%s: bits = %d (expected 2..8)", fn, bits);

@@ -1,6 +1,6 @@
 /* qatc config: the `qat_train config.json` loader and validator.
  *
- * One schema table (io/config_schema.c) lists every key with its type,
+ * One schema table (run/config_schema.c) lists every key with its type,
  * default, range or choices, required flag and meaning. The same table drives
  * validation, the effective-config JSON writer and docs/config.md, so they
  * cannot drift. Unknown keys are errors (the nearest sibling key is
@@ -10,8 +10,8 @@
  * Errors are one line: "<file>: key "<path>": expected <what>, got <value>".
  * Relative paths in the config are resolved against the current working
  * directory, except export paths, which are under out_dir. */
-#ifndef QATC_IO_CONFIG_H
-#define QATC_IO_CONFIG_H
+#ifndef QATC_RUN_CONFIG_H
+#define QATC_RUN_CONFIG_H
 
 #include <stddef.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* qatc io/h5store: a small checkpoint store over HDF5.
+/* qatc store/h5store: a small checkpoint store over HDF5.
  *
  * A checkpoint holds named entries: float32 / int32 / int64 / uint64 arrays
  * (up to QT_H5_MAX_DIMS dims), int64 and double scalars, and UTF-8 strings.
@@ -25,8 +25,8 @@
  * Errors are one line naming the file (and the entry) and what was expected,
  * e.g. `ckpt.h5: dataset "w": expected shape [4, 16], found [16, 4]`. HDF5's
  * own error printing is silenced inside these calls (and restored after). */
-#ifndef QATC_IO_H5STORE_H
-#define QATC_IO_H5STORE_H
+#ifndef QATC_STORE_H5STORE_H
+#define QATC_STORE_H5STORE_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,4 +1,4 @@
-/* qatc io/safetensors: a safetensors writer and reader.
+/* qatc store/safetensors: a safetensors writer and reader.
  *
  * Layout: u64 little-endian N, N bytes of JSON header
  * {"name": {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]},
@@ -10,8 +10,8 @@
  * The reader checks the header length and every data_offsets pair against
  * the file size before allocating, that end - begin equals the shape's
  * element count times the dtype size, and that tensors do not overlap. */
-#ifndef QATC_IO_SAFETENSORS_H
-#define QATC_IO_SAFETENSORS_H
+#ifndef QATC_STORE_SAFETENSORS_H
+#define QATC_STORE_SAFETENSORS_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,4 +1,6 @@
-#include "train/pipeline.h"
+#include "run/pipeline.h"
+
+#include "base/files.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -15,7 +17,7 @@
 #include "eval/eval.h"
 #include "eval/report.h"
 #include "io/export.h"
-#include "io/h5store.h"
+#include "store/h5store.h"
 #include "qat/policy.h"
 #include "qat/ptq/ptq.h"
 #include "train/train.h"
@@ -52,22 +54,6 @@ static double now_s(void) {
 }
 
 static void path_in(char *buf, size_t n, const char *dir, const char *file) { snprintf(buf, n, "%s/%s", dir, file); }
-
-static int mkdirs(const char *path, char *err, size_t errlen) {
-    char tmp[1024];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(tmp, 0755) && errno != EEXIST) goto fail;
-        *p = '/';
-    }
-    if (mkdir(tmp, 0755) && errno != EEXIST) goto fail;
-    return 0;
-fail:
-    snprintf(err, errlen, "cannot create directory %s: %s", tmp, strerror(errno));
-    return -1;
-}
 
 static void base_name(const char *path, char *out, size_t n) {
     const char *b = strrchr(path, '/');
@@ -115,7 +101,7 @@ static int setup_data(run_state *rs, char *err, size_t errlen) {
     qd_split_cfg split = qd_split_default();
     split.val_fraction = cfg->data.val ? 0.0 : cfg->data.val_fraction;
     split.seed = (uint64_t)cfg->seed;
-    if (mkdirs(cfg->data.cache_dir, err, errlen)) return -1;
+    if (qt_mkdirs(cfg->data.cache_dir, err, errlen)) return -1;
     qd_mix_init(&rs->mix);
     qd_mix_init(&rs->textmix);
     for (int i = 0; i < cfg->data.n_train; i++) {
@@ -223,10 +209,12 @@ static void trim_metrics(const char *path, const char *stage, long long max_step
     size_t len = 0;
     char qerr[QD_ERR_LEN];
     if (qd_read_file(path, &text, &len, qerr)) return;
-    char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.trim", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) { free(text); return; }
+    qt_afile out;
+    if (qt_afile_open(&out, path, qerr, sizeof qerr)) {
+        free(text);
+        return;
+    }
+    FILE *f = out.f;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
         cJSON *j = cJSON_Parse(line);
         const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "stage"), *sp = cJSON_GetObjectItemCaseSensitive(j, "step");
@@ -234,8 +222,7 @@ static void trim_metrics(const char *path, const char *stage, long long max_step
         if (!drop) fprintf(f, "%s\n", line);
         cJSON_Delete(j);
     }
-    fclose(f);
-    rename(tmp, path);
+    qt_afile_commit(&out, qerr, sizeof qerr);
     free(text);
 }
 
@@ -443,7 +430,7 @@ int qt_pipeline_run(const qt_config *cfg, const char *config_path, int resume, v
     path_in(qat2_ckpt, sizeof qat2_ckpt, cfg->out_dir, "qat_from_ptq.ckpt.h5");
     path_in(qat2_path, sizeof qat2_path, cfg->out_dir, "qat_from_ptq.h5");
     path_in(mpath, sizeof mpath, cfg->out_dir, "metrics.jsonl");
-    if (mkdirs(cfg->out_dir, err, sizeof err)) goto out;
+    if (qt_mkdirs(cfg->out_dir, err, sizeof err)) goto out;
     if (!resume) {
         const char *existing[] = {base_path, base_ckpt, qat_ckpt, qat_path, qat2_ckpt, qat2_path};
         for (int i = 0; i < 6; i++)

@@ -10,12 +10,12 @@
  * qat.ckpt.h5 and qat_from_ptq.ckpt.h5 (resumable stage checkpoints),
  * qat.h5 / qat_from_ptq.h5 (QAT weights and quantizer state, final),
  * metrics.jsonl, report.json, report.md, plots/ (SVG). */
-#ifndef QATC_TRAIN_PIPELINE_H
-#define QATC_TRAIN_PIPELINE_H
+#ifndef QATC_RUN_PIPELINE_H
+#define QATC_RUN_PIPELINE_H
 
 #include <signal.h>
 
-#include "io/config.h"
+#include "run/config.h"
 
 /* Exit codes of qat_train. */
 enum {
