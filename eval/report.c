@@ -257,7 +257,7 @@ int qt_report_write(const qt_report *r, const char *metrics_path, char *err, siz
     /* report.json */
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "qatc_version", QATC_VERSION);
-    cJSON_AddItemToObject(root, "config", r->cfg ? qt_config_to_cjson(r->cfg) : cJSON_CreateNull());
+    cJSON_AddItemToObject(root, "config", r->config ? cJSON_Duplicate(r->config, 1) : cJSON_CreateNull());
     cJSON *methods = cJSON_AddObjectToObject(root, "methods");
     for (int i = 0; i < r->n_methods; i++) cJSON_AddItemToObject(methods, r->methods[i].name, method_json(r, &r->methods[i]));
     cJSON *gate = cJSON_AddObjectToObject(root, "gate");
@@ -321,13 +321,9 @@ int qt_report_write(const qt_report *r, const char *metrics_path, char *err, siz
     /* report.md */
     sbuf md = {0};
     sb_printf(&md, "# qatc report: PTQ vs QAT\n\n");
-    if (r->cfg) {
-        const qt_cfg_wquant *w = &r->cfg->quant.weights;
-        sb_printf(&md, "Weights W%d, group %d, %s grid; activations %s. Exact match per suite, KL and top-1 "
-                       "agreement against FP32 on the validation text.\n\n",
-                  w->bits, w->group, qt_config_enum_name("quant.weights.grid", w->grid),
-                  qt_config_enum_name("quant.activations.mode", r->cfg->quant.activations.mode));
-    }
+    if (r->quant_summary)
+        sb_printf(&md, "%s. Exact match per suite, KL and top-1 agreement against FP32 on the validation text.\n\n",
+                  r->quant_summary);
     sb_printf(&md, "| method | MB | bits/weight | val bpb | val ppl |");
     for (int s = 0; s < r->n_suites; s++) {
         sb_printf(&md, " ");

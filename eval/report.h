@@ -20,7 +20,7 @@
 
 #include <stddef.h>
 
-#include "run/config.h"
+typedef struct cJSON cJSON;
 
 #define QT_REPORT_MAX_SUITES 32
 
@@ -36,7 +36,8 @@ typedef struct qt_report_method {
 } qt_report_method;
 
 typedef struct qt_report {
-    const qt_config *cfg;        /* effective config (may be NULL: "config": null) */
+    const cJSON *config;         /* effective config, copied into report.json (NULL: "config": null) */
+    const char *quant_summary;   /* one line on the quantization for report.md (may be NULL) */
     const char *out_dir;
     const char *suites[QT_REPORT_MAX_SUITES];
     int n_suites;

@@ -29,7 +29,6 @@
 #include <stddef.h>
 
 #include "eval/faithful.h"
-#include "run/config.h"
 #include "nn/model.h"
 
 typedef struct qt_export_opts {
@@ -49,11 +48,6 @@ int qt_export_gguf(const qt_model *m, const qt_export_opts *o, const char *path,
  * a non-AWQ spec to asym 4-bit (group 128, or the spec's group when it is
  * 32/64/128) from the float master weights. Returns 0 or -1. */
 int qt_export_awq(const qt_model *m, const qt_export_opts *o, const char *dir, char *err, size_t errlen);
-
-/* Writes every entry of cfg->exports (format gguf | awq | hdf5, type, path
- * relative to cfg->out_dir) from the QAT model. Returns 0, or -1 with a
- * message naming the export entry. */
-int qt_export_run(const qt_config *cfg, const qt_model *qat, char *err, size_t errlen);
 
 /* The Hugging Face Llama name of a qatc parameter ("layers.0.attention.wq.weight"
  * → "model.layers.0.self_attn.q_proj.weight") into buf; NULL when unknown. */
@@ -79,18 +73,6 @@ qt_deploy *qt_import_gguf(const char *path, char *err, size_t errlen);
  * half-split rope to ours. A path to a .safetensors file reads config.json
  * beside it. NULL with a message on error. */
 qt_model *qt_import_hf(const char *path, char *err, size_t errlen);
-
-/* A QAT model from a qatc checkpoint (qat.h5, base.h5, a stage checkpoint):
- * the config is read from config_path, or when NULL from the checkpoint's
- * stored effective config (into *cfg, which the caller frees with
- * qt_config_free). Weights are loaded; with quant = 1, or quant = -1 (auto)
- * and the checkpoint holds quantizer state ("param/<weight>.scale"), the
- * config's quant policy is attached (initialised from the loaded weights) and
- * the checkpoint's quantizer state loaded over it; quant = 0 (or auto on a
- * float checkpoint such as base.h5) gives the float model. NULL with a
- * message on error. */
-qt_model *qt_load_qat(const char *ckpt, const char *config_path, int quant, qt_config *cfg, char *err,
-                      size_t errlen);
 
 /* A float base model from path: a .gguf file (qt_import_gguf, weights
  * dequantized), an HF directory or .safetensors file (qt_import_hf). */

@@ -11,7 +11,6 @@
 #include "base/files.h"
 #include "store/gguf.h"
 #include "quant/quant.h"
-#include "train/train.h"
 
 /* ---------------------------------------------------------- block writers */
 
@@ -380,39 +379,4 @@ int qt_export_gguf(const qt_model *m, const qt_export_opts *o, const char *path,
                 "losing the learned grid (first: %s)\n", path, e.n_requant, qt_ggml_type_name(type), e.first_requant);
     qt_gguf_free(g);
     return rc;
-}
-
-/* ---------------------------------------------------------- export list */
-
-int qt_export_run(const qt_config *cfg, const qt_model *qat, char *err, size_t errlen) {
-    for (int i = 0; i < cfg->n_exports; i++) {
-        const qt_cfg_export *x = &cfg->exports[i];
-        char path[4096], e[1024];
-        snprintf(path, sizeof path, "%s/%s", cfg->out_dir, x->path);
-        if (qt_mkdirs_for(path, e, sizeof e)) {
-            snprintf(err, errlen, "export[%d]: %s", i, e);
-            return -1;
-        }
-        qt_export_opts o = {0};
-        o.type = x->type;
-        o.requantize = x->requantize;
-        o.float_f16 = x->f16;
-        o.name = "qatc";
-        int rc;
-        const char *fmt = qt_config_enum_name("export[].format", (int)x->format);
-        if (x->format == QT_CFG_EXPORT_GGUF) {
-            rc = qt_export_gguf(qat, &o, path, e, sizeof e);
-        } else if (x->format == QT_CFG_EXPORT_AWQ) {
-            rc = qt_export_awq(qat, &o, path, e, sizeof e);
-        } else {
-            char *json = qt_config_to_json(cfg);
-            rc = qt_model_save(qat, path, json, e, sizeof e);
-            free(json);
-        }
-        if (rc) {
-            snprintf(err, errlen, "export[%d] (%s, %s): %s", i, fmt ? fmt : "?", x->path, e);
-            return -1;
-        }
-    }
-    return 0;
 }

@@ -12,7 +12,6 @@
 #include "store/gguf.h"
 #include "store/h5store.h"
 #include "qat/policy.h"
-#include "train/train.h"
 #include "store/safetensors.h"
 #include "quant/quant.h"
 
@@ -474,73 +473,4 @@ qt_model *qt_import_model(const char *path, char *err, size_t errlen) {
         return m;
     }
     return qt_import_hf(path, err, errlen);
-}
-
-qt_model *qt_load_qat(const char *ckpt, const char *config_path, int quant, qt_config *cfg, char *err,
-                      size_t errlen) {
-    memset(cfg, 0, sizeof *cfg);
-    char e[1024];
-    int has_qstate = 0;
-    if (config_path) {
-        if (qt_config_load(config_path, cfg, e, sizeof e)) {
-            snprintf(err, errlen, "%s", e);
-            return NULL;
-        }
-        if (quant < 0) {
-            qt_h5r *r = qt_h5r_open(ckpt, err, errlen);
-            if (!r) {
-                qt_config_free(cfg);
-                return NULL;
-            }
-            for (int i = 0; i < qt_h5r_count(r); i++) {
-                const char *nm = qt_h5r_name(r, i);
-                size_t n = strlen(nm);
-                if (!strncmp(nm, "param/", 6) && n > 6 && !strcmp(nm + n - 6, ".scale")) has_qstate = 1;
-            }
-            qt_h5r_close(r);
-        }
-    } else {
-        qt_h5r *r = qt_h5r_open(ckpt, err, errlen);
-        if (!r) return NULL;
-        char *json = qt_h5r_string(r, "config");
-        for (int i = 0; i < qt_h5r_count(r); i++) {
-            const char *nm = qt_h5r_name(r, i);
-            size_t n = strlen(nm);
-            if (!strncmp(nm, "param/", 6) && n > 6 && !strcmp(nm + n - 6, ".scale")) has_qstate = 1;
-        }
-        if (!json) {
-            snprintf(err, errlen, "%s: no stored config (%s); pass --config", ckpt, qt_h5r_error(r));
-            qt_h5r_close(r);
-            return NULL;
-        }
-        qt_h5r_close(r);
-        char name[4200];
-        snprintf(name, sizeof name, "%s (stored config)", ckpt);
-        int rc = qt_config_parse(json, name, QT_CONFIG_NO_FILE_CHECKS, cfg, e, sizeof e);
-        free(json);
-        if (rc) {
-            snprintf(err, errlen, "%s", e);
-            return NULL;
-        }
-    }
-    const qt_cfg_model *cm = &cfg->model;
-    qt_model_cfg c = {.arch = cm->arch == QT_CFG_ARCH_MLP ? QT_ARCH_MLP : QT_ARCH_LLAMA, .dim = cm->dim,
-                      .layers = cm->layers, .heads = cm->heads, .kv_heads = cm->kv_heads, .ffn = cm->ffn,
-                      .ctx = cm->ctx, .vocab = cm->vocab, .rope_theta = (float)cm->rope_theta,
-                      .norm_eps = (float)cm->norm_eps};
-    if (qt_model_cfg_check(&c, e, sizeof e)) {
-        snprintf(err, errlen, "%s: %s", ckpt, e);
-        qt_config_free(cfg);
-        return NULL;
-    }
-    qt_model *m = qt_model_new(&c);
-    int attach = quant > 0 || (quant < 0 && has_qstate);
-    if (qt_model_load(m, ckpt, err, errlen) ||
-        (attach && (qt_policy_apply(m, &cfg->quant, NULL, err, errlen) || qt_model_load(m, ckpt, err, errlen)))) {
-        qt_policy_detach(m);
-        qt_model_free(m);
-        qt_config_free(cfg);
-        return NULL;
-    }
-    return m;
 }

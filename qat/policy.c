@@ -16,36 +16,29 @@ static int glob_match(const char *pattern, const char *name) {
     return 0;
 }
 
-static qt_grid grid_of(qt_cfg_grid g) {
-    return g == QT_CFG_GRID_ASYM ? QT_GRID_ASYM : g == QT_CFG_GRID_FLOAT_MIN ? QT_GRID_FLOAT_MIN : QT_GRID_SYM;
-}
-
-int qt_policy_spec(const qt_cfg_quant *q, const char *weight_name, qt_quant_spec *spec, int *init_mse) {
-    for (int i = 0; i < q->skip.n; i++)
-        if (glob_match(q->skip.v[i], weight_name)) return 0;
-    qt_cfg_wquant w = q->weights;
+int qt_policy_spec(const qt_quant_rules *q, const char *weight_name, qt_quant_spec *spec, qt_scale_init *init) {
+    for (int i = 0; i < q->n_skip; i++)
+        if (glob_match(q->skip[i], weight_name)) return 0;
+    qt_quant_spec w = q->weights;
+    qt_scale_init in = q->init;
     for (int i = 0; i < q->n_override; i++) {
-        const qt_cfg_override *o = &q->override[i];
+        const qt_quant_override *o = &q->override[i];
         if (!glob_match(o->pattern, weight_name)) continue;
-        if (o->set & QT_CFG_WQ_BITS) w.bits = o->w.bits;
-        if (o->set & QT_CFG_WQ_GROUP) w.group = o->w.group;
-        if (o->set & QT_CFG_WQ_GRID) w.grid = o->w.grid;
-        if (o->set & QT_CFG_WQ_SCALE) w.scale = o->w.scale;
-        if (o->set & QT_CFG_WQ_INIT) w.init = o->w.init;
-        if (o->set & QT_CFG_WQ_FP16_SCALES) w.fp16_scales = o->w.fp16_scales;
+        if (o->set & QT_RULE_BITS) w.bits = o->spec.bits;
+        if (o->set & QT_RULE_GROUP) w.group = o->spec.group;
+        if (o->set & QT_RULE_GRID) w.grid = o->spec.grid;
+        if (o->set & QT_RULE_LEARNABLE) w.learnable = o->spec.learnable;
+        if (o->set & QT_RULE_INIT) in = o->init;
+        if (o->set & QT_RULE_FP16_SCALES) w.fp16_scales = o->spec.fp16_scales;
     }
-    spec->bits = w.bits;
-    spec->group = w.group;
-    spec->grid = grid_of(w.grid);
-    spec->learnable = w.scale == QT_CFG_SCALE_LSQ;
-    spec->fp16_scales = w.fp16_scales;
-    if (init_mse) *init_mse = w.init == QT_CFG_SINIT_MSE;
+    *spec = w;
+    if (init) *init = in;
     return 1;
 }
 
 static const char *grid_name(qt_grid g) { return g == QT_GRID_SYM ? "sym" : g == QT_GRID_ASYM ? "asym" : "float_min"; }
 
-int qt_policy_apply(qt_model *m, const qt_cfg_quant *q, FILE *log, char *err, size_t errlen) {
+int qt_policy_apply(qt_model *m, const qt_quant_rules *q, FILE *log, char *err, size_t errlen) {
     for (int i = 0; i < q->n_override; i++) {
         int hits = 0;
         for (int j = 0; j < m->n_linears; j++) hits += glob_match(q->override[i].pattern, m->linears[j]->w->name);
@@ -60,8 +53,8 @@ int qt_policy_apply(qt_model *m, const qt_cfg_quant *q, FILE *log, char *err, si
     for (int j = 0; j < m->n_linears; j++) {
         qt_linear_layer *l = m->linears[j];
         qt_quant_spec spec;
-        int mse = 0;
-        if (!qt_policy_spec(q, l->w->name, &spec, &mse)) {
+        qt_scale_init init = QT_INIT_ABSMAX;
+        if (!qt_policy_spec(q, l->w->name, &spec, &init)) {
             if (log) fprintf(log, "  %-36s float\n", l->w->name);
             continue;
         }
@@ -71,18 +64,14 @@ int qt_policy_apply(qt_model *m, const qt_cfg_quant *q, FILE *log, char *err, si
             snprintf(err, errlen, "quant: %s: %s", l->w->name, e);
             return -1;
         }
-        if (mse)
+        if (init == QT_INIT_MSE)
             qt_quant_init_mse(l->wq, l->w, 0, 0.0f);
         else
             qt_quant_init_absmax(l->wq, l->w);
-        if (q->activations.mode != QT_CFG_ACT_NONE) {
+        if (q->act_mode != QT_ACT_NONE) {
             char an[128];
             snprintf(an, sizeof an, "%s.act", l->w->name);
-            l->aq = qt_actquant_new(an, q->activations.bits,
-                                    q->activations.mode == QT_CFG_ACT_STATIC      ? QT_ACT_STATIC
-                                    : q->activations.mode == QT_CFG_ACT_Q8_BLOCKS ? QT_ACT_Q8_BLOCKS
-                                                                                  : QT_ACT_PER_TOKEN,
-                                    0.0f);
+            l->aq = qt_actquant_new(an, q->act_bits, q->act_mode, 0.0f);
         }
         n_quant++;
         if (log) {
@@ -90,8 +79,8 @@ int qt_policy_apply(qt_model *m, const qt_cfg_quant *q, FILE *log, char *err, si
             if (spec.group > 0) snprintf(g, sizeof g, "g%d", spec.group);
             else snprintf(g, sizeof g, "%s", spec.group == 0 ? "per-channel" : "per-tensor");
             fprintf(log, "  %-36s W%d %s %s %s%s init %s%s\n", l->w->name, spec.bits, g, grid_name(spec.grid),
-                    spec.learnable ? "lsq" : "fixed", spec.fp16_scales ? " fp16-scales" : "", mse ? "mse" : "absmax",
-                    !l->aq ? "" : q->activations.mode == QT_CFG_ACT_STATIC ? " A-static" : q->activations.mode == QT_CFG_ACT_Q8_BLOCKS ? " A-q8_0-blocks" : " A-per-token");
+                    spec.learnable ? "lsq" : "fixed", spec.fp16_scales ? " fp16-scales" : "", init == QT_INIT_MSE ? "mse" : "absmax",
+                    !l->aq ? "" : q->act_mode == QT_ACT_STATIC ? " A-static" : q->act_mode == QT_ACT_Q8_BLOCKS ? " A-q8_0-blocks" : " A-per-token");
         }
     }
     double bpw = 0.0;

@@ -1,5 +1,6 @@
-/* qatc quantization policy: which Linear gets which quantizer spec, from the
- * config's quant section (a default spec, skip globs, per-pattern overrides).
+/* qatc quantization policy: which Linear gets which quantizer spec, from
+ * plain rules (a default spec, skip globs, per-pattern overrides; run/plan.c
+ * builds them from the config's quant section).
  *
  * Patterns are shell globs (fnmatch, '*' also crosses dots) matched against
  * the parameter name with and without its ".weight" suffix, so
@@ -11,18 +12,46 @@
 
 #include <stdio.h>
 
-#include "run/config.h"
 #include "nn/model.h"
 #include "quant/quant.h"
 
-/* The spec a config gives to one Linear weight: returns 1 and fills spec and
- * *init_mse when the weight is quantized, 0 when skipped. */
-int qt_policy_spec(const qt_cfg_quant *q, const char *weight_name, qt_quant_spec *spec, int *init_mse);
+/* Bits of qt_quant_override.set: which fields an override gives. */
+#define QT_RULE_BITS        (1u << 0)
+#define QT_RULE_GROUP       (1u << 1)
+#define QT_RULE_GRID        (1u << 2)
+#define QT_RULE_LEARNABLE   (1u << 3)
+#define QT_RULE_INIT        (1u << 4)
+#define QT_RULE_FP16_SCALES (1u << 5)
+
+/* A partial weight rule for the parameters matching a glob. */
+typedef struct qt_quant_override {
+    const char *pattern;     /* glob over parameter names */
+    unsigned set;            /* QT_RULE_* bits; other fields are ignored */
+    qt_quant_spec spec;
+    qt_scale_init init;
+} qt_quant_override;
+
+/* Which Linear weights are quantized, how, and what their inputs get. The
+ * strings and arrays are borrowed (the caller keeps them alive). */
+typedef struct qt_quant_rules {
+    qt_quant_spec weights;   /* default spec of a quantized Linear weight */
+    qt_scale_init init;      /* default initialiser */
+    const char *const *skip; /* globs of weights kept in float */
+    int n_skip;
+    const qt_quant_override *override; /* in order; later overrides win */
+    int n_override;
+    qt_act_mode act_mode;    /* QT_ACT_NONE: no activation quantizers */
+    int act_bits;
+} qt_quant_rules;
+
+/* The spec the rules give to one Linear weight: returns 1 and fills spec and
+ * *init (may be NULL) when the weight is quantized, 0 when skipped. */
+int qt_policy_spec(const qt_quant_rules *q, const char *weight_name, qt_quant_spec *spec, qt_scale_init *init);
 /* Attaches a quantizer (initialised by absmax or MSE search from the current
  * weights) to every quantized Linear of m, and an activation quantizer when
- * quant.activations.mode is not "none". Prints the plan to log (may be NULL).
+ * q->act_mode is not QT_ACT_NONE. Prints the plan to log (may be NULL).
  * Returns 0, or -1 with a message naming the tensor or pattern. */
-int qt_policy_apply(qt_model *m, const qt_cfg_quant *q, FILE *log, char *err, size_t errlen);
+int qt_policy_apply(qt_model *m, const qt_quant_rules *q, FILE *log, char *err, size_t errlen);
 /* Frees and detaches every quantizer of m. */
 void qt_policy_detach(qt_model *m);
 /* Collects the quantizer parameters (scales, offsets, static act scales) of m

@@ -124,6 +124,9 @@ double qt_quant_group_sqerr(const qt_quant_spec *spec, qt_qparams p, const float
 qt_tensor *qt_fake_quant(qt_ctx *ctx, qt_tensor *w, qt_quantizer *q);
 
 /* ---- initialisers (qinit.c) ---- */
+/* Which initialiser finds a quantizer's starting scales. */
+typedef enum { QT_INIT_ABSMAX = 0, QT_INIT_MSE = 1 } qt_scale_init;
+
 /* Absmax / min-max init per group: SYM s = max|w|/Qp; ASYM over [min(w,0),
  * max(w,0)]: s = (hi-lo)/(2^b-1), z = clamp(round(-lo/s)); FLOAT_MIN
  * d = (max-min)/(2^b-1), m = min. Scales below QT_SCALE_EPS are stored as eps. */
@@ -178,9 +181,10 @@ void qt_qweight_unpack(qt_qweight *qw, const uint8_t *in);
 
 /* ---- activation fake-quant (actquant.c), symmetric signed b-bit ---- */
 typedef enum {
-    QT_ACT_PER_TOKEN = 0, /* dynamic: s = max|x_row|/Qp per row of the last dim, no parameters */
-    QT_ACT_STATIC = 1,    /* one learned LSQ scale for the whole tensor */
-    QT_ACT_Q8_BLOCKS = 2  /* llama.cpp's Q8_0/Q8_1 rounding of matmul inputs (see qt_act_quant_q8_blocks);
+    QT_ACT_NONE = 0,      /* no activation quantizer (a policy value; qt_actquant_new refuses it) */
+    QT_ACT_PER_TOKEN = 1, /* dynamic: s = max|x_row|/Qp per row of the last dim, no parameters */
+    QT_ACT_STATIC = 2,    /* one learned LSQ scale for the whole tensor */
+    QT_ACT_Q8_BLOCKS = 3  /* llama.cpp's Q8_0/Q8_1 rounding of matmul inputs (see qt_act_quant_q8_blocks);
                              bits is 8, no parameters */
 } qt_act_mode;
 

@@ -15,10 +15,10 @@
 #include "run/config_schema.h"
 
 /* Enum fields are read and written through int *. */
-_Static_assert(sizeof(qt_cfg_arch) == sizeof(int) && sizeof(qt_cfg_tokenizer) == sizeof(int) &&
-               sizeof(qt_cfg_schedule) == sizeof(int) && sizeof(qt_cfg_grid) == sizeof(int) &&
-               sizeof(qt_cfg_scale) == sizeof(int) && sizeof(qt_cfg_scale_init) == sizeof(int) &&
-               sizeof(qt_cfg_act_mode) == sizeof(int) && sizeof(qt_cfg_ptq_method) == sizeof(int) &&
+_Static_assert(sizeof(qt_arch) == sizeof(int) && sizeof(qt_cfg_tokenizer) == sizeof(int) &&
+               sizeof(qt_schedule_kind) == sizeof(int) && sizeof(qt_grid) == sizeof(int) &&
+               sizeof(qt_cfg_scale) == sizeof(int) && sizeof(qt_scale_init) == sizeof(int) &&
+               sizeof(qt_act_mode) == sizeof(int) && sizeof(qt_cfg_ptq_method) == sizeof(int) &&
                sizeof(qt_cfg_export_format) == sizeof(int),
                "config enums must be int-sized");
 
@@ -790,6 +790,16 @@ char *qt_config_to_json(const qt_config *cfg) {
         return NULL;
     }
     return buf;
+}
+
+int qt_config_init_from(const qt_config *cfg) {
+    const char *want = qt_config_enum_name("train.init_from", cfg->train.init_from);
+    if (cfg->train.init_from == QT_CFG_INIT_NONE || !want) return -1;
+    for (int i = 0; i < cfg->n_ptq; i++) {
+        const char *m = qt_config_enum_name("ptq[].method", cfg->ptq[i].method);
+        if (m && !strcmp(m, want)) return i;
+    }
+    return -1;
 }
 
 const char *qt_config_enum_name(const char *key, int value) {

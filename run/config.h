@@ -16,19 +16,22 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "nn/model.h"
+#include "optim/optim.h"
+#include "qat/policy.h"
+#include "quant/quant.h"
+
 typedef struct cJSON cJSON;
 
-/* Enum values follow the order of the choices in the schema table. */
-typedef enum { QT_CFG_ARCH_LLAMA, QT_CFG_ARCH_MLP } qt_cfg_arch;
+/* Enum values follow the order of the choices in the schema table. Keys whose
+ * values the layers below define use those layers' enums (qt_arch,
+ * qt_schedule_kind, qt_grid, qt_scale_init, qt_act_mode; run/config_schema.c
+ * asserts that the orders agree); the enums here exist only in the config. */
 typedef enum { QT_CFG_TOKENIZER_BYTE } qt_cfg_tokenizer;
-typedef enum { QT_CFG_SCHED_CONSTANT, QT_CFG_SCHED_COSINE } qt_cfg_schedule;
-typedef enum { QT_CFG_GRID_SYM, QT_CFG_GRID_ASYM, QT_CFG_GRID_FLOAT_MIN } qt_cfg_grid;
 typedef enum { QT_CFG_SCALE_LSQ, QT_CFG_SCALE_FIXED } qt_cfg_scale;
-typedef enum { QT_CFG_SINIT_ABSMAX, QT_CFG_SINIT_MSE } qt_cfg_scale_init;
-typedef enum { QT_CFG_ACT_NONE, QT_CFG_ACT_PER_TOKEN_DYNAMIC, QT_CFG_ACT_STATIC, QT_CFG_ACT_Q8_BLOCKS } qt_cfg_act_mode;
 typedef enum { QT_CFG_PTQ_RTN, QT_CFG_PTQ_GPTQ, QT_CFG_PTQ_AWQ, QT_CFG_PTQ_SMOOTHQUANT } qt_cfg_ptq_method;
 typedef enum { QT_CFG_CALIB_TRAIN, QT_CFG_CALIB_TEXT, QT_CFG_CALIB_FILE } qt_cfg_calib_source;
-/* train.init_from: QT_CFG_INIT_NONE, or 1 + a qt_cfg_ptq_method */
+/* train.init_from: "none" or the name of a ptq method (qt_config_init_from finds its entry) */
 typedef enum { QT_CFG_INIT_NONE, QT_CFG_INIT_RTN, QT_CFG_INIT_GPTQ, QT_CFG_INIT_AWQ, QT_CFG_INIT_SMOOTHQUANT } qt_cfg_init_from;
 typedef enum { QT_CFG_EXPORT_GGUF, QT_CFG_EXPORT_AWQ, QT_CFG_EXPORT_HDF5 } qt_cfg_export_format;
 typedef enum { QT_CFG_SUITE_ARITH, QT_CFG_SUITE_RECALL } qt_cfg_suite;
@@ -41,7 +44,7 @@ typedef struct {
 } qt_cfg_strlist;
 
 typedef struct {
-    qt_cfg_arch arch;
+    qt_arch arch;
     int dim, layers, heads, kv_heads, ffn, ctx, vocab;
     double rope_theta, norm_eps;
     char *init;              /* FP32 base checkpoint, NULL = pre-train (section base) */
@@ -69,7 +72,7 @@ typedef struct {
     int steps, batch;
     double lr, weight_decay;
     int warmup;
-    qt_cfg_schedule schedule;
+    qt_schedule_kind schedule;
     double clip;             /* 0 = no clipping */
 } qt_cfg_base;
 
@@ -77,19 +80,20 @@ typedef struct {
 typedef struct {
     int bits;
     int group;               /* 0 = one group per row */
-    qt_cfg_grid grid;
+    qt_grid grid;
     qt_cfg_scale scale;
-    qt_cfg_scale_init init;
+    qt_scale_init init;
     int fp16_scales;         /* bool */
 } qt_cfg_wquant;
 
-/* Bits of qt_cfg_override.set: which keys the override gives. */
-#define QT_CFG_WQ_BITS        (1u << 0)
-#define QT_CFG_WQ_GROUP       (1u << 1)
-#define QT_CFG_WQ_GRID        (1u << 2)
-#define QT_CFG_WQ_SCALE       (1u << 3)
-#define QT_CFG_WQ_INIT        (1u << 4)
-#define QT_CFG_WQ_FP16_SCALES (1u << 5)
+/* Bits of qt_cfg_override.set: which keys the override gives (the policy's
+ * rule bits, so an override's set passes to qat/policy.h unchanged). */
+#define QT_CFG_WQ_BITS        QT_RULE_BITS
+#define QT_CFG_WQ_GROUP       QT_RULE_GROUP
+#define QT_CFG_WQ_GRID        QT_RULE_GRID
+#define QT_CFG_WQ_SCALE       QT_RULE_LEARNABLE
+#define QT_CFG_WQ_INIT        QT_RULE_INIT
+#define QT_CFG_WQ_FP16_SCALES QT_RULE_FP16_SCALES
 
 /* quant.override["pattern"]: a partial weights spec for matching parameters.
  * Fields not in `set` are zero; later overrides win over earlier ones. */
@@ -101,7 +105,7 @@ typedef struct {
 
 typedef struct {
     int bits;
-    qt_cfg_act_mode mode;
+    qt_act_mode mode;
 } qt_cfg_aquant;
 
 typedef struct {
@@ -119,7 +123,7 @@ typedef struct {
 typedef struct {
     int steps, batch;
     double lr, scale_lr, weight_decay;
-    qt_cfg_schedule schedule;
+    qt_schedule_kind schedule;
     int warmup;
     double clip;
     qt_cfg_distill distill;
@@ -212,6 +216,10 @@ cJSON *qt_config_to_cjson(const qt_config *cfg);
 /* The effective config as indented JSON text, which qt_config_parse accepts
  * and turns back into the same struct. Caller frees (free). NULL on OOM. */
 char *qt_config_to_json(const qt_config *cfg);
+
+/* Index in cfg->ptq of the method train.init_from names, or -1 for "none"
+ * (or a method not listed, which validation refuses). */
+int qt_config_init_from(const qt_config *cfg);
 
 /* Name of an enum value of a key, e.g. ("model.arch", 0) -> "llama";
  * ("ptq[].method", v) for array items. NULL if unknown. */

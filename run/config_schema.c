@@ -8,6 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Choices of keys whose values are enums of the layers below, in their order. */
+_Static_assert(QT_ARCH_LLAMA == 0 && QT_ARCH_MLP == 1, "model.arch choices");
+_Static_assert(QT_SCHED_CONSTANT == 0 && QT_SCHED_COSINE == 1, "schedule choices");
+_Static_assert(QT_GRID_SYM == 0 && QT_GRID_ASYM == 1 && QT_GRID_FLOAT_MIN == 2, "quant.weights.grid choices");
+_Static_assert(QT_INIT_ABSMAX == 0 && QT_INIT_MSE == 1, "quant.weights.init choices");
+_Static_assert(QT_ACT_NONE == 0 && QT_ACT_PER_TOKEN == 1 && QT_ACT_STATIC == 2 && QT_ACT_Q8_BLOCKS == 3,
+               "quant.activations.mode choices");
+
 static const char *const ARCHS[] = {"llama", "mlp", NULL};
 static const char *const TOKENIZERS[] = {"byte", NULL};
 static const char *const SCHEDULES[] = {"constant", "cosine", NULL};
@@ -220,14 +228,14 @@ static int check_train_source(void *item, const cJSON *obj, char *msg, size_t le
 /* ---- cross-field rules ---- */
 
 static int rule_dim_heads(const qt_config *c, char *msg, size_t len) {
-    if (c->model.arch != QT_CFG_ARCH_LLAMA || c->model.dim % c->model.heads == 0) return 0;
+    if (c->model.arch != QT_ARCH_LLAMA || c->model.dim % c->model.heads == 0) return 0;
     snprintf(msg, len, "key \"model.dim\": expected a multiple of model.heads = %d, got %d",
              c->model.heads, c->model.dim);
     return -1;
 }
 
 static int rule_kv_heads(const qt_config *c, char *msg, size_t len) {
-    if (c->model.arch != QT_CFG_ARCH_LLAMA || c->model.heads % c->model.kv_heads == 0) return 0;
+    if (c->model.arch != QT_ARCH_LLAMA || c->model.heads % c->model.kv_heads == 0) return 0;
     snprintf(msg, len, "key \"model.kv_heads\": expected a divisor of model.heads = %d, got %d",
              c->model.heads, c->model.kv_heads);
     return -1;
@@ -235,7 +243,7 @@ static int rule_kv_heads(const qt_config *c, char *msg, size_t len) {
 
 static int rule_head_dim_even(const qt_config *c, char *msg, size_t len) {
     int hd = c->model.dim / c->model.heads;
-    if (c->model.arch != QT_CFG_ARCH_LLAMA || hd % 2 == 0) return 0;
+    if (c->model.arch != QT_ARCH_LLAMA || hd % 2 == 0) return 0;
     snprintf(msg, len, "key \"model.heads\": expected model.dim / model.heads to be even (RoPE rotates pairs), "
              "got %d / %d = %d", c->model.dim, c->model.heads, hd);
     return -1;
@@ -270,9 +278,7 @@ static int rule_byte_vocab(const qt_config *c, char *msg, size_t len) {
 }
 
 static int rule_init_from(const qt_config *c, char *msg, size_t len) {
-    if (c->train.init_from == QT_CFG_INIT_NONE) return 0;
-    for (int i = 0; i < c->n_ptq; i++)
-        if ((int)c->ptq[i].method + 1 == (int)c->train.init_from) return 0;
+    if (c->train.init_from == QT_CFG_INIT_NONE || qt_config_init_from(c) >= 0) return 0;
     snprintf(msg, len, "key \"train.init_from\": expected a method listed in ptq, got \"%s\"",
              qt_config_enum_name("train.init_from", c->train.init_from));
     return -1;

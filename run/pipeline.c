@@ -16,10 +16,13 @@
 #include "data/suites.h"
 #include "eval/eval.h"
 #include "eval/report.h"
+#include "io/checkpoint.h"
 #include "io/export.h"
-#include "store/h5store.h"
 #include "qat/policy.h"
 #include "qat/ptq/ptq.h"
+#include "run/artifacts.h"
+#include "run/plan.h"
+#include "store/h5store.h"
 #include "train/train.h"
 
 #define MAX_SUITES QT_REPORT_MAX_SUITES
@@ -37,6 +40,7 @@ typedef struct {
     const qt_config *cfg;
     const char *cfg_path;
     char *cfg_json;
+    qt_plan plan;
     qd_mix mix;
     qd_mix textmix;   /* the text files only (calib.source "text") */
     qd_tokens val;
@@ -203,6 +207,17 @@ static void eval_method(run_state *rs, qt_model *m, qt_model *ref, method_result
     fprintf(stderr, "\n");
 }
 
+/* Records a quantized method's result: its name, time since t0 (plus
+ * extra_seconds), deployed size, and the evaluation of its frozen form. */
+static void finish_method(run_state *rs, const char *name, qt_model *m, const qt_model *base, double t0,
+                          double extra_seconds, method_result *r) {
+    if (name) snprintf(r->name, sizeof r->name, "%s", name);
+    r->seconds = now_s() - t0 + extra_seconds;
+    r->bytes = qt_model_deploy_bytes(m, &r->bpw);
+    qt_model *frozen = qt_model_freeze(m);
+    eval_method(rs, frozen, (qt_model *)base, r);
+}
+
 /* Drops metrics lines of `stage` with step > max_step (after a resume). */
 static void trim_metrics(const char *path, const char *stage, long long max_step) {
     char *text = NULL;
@@ -235,33 +250,6 @@ static long long ckpt_step(const char *path) {
     return s;
 }
 
-static qt_train_spec make_spec(const run_state *rs, const char *stage, const char *ckpt) {
-    const qt_config *c = rs->cfg;
-    int base = !strcmp(stage, "base");
-    qt_train_spec s = {
-        .stage = stage,
-        .steps = base ? c->base.steps : c->train.steps,
-        .batch = base ? c->base.batch : c->train.batch,
-        .T = c->model.ctx,
-        .lr = base ? c->base.lr : c->train.lr,
-        .scale_lr = c->train.scale_lr,
-        .weight_decay = base ? c->base.weight_decay : c->train.weight_decay,
-        .clip = base ? c->base.clip : c->train.clip,
-        .schedule = (base ? c->base.schedule : c->train.schedule) == QT_CFG_SCHED_COSINE ? QT_SCHED_COSINE : QT_SCHED_CONSTANT,
-        .warmup = base ? c->base.warmup : c->train.warmup,
-        .distill_weight = base ? 0.0 : c->train.distill.weight,
-        .distill_temperature = c->train.distill.temperature,
-        .ckpt_every = c->train.ckpt_every,
-        .eval_every = c->train.eval_every,
-        .log_every = c->train.log_every,
-        .val_tokens = c->eval.val_tokens,
-        .ckpt_path = ckpt,
-        .config_json = rs->cfg_json,
-        .seed = (uint64_t)c->seed,
-    };
-    return s;
-}
-
 static int run_stage(run_state *rs, const char *stage, qt_model *m, qt_model *teacher, const char *ckpt, int resume,
                      volatile sig_atomic_t *stop, char *err, size_t errlen) {
     char mpath[1100];
@@ -271,7 +259,7 @@ static int run_stage(run_state *rs, const char *stage, qt_model *m, qt_model *te
         trim_metrics(mpath, stage, ckpt_step(ckpt));
         rs->metrics = fopen(mpath, "a");
     }
-    qt_train_spec spec = make_spec(rs, stage, ckpt);
+    qt_train_spec spec = qt_plan_train_spec(rs->cfg, stage, ckpt, rs->cfg_json);
     qt_train_env env = {.model = m, .teacher = teacher, .mix = &rs->mix, .val = rs->val.n >= 2 ? &rs->val : NULL,
                         .metrics = rs->metrics, .stop = stop};
     return qt_train_run(&spec, &env, resume, NULL, err, errlen);
@@ -289,17 +277,8 @@ static void free_state(run_state *rs) {
     if (rs->metrics) fclose(rs->metrics);
     qt_ctx_free(&rs->ectx);
     free(rs->cfg_json);
+    qt_plan_free(&rs->plan);
 }
-
-static qt_model_cfg model_cfg(const qt_config *c) {
-    qt_model_cfg m = {.arch = c->model.arch == QT_CFG_ARCH_MLP ? QT_ARCH_MLP : QT_ARCH_LLAMA,
-                      .dim = c->model.dim, .layers = c->model.layers, .heads = c->model.heads,
-                      .kv_heads = c->model.kv_heads, .ffn = c->model.ffn, .ctx = c->model.ctx,
-                      .vocab = c->model.vocab, .rope_theta = (float)c->model.rope_theta,
-                      .norm_eps = (float)c->model.norm_eps};
-    return m;
-}
-
 
 /* Calibration windows for one PTQ method, from calib.source. */
 static int make_calib(run_state *rs, const qt_cfg_ptq *p, qt_calib *c, char *src_desc, size_t dlen, long long *seed_out,
@@ -344,7 +323,7 @@ static qt_model *run_ptq(run_state *rs, const qt_model *base, const qt_cfg_ptq *
     qt_model *m = qt_model_clone(base);
     qt_calib c = {0};
     int rc = 0;
-    if (p->method != QT_CFG_PTQ_RTN || cfg->quant.activations.mode == QT_CFG_ACT_STATIC) {
+    if (p->method != QT_CFG_PTQ_RTN || cfg->quant.activations.mode == QT_ACT_STATIC) {
         char desc[1100];
         long long seed = 0;
         if (make_calib(rs, p, &c, desc, sizeof desc, &seed, err, errlen)) { qt_model_free(m); return NULL; }
@@ -356,20 +335,20 @@ static qt_model *run_ptq(run_state *rs, const qt_model *base, const qt_cfg_ptq *
     fprintf(stderr, "ptq: %s%s\n", r->name, c.nseq ? "" : " (no calibration)");
     switch (p->method) {
     case QT_CFG_PTQ_RTN:
-        rc = qt_ptq_rtn(m, &cfg->quant, c.nseq ? &c : NULL, NULL, err, errlen);
+        rc = qt_ptq_rtn(m, &rs->plan.quant, c.nseq ? &c : NULL, NULL, err, errlen);
         break;
     case QT_CFG_PTQ_GPTQ: {
-        qt_gptq_opts o = {.percdamp = p->percdamp, .act_order = p->act_order, .blocksize = 128};
-        rc = qt_ptq_gptq(m, &cfg->quant, &c, &o, NULL, err, errlen);
+        qt_gptq_opts o = qt_plan_gptq_opts(p);
+        rc = qt_ptq_gptq(m, &rs->plan.quant, &c, &o, NULL, err, errlen);
         break;
     }
     case QT_CFG_PTQ_AWQ: {
-        qt_awq_opts o = {.n_grid = 20, .clip = 1};
-        rc = qt_ptq_awq(m, &cfg->quant, &c, &o, stderr, err, errlen);
+        qt_awq_opts o = qt_plan_awq_opts(p);
+        rc = qt_ptq_awq(m, &rs->plan.quant, &c, &o, stderr, err, errlen);
         break;
     }
     case QT_CFG_PTQ_SMOOTHQUANT:
-        rc = qt_ptq_smoothquant(m, &cfg->quant, &c, p->alpha, stderr, err, errlen);
+        rc = qt_ptq_smoothquant(m, &rs->plan.quant, &c, p->alpha, stderr, err, errlen);
         break;
     }
     qt_calib_free(&c);
@@ -420,7 +399,8 @@ int qt_pipeline_run(const qt_config *cfg, const char *config_path, int resume, v
     char err[1024] = "";
     run_state rs = {.cfg = cfg, .cfg_path = config_path};
     qt_ctx_init(&rs.ectx, 16 << 20);
-    qt_model *base = NULL, *qat = NULL, *frozen = NULL, *ptq_init = NULL, *qat2 = NULL;
+    qt_model *base = NULL, *qat = NULL, *ptq_init = NULL, *qat2 = NULL;
+    cJSON *cjson_cfg = NULL;
     int rc = QT_EXIT_ERROR;
     char base_path[1100], base_ckpt[1100], qat_ckpt[1100], qat_path[1100], mpath[1100], qat2_ckpt[1100], qat2_path[1100];
     path_in(base_path, sizeof base_path, cfg->out_dir, "base.h5");
@@ -442,6 +422,7 @@ int qt_pipeline_run(const qt_config *cfg, const char *config_path, int resume, v
             }
     }
     rs.cfg_json = qt_config_to_json(cfg);
+    qt_plan_init(&rs.plan, cfg);
     rs.metrics = fopen(mpath, resume ? "a" : "w");
     if (!rs.metrics) {
         snprintf(err, sizeof err, "cannot open %s: %s", mpath, strerror(errno));
@@ -449,11 +430,11 @@ int qt_pipeline_run(const qt_config *cfg, const char *config_path, int resume, v
     }
     if (setup_data(&rs, err, sizeof err)) goto out;
 
-    qt_model_cfg mc = model_cfg(cfg);
+    qt_model_cfg mc = qt_plan_model_cfg(cfg);
     if (qt_model_cfg_check(&mc, err, sizeof err)) goto out;
     base = qt_model_new(&mc);
     qt_model_init(base, (uint64_t)cfg->seed);
-    fprintf(stderr, "model: %s, %zu parameters\n", cfg->model.arch == QT_CFG_ARCH_MLP ? "mlp" : "llama", qt_model_numel(base));
+    fprintf(stderr, "model: %s, %zu parameters\n", cfg->model.arch == QT_ARCH_MLP ? "mlp" : "llama", qt_model_numel(base));
     method_result res[MAX_METHODS];
     memset(res, 0, sizeof res);
     int nres = 0;
@@ -478,7 +459,7 @@ int qt_pipeline_run(const qt_config *cfg, const char *config_path, int resume, v
     eval_method(&rs, base, NULL, fp);
 
     /* PTQ baselines: each configured method on the same base, calibration data and policy */
-    int plan_logged = 0;
+    int plan_logged = 0, init_from = qt_config_init_from(cfg);
     double ptq_init_seconds = 0.0;
     for (int k = 0; k < cfg->n_ptq && nres < MAX_METHODS - 2; k++) { /* room for qat, qat_from_ptq */
         if (*stop) {
@@ -496,7 +477,7 @@ int qt_pipeline_run(const qt_config *cfg, const char *config_path, int resume, v
         else snprintf(r->name, sizeof r->name, "%s", mname);
         if (!plan_logged) {   /* the effective plan, once */
             qt_model *tmp = qt_model_clone(base);
-            if (qt_policy_apply(tmp, &cfg->quant, stderr, err, sizeof err)) { qt_model_free(tmp); goto out; }
+            if (qt_policy_apply(tmp, &rs.plan.quant, stderr, err, sizeof err)) { qt_model_free(tmp); goto out; }
             qt_policy_detach(tmp);
             qt_model_free(tmp);
             plan_logged = 1;
@@ -504,14 +485,9 @@ int qt_pipeline_run(const qt_config *cfg, const char *config_path, int resume, v
         t0 = now_s();
         qt_model *pm = run_ptq(&rs, base, p, r, err, sizeof err);
         if (!pm) goto out;
-        r->seconds = now_s() - t0;
-        r->bytes = qt_model_deploy_bytes(pm, &r->bpw);
-        frozen = qt_model_freeze(pm);
-        eval_method(&rs, frozen, base, r);
-        qt_model_free(frozen);
-        frozen = NULL;
+        finish_method(&rs, NULL, pm, base, t0, 0.0, r);
         nres++;
-        if (!ptq_init && (int)cfg->train.init_from == (int)p->method + 1) {
+        if (!ptq_init && k == init_from) {
             ptq_init = pm;   /* kept as the start of qat_from_ptq */
             ptq_init_seconds = r->seconds;
         } else {
@@ -523,19 +499,12 @@ int qt_pipeline_run(const qt_config *cfg, const char *config_path, int resume, v
     /* QAT from the FP32 base (RTN-initialised scales) */
     t0 = now_s();
     qat = qt_model_clone(base);
-    if (qt_policy_apply(qat, &cfg->quant, plan_logged ? NULL : stderr, err, sizeof err)) goto out;
+    if (qt_policy_apply(qat, &rs.plan.quant, plan_logged ? NULL : stderr, err, sizeof err)) goto out;
     int r = run_stage(&rs, "qat", qat, cfg->train.distill.weight > 0 ? base : NULL, qat_ckpt, resume, stop, err, sizeof err);
     if (r == 2) { rc = QT_EXIT_INTERRUPTED; goto out; }
     if (r) goto out;
     if (qt_model_save(qat, qat_path, rs.cfg_json, err, sizeof err)) goto out;
-    method_result *rq = &res[nres++];
-    snprintf(rq->name, sizeof rq->name, "qat");
-    rq->seconds = now_s() - t0;
-    rq->bytes = qt_model_deploy_bytes(qat, &rq->bpw);
-    frozen = qt_model_freeze(qat);
-    eval_method(&rs, frozen, base, rq);
-    qt_model_free(frozen);
-    frozen = NULL;
+    finish_method(&rs, "qat", qat, base, t0, 0.0, &res[nres++]);
     qt_model *chosen = qat;
 
     /* QAT from a PTQ result (train.init_from): its folded weights and scales as the start */
@@ -549,19 +518,14 @@ int qt_pipeline_run(const qt_config *cfg, const char *config_path, int resume, v
         if (r) goto out;
         if (qt_model_save(qat2, qat2_path, rs.cfg_json, err, sizeof err)) goto out;
         method_result *r2 = &res[nres++];
-        snprintf(r2->name, sizeof r2->name, "qat_from_ptq");
         snprintf(r2->init_from, sizeof r2->init_from, "%s", qt_config_enum_name("train.init_from", cfg->train.init_from));
-        r2->seconds = now_s() - t0 + ptq_init_seconds;
-        r2->bytes = qt_model_deploy_bytes(qat2, &r2->bpw);
-        frozen = qt_model_freeze(qat2);
-        eval_method(&rs, frozen, base, r2);
-        qt_model_free(frozen);
-        frozen = NULL;
+        finish_method(&rs, "qat_from_ptq", qat2, base, t0, ptq_init_seconds, r2);
         chosen = qat2;
     }
 
     /* report: always written; the gate judges the last (chosen) QAT model */
-    qt_report rep = {.cfg = cfg, .out_dir = cfg->out_dir, .n_suites = rs.n_suites, .has_text = rs.val.n >= 2,
+    cjson_cfg = qt_config_to_cjson(cfg);
+    qt_report rep = {.config = cjson_cfg, .quant_summary = rs.plan.quant_summary, .out_dir = cfg->out_dir, .n_suites = rs.n_suites, .has_text = rs.val.n >= 2,
                      .methods = res, .n_methods = nres, .gate_model = nres - 1,
                      .max_regression = cfg->eval.max_regression};
     for (int i = 0; i < rs.n_suites; i++) rep.suites[i] = rs.suites[i].name;
@@ -581,7 +545,6 @@ int qt_pipeline_run(const qt_config *cfg, const char *config_path, int resume, v
     }
 out:
     if (rc == QT_EXIT_ERROR && err[0]) fprintf(stderr, "qatc: %s\n", err);
-    qt_model_free(frozen);
     if (qat) qt_policy_detach(qat);
     qt_model_free(qat);
     if (qat2) qt_policy_detach(qat2);
@@ -589,6 +552,7 @@ out:
     if (ptq_init) qt_policy_detach(ptq_init);
     qt_model_free(ptq_init);
     qt_model_free(base);
+    cJSON_Delete(cjson_cfg);
     free_state(&rs);
     return rc;
 }

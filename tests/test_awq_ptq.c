@@ -139,7 +139,7 @@ int main(void) {
         qt_calib c;
         char err[256];
         qt_calib_from_tokens(pool, NTOK, 16, T, 11, &c, err, sizeof err);
-        qt_cfg_quant q = tm_wquant(3, 32, 0);
+        qt_quant_rules q = tm_wquant(3, 32, 0);
         qt_awq_opts o = {.n_grid = 20, .clip = 1};
         CHECK(qt_ptq_awq(m, &q, &c, &o, NULL, err, sizeof err) == 0, "awq: %s", err);
         CHECK(qt_ptq_rtn(rtn, &q, &c, NULL, err, sizeof err) == 0, "rtn: %s", err);

@@ -34,6 +34,7 @@
 #include "data/dataset.h"
 #include "data/suites.h"
 #include "run/config.h"
+#include "io/checkpoint.h"
 #include "store/gguf.h"
 #include "store/h5store.h"
 #include "store/safetensors.h"

@@ -108,7 +108,7 @@ static void check_full(const qt_config *c) {
     CHECK(c->seed == 7 && c->threads == 4, "seed %d threads %d", c->seed, c->threads);
     snprintf(p, sizeof p, "%s/run", g_dir);
     CHECK(streq(c->out_dir, p), "out_dir %s", c->out_dir);
-    CHECK(c->model.arch == QT_CFG_ARCH_LLAMA && c->model.dim == 128 && c->model.layers == 2 &&
+    CHECK(c->model.arch == QT_ARCH_LLAMA && c->model.dim == 128 && c->model.layers == 2 &&
           c->model.heads == 8 && c->model.kv_heads == 2 && c->model.ffn == 352 && c->model.ctx == 128,
           "model shape");
     CHECK(c->model.vocab == 256 && c->model.rope_theta == 500000 && c->model.norm_eps == 1e-5, "model defaults");
@@ -132,12 +132,12 @@ static void check_full(const qt_config *c) {
     CHECK(streq(c->data.cache_dir, p), "cache_dir %s", c->data.cache_dir);
 
     CHECK(c->base.steps == 1000 && c->base.batch == 16 && c->base.lr == 1e-3 && c->base.weight_decay == 0.1 &&
-          c->base.warmup == 50 && c->base.schedule == QT_CFG_SCHED_COSINE && c->base.clip == 1.0, "base defaults");
+          c->base.warmup == 50 && c->base.schedule == QT_SCHED_COSINE && c->base.clip == 1.0, "base defaults");
 
     const qt_cfg_wquant *w = &c->quant.weights;
-    CHECK(w->bits == 3 && w->group == 16 && w->grid == QT_CFG_GRID_ASYM && w->scale == QT_CFG_SCALE_FIXED &&
-          w->init == QT_CFG_SINIT_ABSMAX && w->fp16_scales == 0, "quant.weights");
-    CHECK(c->quant.activations.bits == 8 && c->quant.activations.mode == QT_CFG_ACT_PER_TOKEN_DYNAMIC, "act");
+    CHECK(w->bits == 3 && w->group == 16 && w->grid == QT_GRID_ASYM && w->scale == QT_CFG_SCALE_FIXED &&
+          w->init == QT_INIT_ABSMAX && w->fp16_scales == 0, "quant.weights");
+    CHECK(c->quant.activations.bits == 8 && c->quant.activations.mode == QT_ACT_PER_TOKEN, "act");
     CHECK(c->quant.skip.n == 1 && streq(c->quant.skip.v[0], "tok_embeddings.weight"), "skip");
     CHECK(c->quant.n_override == 2, "n_override %d", c->quant.n_override);
     if (c->quant.n_override == 2) {
@@ -145,7 +145,7 @@ static void check_full(const qt_config *c) {
         CHECK(streq(o[0].pattern, "layers.*.attention.wo") && o[0].set == QT_CFG_WQ_BITS && o[0].w.bits == 8,
               "override[0] set %x", o[0].set);
         CHECK(streq(o[1].pattern, "output.weight") && o[1].set == (QT_CFG_WQ_GROUP | QT_CFG_WQ_GRID) &&
-              o[1].w.group == 0 && o[1].w.grid == QT_CFG_GRID_FLOAT_MIN, "override[1] set %x", o[1].set);
+              o[1].w.group == 0 && o[1].w.grid == QT_GRID_FLOAT_MIN, "override[1] set %x", o[1].set);
     }
 
     CHECK(c->n_ptq == 3, "n_ptq %d", c->n_ptq);
@@ -159,7 +159,7 @@ static void check_full(const qt_config *c) {
 
     const qt_cfg_train *t = &c->train;
     CHECK(t->steps == 2000 && t->batch == 8 && t->lr == 2e-4 && t->scale_lr == 1e-3 && t->weight_decay == 0 &&
-          t->schedule == QT_CFG_SCHED_CONSTANT && t->warmup == 100 && t->clip == 1.0, "train");
+          t->schedule == QT_SCHED_CONSTANT && t->warmup == 100 && t->clip == 1.0, "train");
     CHECK(t->distill.weight == 1.5 && t->distill.temperature == 2 && t->ckpt_every == 0 && t->eval_every == 200 &&
           t->log_every == 10, "train 2");
 
@@ -217,18 +217,18 @@ static void test_minimal_defaults(void) {
     CHECK(rc == 0, "minimal: %s", err);
     if (rc) return;
     CHECK(cfg.seed == 1 && cfg.threads == 2, "top defaults");
-    CHECK(cfg.model.arch == QT_CFG_ARCH_LLAMA && cfg.model.dim == 256 && cfg.model.layers == 4 &&
+    CHECK(cfg.model.arch == QT_ARCH_LLAMA && cfg.model.dim == 256 && cfg.model.layers == 4 &&
           cfg.model.heads == 4 && cfg.model.kv_heads == 4 && cfg.model.ffn == 704 && cfg.model.ctx == 256 &&
           cfg.model.vocab == 256 && cfg.model.rope_theta == 10000 && cfg.model.init == NULL, "model defaults");
     CHECK(cfg.data.val == NULL && cfg.data.val_fraction == 0.05, "data defaults");
-    CHECK(cfg.quant.weights.bits == 4 && cfg.quant.weights.group == 32 && cfg.quant.weights.grid == QT_CFG_GRID_SYM &&
-          cfg.quant.weights.scale == QT_CFG_SCALE_LSQ && cfg.quant.weights.init == QT_CFG_SINIT_MSE &&
+    CHECK(cfg.quant.weights.bits == 4 && cfg.quant.weights.group == 32 && cfg.quant.weights.grid == QT_GRID_SYM &&
+          cfg.quant.weights.scale == QT_CFG_SCALE_LSQ && cfg.quant.weights.init == QT_INIT_MSE &&
           cfg.quant.weights.fp16_scales == 1, "quant.weights defaults");
-    CHECK(cfg.quant.activations.bits == 8 && cfg.quant.activations.mode == QT_CFG_ACT_NONE, "act defaults");
+    CHECK(cfg.quant.activations.bits == 8 && cfg.quant.activations.mode == QT_ACT_NONE, "act defaults");
     CHECK(cfg.quant.skip.n == 2 && streq(cfg.quant.skip.v[1], "output.weight"), "skip default");
     CHECK(cfg.quant.n_override == 0, "override default");
     CHECK(cfg.train.steps == 300 && cfg.train.batch == 16 && cfg.train.lr == 1e-4 && cfg.train.scale_lr == 1e-3 &&
-          cfg.train.warmup == 20 && cfg.train.schedule == QT_CFG_SCHED_COSINE && cfg.train.distill.weight == 0 &&
+          cfg.train.warmup == 20 && cfg.train.schedule == QT_SCHED_COSINE && cfg.train.distill.weight == 0 &&
           cfg.train.distill.temperature == 1 && cfg.train.ckpt_every == 100 && cfg.train.log_every == 10,
           "train defaults");
     CHECK(cfg.eval.suites.n == 4 && streq(cfg.eval.suites.v[3], "kl") && cfg.eval.samples == 200 &&

@@ -58,7 +58,7 @@ int main(void) {
     for (int s = 10; s <= 100; s += 10) fprintf(f, "{\"stage\": \"qat\", \"step\": %d, \"loss\": %.3f, \"kd\": 0}\n", s, 1.2 - s * 0.001);
     fprintf(f, "{\"stage\": \"qat\", \"step\": 100, \"val_loss\": 1.04, \"val_bpb\": 1.5}\n");
     fclose(f);
-    qt_report r = {.cfg = NULL, .out_dir = dir, .suites = {"arith", "recall"}, .n_suites = 2, .has_text = 1,
+    qt_report r = {.config = NULL, .out_dir = dir, .suites = {"arith", "recall"}, .n_suites = 2, .has_text = 1,
                    .methods = m, .n_methods = 4, .gate_model = 3, .max_regression = 0.05};
 
     /* failing gate: arith drops 0.10 > 0.05, recall 0.01 */

@@ -16,6 +16,7 @@
 
 #include "eval/faithful.h"
 #include "io/export.h"
+#include "run/artifacts.h"
 #include "store/gguf.h"
 #include "ops/ops.h"
 #include "quant/quant.h"

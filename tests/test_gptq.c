@@ -163,7 +163,7 @@ int main(void) {
         qt_model *a = qt_model_clone(ref), *b = qt_model_clone(ref), *r = qt_model_clone(ref);
         qt_calib c;
         CHECK(qt_calib_from_tokens(pool, NTOK, 20, T, 3, &c, err, sizeof err) == 0, "%s", err);
-        qt_cfg_quant q = tm_wquant(3, 32, 1);
+        qt_quant_rules q = tm_wquant(3, 32, 1);
         qt_gptq_opts oc = {.percdamp = 0.01, .act_order = 1, .blocksize = 128}, on = oc;
         on.no_cache = 1;
         CHECK(qt_ptq_gptq(a, &q, &c, &oc, NULL, err, sizeof err) == 0, "gptq cached: %s", err);

@@ -6,7 +6,7 @@
 
 #include <string.h>
 
-#include "run/config.h"
+#include "qat/policy.h"
 #include "nn/model.h"
 #include "test_util.h"
 
@@ -47,20 +47,16 @@ static inline double tm_mse(const float *a, const float *b, size_t n) {
 
 /* Weight-only config: sym grid, fixed scales, fp16 scales, the given init,
  * embeddings and output skipped, no activation quantization. */
-static inline qt_cfg_quant tm_wquant(int bits, int group, int init_mse) {
-    qt_cfg_quant q;
+static inline qt_quant_rules tm_wquant(int bits, int group, int init_mse) {
+    qt_quant_rules q;
     memset(&q, 0, sizeof q);
-    q.weights.bits = bits;
-    q.weights.group = group;
-    q.weights.grid = QT_CFG_GRID_SYM;
-    q.weights.scale = QT_CFG_SCALE_FIXED;
-    q.weights.init = init_mse ? QT_CFG_SINIT_MSE : QT_CFG_SINIT_ABSMAX;
-    q.weights.fp16_scales = 1;
-    q.activations.mode = QT_CFG_ACT_NONE;
-    q.activations.bits = 8;
-    static char *skip[] = {"tok_embeddings.weight", "output.weight"};
-    q.skip.v = skip;
-    q.skip.n = 2;
+    q.weights = (qt_quant_spec){.bits = bits, .group = group, .grid = QT_GRID_SYM, .learnable = 0, .fp16_scales = 1};
+    q.init = init_mse ? QT_INIT_MSE : QT_INIT_ABSMAX;
+    q.act_mode = QT_ACT_NONE;
+    q.act_bits = 8;
+    static const char *const skip[] = {"tok_embeddings.weight", "output.weight"};
+    q.skip = skip;
+    q.n_skip = 2;
     return q;
 }
 

@@ -10,8 +10,19 @@
 #include "eval/eval.h"
 #include "run/config.h"
 #include "qat/policy.h"
+#include "io/checkpoint.h"
+#include "run/plan.h"
 #include "train/train.h"
 #include "test_util.h"
+
+/* The config's quant rules (run/plan.c), kept for the test's lifetime. */
+static const qt_quant_rules *rules_of(const qt_config *c) {
+    static qt_plan plans[16];
+    static int n;
+    if (n == 16) exit(3);
+    qt_plan_init(&plans[n], c);
+    return &plans[n++].quant;
+}
 
 static qt_config cfg_from(const char *json) {
     qt_config c;
@@ -43,7 +54,7 @@ static void test_policy(void) {
                            "\"layers.0.attention.wo.weight\": {\"bits\": 6, \"grid\": \"asym\"}}}}");
     qt_model *m = tiny_model(&c, 1);
     char err[512] = "";
-    CHECK(qt_policy_apply(m, &c.quant, NULL, err, sizeof err) == 0, "policy: %s", err);
+    CHECK(qt_policy_apply(m, rules_of(&c), NULL, err, sizeof err) == 0, "policy: %s", err);
     qt_linear_layer *wo0 = qt_model_linear(m, "layers.0.attention.wo.weight");
     qt_linear_layer *wo1 = qt_model_linear(m, "layers.1.attention.wo.weight");
     qt_linear_layer *wq0 = qt_model_linear(m, "layers.0.attention.wq.weight");
@@ -64,7 +75,7 @@ static void test_policy(void) {
     c = cfg_from("{\"out_dir\": \"x\", \"data\": {\"train\": [\"t.txt\"]}, " MODEL_JSON ", "
                  "\"quant\": {\"override\": {\"layers.*.attn.wo\": {\"bits\": 8}}}}");
     m = tiny_model(&c, 1);
-    CHECK(qt_policy_apply(m, &c.quant, NULL, err, sizeof err) == -1, "a pattern matching nothing must fail");
+    CHECK(qt_policy_apply(m, rules_of(&c), NULL, err, sizeof err) == -1, "a pattern matching nothing must fail");
     CHECK(strstr(err, "layers.*.attn.wo") != NULL, "message names the pattern: %s", err);
     qt_policy_detach(m);
     qt_model_free(m);
@@ -87,7 +98,7 @@ static void test_freeze(void) {
         qt_config c = cfg_from(json);
         qt_model *m = tiny_model(&c, 2 + v);
         char err[512];
-        CHECK(qt_policy_apply(m, &c.quant, NULL, err, sizeof err) == 0, "%s", err);
+        CHECK(qt_policy_apply(m, rules_of(&c), NULL, err, sizeof err) == 0, "%s", err);
         qt_ctx ctx;
         qt_ctx_init(&ctx, 1 << 20);
         qt_no_grad(&ctx, 1);
@@ -141,12 +152,12 @@ static void test_qat_beats_rtn(void) {
     qt_lm_score fp = qt_eval_lm(&ctx, base, NULL, val.tok, (long)val.n, 32, 8);
 
     qt_model *rtn = qt_model_clone(base);
-    CHECK(qt_policy_apply(rtn, &c.quant, NULL, err, sizeof err) == 0, "%s", err);
+    CHECK(qt_policy_apply(rtn, rules_of(&c), NULL, err, sizeof err) == 0, "%s", err);
     qt_model *rf = qt_model_freeze(rtn);
     qt_lm_score r = qt_eval_lm(&ctx, rf, NULL, val.tok, (long)val.n, 32, 8);
 
     qt_model *qat = qt_model_clone(base);
-    CHECK(qt_policy_apply(qat, &c.quant, NULL, err, sizeof err) == 0, "%s", err);
+    CHECK(qt_policy_apply(qat, rules_of(&c), NULL, err, sizeof err) == 0, "%s", err);
     snprintf(ck, sizeof ck, "%s/qat.ckpt.h5", dir);
     qt_train_spec sq = sp;
     sq.stage = "qat";
@@ -166,7 +177,7 @@ static void test_qat_beats_rtn(void) {
     snprintf(mp, sizeof mp, "%s/qat.h5", dir);
     CHECK(qt_model_save(qat, mp, "{}", err, sizeof err) == 0, "save: %s", err);
     qt_model *back = qt_model_clone(base);
-    CHECK(qt_policy_apply(back, &c.quant, NULL, err, sizeof err) == 0, "%s", err);
+    CHECK(qt_policy_apply(back, rules_of(&c), NULL, err, sizeof err) == 0, "%s", err);
     CHECK(qt_model_load(back, mp, err, sizeof err) == 0, "load: %s", err);
     qt_model *bf = qt_model_freeze(back);
     qt_lm_score q2 = qt_eval_lm(&ctx, bf, NULL, val.tok, (long)val.n, 32, 8);

@@ -46,14 +46,15 @@ int main(void) {
         qt_model *sq = qt_model_clone(ref), *rtn = qt_model_clone(ref);
         qt_calib c;
         CHECK(qt_calib_from_tokens(pool, NTOK, 16, T, 4, &c, err, sizeof err) == 0, "%s", err);
-        qt_cfg_quant q;
+        qt_quant_rules q;
         memset(&q, 0, sizeof q);
-        q.weights = (qt_cfg_wquant){.bits = 8, .group = 0, .grid = QT_CFG_GRID_SYM, .scale = QT_CFG_SCALE_FIXED,
-                                    .init = QT_CFG_SINIT_ABSMAX, .fp16_scales = 1};
-        q.activations = (qt_cfg_aquant){.bits = 8, .mode = QT_CFG_ACT_STATIC};
-        static char *skip[] = {"tok_embeddings.weight", "output.weight"};
-        q.skip.v = skip;
-        q.skip.n = 2;
+        q.weights = (qt_quant_spec){.bits = 8, .group = 0, .grid = QT_GRID_SYM, .learnable = 0, .fp16_scales = 1};
+        q.init = QT_INIT_ABSMAX;
+        q.act_mode = QT_ACT_STATIC;
+        q.act_bits = 8;
+        static const char *const skip[] = {"tok_embeddings.weight", "output.weight"};
+        q.skip = skip;
+        q.n_skip = 2;
         CHECK(qt_ptq_smoothquant(sq, &q, &c, 0.5, NULL, err, sizeof err) == 0, "smoothquant: %s", err);
         CHECK(qt_ptq_rtn(rtn, &q, &c, NULL, err, sizeof err) == 0, "rtn: %s", err);
         for (int j = 0; j < sq->n_linears; j++)

@@ -17,9 +17,10 @@
 #include <string.h>
 
 #include "eval/faithful.h"
-#include "run/config.h"
 #include "io/export.h"
 #include "qat/policy.h"
+#include "run/artifacts.h"
+#include "run/config.h"
 
 static int usage(const char *msg) {
     fprintf(stderr, "qat_eval: %s (usage: qat_eval MODEL --tokens FILE --ctx N [--faithful] [--config CONFIG.json] "

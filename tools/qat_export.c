@@ -12,10 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "run/config.h"
+#include "io/checkpoint.h"
 #include "io/export.h"
 #include "qat/policy.h"
-#include "train/train.h"
+#include "run/artifacts.h"
+#include "run/config.h"
 
 static int usage(const char *msg) {
     fprintf(stderr, "qat_export: %s (usage: qat_export CHECKPOINT.h5 --format gguf|awq|hdf5 -o OUT [--type T] "

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "eval/eval.h"
+#include "io/checkpoint.h"
 #include "store/h5store.h"
 #include "ops/ops.h"
 #include "qat/policy.h"
@@ -16,50 +17,6 @@ static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/* Model params, then quantizer params (trainable ones, or all with all = 1). */
-static int collect_params(const qt_model *m, qt_tensor ***out, int all) {
-    int cap = m->n_params + 3 * m->n_linears;
-    qt_tensor **p = malloc((size_t)cap * sizeof *p);
-    int n = 0;
-    for (int i = 0; i < m->n_params; i++) p[n++] = m->params[i];
-    n += qt_policy_params(m, p + n, cap - n, all);
-    *out = p;
-    return n;
-}
-
-int qt_model_save(const qt_model *m, const char *path, const char *config_json, char *err, size_t errlen) {
-    qt_tensor **p;
-    int n = collect_params(m, &p, 1);
-    qt_h5w *w = qt_h5w_open(path, err, errlen);
-    int rc = -1;
-    if (w && qt_h5w_params(w, "param/", p, n) == 0 && qt_h5w_string(w, "config", config_json ? config_json : "{}") == 0)
-        rc = qt_h5w_commit(w, err, errlen);
-    else if (w) {
-        snprintf(err, errlen, "%s", qt_h5w_error(w));
-        qt_h5w_abort(w);
-    }
-    free(p);
-    return rc;
-}
-
-int qt_model_load(qt_model *m, const char *path, char *err, size_t errlen) {
-    qt_h5r *r = qt_h5r_open(path, err, errlen);
-    if (!r) return -1;
-    qt_tensor **p;
-    int n = collect_params(m, &p, 1);
-    /* quantizer params are optional in the file: load those present */
-    int n_req = m->n_params, rc = qt_h5r_params(r, "param/", p, n_req);
-    for (int i = n_req; rc == 0 && i < n; i++) {
-        char name[256];
-        snprintf(name, sizeof name, "param/%s", p[i]->name);
-        if (qt_h5r_has(r, name)) rc = qt_h5r_params(r, "param/", p + i, 1);
-    }
-    if (rc) snprintf(err, errlen, "%s", qt_h5r_error(r));
-    free(p);
-    qt_h5r_close(r);
-    return rc;
 }
 
 typedef struct {
@@ -80,7 +37,7 @@ static int save_ckpt(const qt_train_spec *sp, trainer *t, int64_t step, const qr
               qt_h5w_int(w, "opt.t", qt_optim_get_step(t->opt)) ||
               qt_h5w_u64(w, "rng", 1, (int[]){QRNG_STATE_WORDS}, rng->s) ||
               qt_h5w_string(w, "config", sp->config_json ? sp->config_json : "{}") ||
-              qt_h5w_params(w, "param/", t->params, t->n_params) ||
+              qt_ckpt_write_params(w, t->params, t->n_params) ||
               qt_h5w_param_bufs(w, "opt.m/", t->params, m, t->n_params) ||
               qt_h5w_param_bufs(w, "opt.v/", t->params, v, t->n_params);
     free(m);
@@ -109,7 +66,7 @@ static int load_ckpt(const qt_train_spec *sp, trainer *t, int64_t *step, qrng *r
                  sp->stage);
     else if (qt_h5r_int(r, "step", step) || qt_h5r_int(r, "opt.t", &ot) ||
              qt_h5r_u64(r, "rng", 1, (int[]){QRNG_STATE_WORDS}, rng->s) ||
-             qt_h5r_params(r, "param/", t->params, t->n_params) ||
+             qt_ckpt_read_params(r, t->params, t->n_params, t->n_params) ||
              qt_h5r_param_bufs(r, "opt.m/", t->params, m, t->n_params) ||
              qt_h5r_param_bufs(r, "opt.v/", t->params, v, t->n_params))
         snprintf(err, errlen, "%s", qt_h5r_error(r));
@@ -134,7 +91,7 @@ int qt_train_run(const qt_train_spec *sp, qt_train_env *env, int resume, qt_trai
                  size_t errlen) {
     qt_model *model = env->model;
     trainer t = {0};
-    t.n_params = collect_params(model, &t.params, 0);
+    t.n_params = qt_ckpt_collect(model, &t.params, 0);
     /* groups: 2-D weights (decay), 1-D weights (no decay), quantizer params (own lr, no decay) */
     qt_tensor **g2 = malloc((size_t)t.n_params * sizeof *g2), **g1 = malloc((size_t)t.n_params * sizeof *g1),
               **gq = malloc((size_t)t.n_params * sizeof *gq);

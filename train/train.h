@@ -49,11 +49,4 @@ typedef struct qt_train_trace {
 int qt_train_run(const qt_train_spec *spec, qt_train_env *env, int resume, qt_train_trace *trace, char *err,
                  size_t errlen);
 
-/* Saves the model's parameters and quantizer state as a standalone
- * checkpoint (no optimizer), atomically. Returns 0 or -1. */
-int qt_model_save(const qt_model *m, const char *path, const char *config_json, char *err, size_t errlen);
-/* Loads parameters (and quantizer state, when m has quantizers attached and
- * the file holds it) by name with shape checks. Returns 0 or -1. */
-int qt_model_load(qt_model *m, const char *path, char *err, size_t errlen);
-
 #endif

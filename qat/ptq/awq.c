@@ -253,7 +253,7 @@ static int index_of(const qt_model *m, const qt_linear_layer *l) {
     return -1;
 }
 
-int qt_ptq_awq(qt_model *m, const qt_cfg_quant *qc, const qt_calib *c, const qt_awq_opts *o, FILE *log, char *err,
+int qt_ptq_awq(qt_model *m, const qt_quant_rules *qc, const qt_calib *c, const qt_awq_opts *o, FILE *log, char *err,
                size_t errlen) {
     int n = m->n_linears, n_grid = o->n_grid > 0 ? o->n_grid : 20, rc = 0;
     int *want = calloc((size_t)n, sizeof *want);
@@ -261,7 +261,11 @@ int qt_ptq_awq(qt_model *m, const qt_cfg_quant *qc, const qt_calib *c, const qt_
     int *quantized = calloc((size_t)n, sizeof *quantized), *init_mse = calloc((size_t)n, sizeof *init_mse);
     float **sfold = calloc((size_t)n, sizeof *sfold);   /* per stat index: the scale folded into its input */
     qt_calib_stats *st = calloc((size_t)n, sizeof *st);
-    for (int j = 0; j < n; j++) quantized[j] = qt_policy_spec(qc, m->linears[j]->w->name, &specs[j], &init_mse[j]);
+    for (int j = 0; j < n; j++) {
+        qt_scale_init init = QT_INIT_ABSMAX;
+        quantized[j] = qt_policy_spec(qc, m->linears[j]->w->name, &specs[j], &init);
+        init_mse[j] = init == QT_INIT_MSE;
+    }
     for (int j = 0; j < n; j++)
         if (quantized[j]) want[stat_index(m, j)] = 1;
     if (qt_calib_collect(m, c, 8, want, 1, st, err, errlen)) { rc = -1; goto out; }

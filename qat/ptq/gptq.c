@@ -216,7 +216,7 @@ static int build_groups(const qt_model *m, int *grp_of) {
     return ng + 1;
 }
 
-int qt_ptq_gptq(qt_model *m, const qt_cfg_quant *qc, const qt_calib *c, const qt_gptq_opts *o, FILE *log, char *err,
+int qt_ptq_gptq(qt_model *m, const qt_quant_rules *qc, const qt_calib *c, const qt_gptq_opts *o, FILE *log, char *err,
                 size_t errlen) {
     if (qt_policy_apply(m, qc, log, err, errlen)) return -1;
     int n = m->n_linears;
@@ -242,12 +242,12 @@ int qt_ptq_gptq(qt_model *m, const qt_cfg_quant *qc, const qt_calib *c, const qt
             for (int j = 0; j < n && !rc; j++) {
                 if (!want[j]) continue;
                 qt_linear_layer *l = m->linears[j];
-                int mse = 0;
+                qt_scale_init init = QT_INIT_ABSMAX;
                 qt_quant_spec spec;
-                qt_policy_spec(qc, l->w->name, &spec, &mse);
+                qt_policy_spec(qc, l->w->name, &spec, &init);
                 int in = st[j].in;
                 for (size_t k = 0; k < (size_t)in * in; k++) st[j].xtx[k] *= 2.0 / (double)(st[j].n > 0 ? st[j].n : 1);
-                if (qt_gptq_weight(l->w, l->wq, st[j].xtx, o, mse, NULL, err, errlen)) rc = -1;
+                if (qt_gptq_weight(l->w, l->wq, st[j].xtx, o, init == QT_INIT_MSE, NULL, err, errlen)) rc = -1;
                 if (log && !rc) fprintf(log, "gptq: %s (%ld calibration tokens)\n", l->w->name, st[j].n);
             }
             qt_calib_stats_free(st, n);

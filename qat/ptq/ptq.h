@@ -45,8 +45,8 @@
 #include <stdio.h>
 
 #include "data/dataset.h"
-#include "run/config.h"
 #include "nn/model.h"
+#include "qat/policy.h"
 #include "quant/quant.h"
 
 /* ---- calibration data (calib.c) ---- */
@@ -121,13 +121,13 @@ int qt_gptq_weight(qt_tensor *w, qt_quantizer *q, const double *H, const qt_gptq
  * every quantized Linear in model order from calibration inputs that pass
  * through the already-quantized Linears. Logs one line per Linear to log
  * (may be NULL). Returns 0, or -1 with a message. */
-int qt_ptq_gptq(qt_model *m, const qt_cfg_quant *qc, const qt_calib *c, const qt_gptq_opts *o, FILE *log, char *err,
+int qt_ptq_gptq(qt_model *m, const qt_quant_rules *qc, const qt_calib *c, const qt_gptq_opts *o, FILE *log, char *err,
                 size_t errlen);
 
 /* ---- RTN (rtn.c) ---- */
 /* Attaches the policy's quantizers (absmax or MSE init) and, for static
  * activation quantizers, calibrates their scales on c (may be NULL). */
-int qt_ptq_rtn(qt_model *m, const qt_cfg_quant *qc, const qt_calib *c, FILE *log, char *err, size_t errlen);
+int qt_ptq_rtn(qt_model *m, const qt_quant_rules *qc, const qt_calib *c, FILE *log, char *err, size_t errlen);
 
 /* ---- folding (awq.c) ---- */
 /* Divides the preceding op by s and multiplies the columns of the Linears
@@ -159,7 +159,7 @@ typedef struct qt_awq_opts {
 double qt_awq_search(qt_linear_layer *const *ls, int n, const qt_quant_spec *specs, int init_mse,
                      const qt_calib_stats *st, int n_grid, float *s_out, double *losses, int *duo);
 /* AWQ of a whole model (see the top of this file). */
-int qt_ptq_awq(qt_model *m, const qt_cfg_quant *qc, const qt_calib *c, const qt_awq_opts *o, FILE *log, char *err,
+int qt_ptq_awq(qt_model *m, const qt_quant_rules *qc, const qt_calib *c, const qt_awq_opts *o, FILE *log, char *err,
                size_t errlen);
 
 /* ---- SmoothQuant (smoothquant.c) ---- */
@@ -169,7 +169,7 @@ int qt_ptq_awq(qt_model *m, const qt_cfg_quant *qc, const qt_calib *c, const qt_
 void qt_smoothquant_factors(qt_linear_layer *const *ls, int n, const float *act_max, double alpha, float *s_out);
 /* SmoothQuant of a whole model: smoothing folded at every fold site, then RTN
  * by the policy, static activation scales calibrated on c. */
-int qt_ptq_smoothquant(qt_model *m, const qt_cfg_quant *qc, const qt_calib *c, double alpha, FILE *log, char *err,
+int qt_ptq_smoothquant(qt_model *m, const qt_quant_rules *qc, const qt_calib *c, double alpha, FILE *log, char *err,
                        size_t errlen);
 
 #endif

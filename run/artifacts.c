@@ -1,0 +1,107 @@
+/* A run's models in and out; see run/artifacts.h. */
+#include "run/artifacts.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/files.h"
+#include "io/checkpoint.h"
+#include "io/export.h"
+#include "qat/policy.h"
+#include "run/plan.h"
+#include "store/h5store.h"
+
+qt_model *qt_load_qat(const char *ckpt, const char *config_path, int quant, qt_config *cfg, char *err,
+                      size_t errlen) {
+    memset(cfg, 0, sizeof *cfg);
+    char e[1024];
+    int has_qstate = 0;
+    if (config_path) {
+        if (qt_config_load(config_path, cfg, e, sizeof e)) {
+            snprintf(err, errlen, "%s", e);
+            return NULL;
+        }
+        if (quant < 0) {
+            qt_h5r *r = qt_h5r_open(ckpt, err, errlen);
+            if (!r) {
+                qt_config_free(cfg);
+                return NULL;
+            }
+            has_qstate = qt_ckpt_has_quant_state(r);
+            qt_h5r_close(r);
+        }
+    } else {
+        qt_h5r *r = qt_h5r_open(ckpt, err, errlen);
+        if (!r) return NULL;
+        char *json = qt_h5r_string(r, "config");
+        has_qstate = qt_ckpt_has_quant_state(r);
+        if (!json) {
+            snprintf(err, errlen, "%s: no stored config (%s); pass --config", ckpt, qt_h5r_error(r));
+            qt_h5r_close(r);
+            return NULL;
+        }
+        qt_h5r_close(r);
+        char name[4200];
+        snprintf(name, sizeof name, "%s (stored config)", ckpt);
+        int rc = qt_config_parse(json, name, QT_CONFIG_NO_FILE_CHECKS, cfg, e, sizeof e);
+        free(json);
+        if (rc) {
+            snprintf(err, errlen, "%s", e);
+            return NULL;
+        }
+    }
+    qt_model_cfg c = qt_plan_model_cfg(cfg);
+    if (qt_model_cfg_check(&c, e, sizeof e)) {
+        snprintf(err, errlen, "%s: %s", ckpt, e);
+        qt_config_free(cfg);
+        return NULL;
+    }
+    qt_model *m = qt_model_new(&c);
+    int attach = quant > 0 || (quant < 0 && has_qstate);
+    qt_plan plan;
+    qt_plan_init(&plan, cfg);
+    int bad = qt_model_load(m, ckpt, err, errlen) ||
+              (attach && (qt_policy_apply(m, &plan.quant, NULL, err, errlen) || qt_model_load(m, ckpt, err, errlen)));
+    qt_plan_free(&plan);
+    if (bad) {
+        qt_policy_detach(m);
+        qt_model_free(m);
+        qt_config_free(cfg);
+        return NULL;
+    }
+    return m;
+}
+
+int qt_export_run(const qt_config *cfg, const qt_model *qat, char *err, size_t errlen) {
+    for (int i = 0; i < cfg->n_exports; i++) {
+        const qt_cfg_export *x = &cfg->exports[i];
+        char path[4096], e[1024];
+        snprintf(path, sizeof path, "%s/%s", cfg->out_dir, x->path);
+        if (qt_mkdirs_for(path, e, sizeof e)) {
+            snprintf(err, errlen, "export[%d]: %s", i, e);
+            return -1;
+        }
+        qt_export_opts o = {0};
+        o.type = x->type;
+        o.requantize = x->requantize;
+        o.float_f16 = x->f16;
+        o.name = "qatc";
+        int rc;
+        const char *fmt = qt_config_enum_name("export[].format", (int)x->format);
+        if (x->format == QT_CFG_EXPORT_GGUF) {
+            rc = qt_export_gguf(qat, &o, path, e, sizeof e);
+        } else if (x->format == QT_CFG_EXPORT_AWQ) {
+            rc = qt_export_awq(qat, &o, path, e, sizeof e);
+        } else {
+            char *json = qt_config_to_json(cfg);
+            rc = qt_model_save(qat, path, json, e, sizeof e);
+            free(json);
+        }
+        if (rc) {
+            snprintf(err, errlen, "export[%d] (%s, %s): %s", i, fmt ? fmt : "?", x->path, e);
+            return -1;
+        }
+    }
+    return 0;
+}

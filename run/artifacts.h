@@ -1,0 +1,29 @@
+/* qatc run/artifacts: a run's models in and out, as the config describes
+ * them: a QAT model loaded from a checkpoint with its config, and the
+ * config's export list written from the chosen QAT model. */
+#ifndef QATC_RUN_ARTIFACTS_H
+#define QATC_RUN_ARTIFACTS_H
+
+#include <stddef.h>
+
+#include "nn/model.h"
+#include "run/config.h"
+
+/* A QAT model from a qatc checkpoint (qat.h5, base.h5, a stage checkpoint):
+ * the config is read from config_path, or when NULL from the checkpoint's
+ * stored effective config (into *cfg, which the caller frees with
+ * qt_config_free). Weights are loaded; with quant = 1, or quant = -1 (auto)
+ * and the checkpoint holds quantizer state ("param/<weight>.scale"), the
+ * config's quant policy is attached (initialised from the loaded weights) and
+ * the checkpoint's quantizer state loaded over it; quant = 0 (or auto on a
+ * float checkpoint such as base.h5) gives the float model. NULL with a
+ * message on error. */
+qt_model *qt_load_qat(const char *ckpt, const char *config_path, int quant, qt_config *cfg, char *err,
+                      size_t errlen);
+
+/* Writes every entry of cfg->exports (format gguf | awq | hdf5, type, path
+ * relative to cfg->out_dir) from the QAT model. Returns 0, or -1 with a
+ * message naming the export entry. */
+int qt_export_run(const qt_config *cfg, const qt_model *qat, char *err, size_t errlen);
+
+#endif
