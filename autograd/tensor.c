@@ -168,7 +168,7 @@ void qt_zero_grad(qt_tensor **params, int n) {
 qt_node *qt_record(qt_ctx *ctx, const char *op, qt_backward_fn bw, qt_tensor *out,
                    int n_in, qt_tensor *const *in) {
     out->requires_grad = 0;
-    out->node = NULL;
+    out->node = 0;
     if (ctx->no_grad > 0) return NULL;
     int any = 0;
     for (int i = 0; i < n_in; i++) any |= in[i] && in[i]->requires_grad;
@@ -189,7 +189,7 @@ qt_node *qt_record(qt_ctx *ctx, const char *op, qt_backward_fn bw, qt_tensor *ou
     nd->n_in = n_in;
     for (int i = 0; i < n_in; i++) nd->in[i] = in[i];
     out->requires_grad = 1;
-    out->node = nd;
+    out->node = ctx->n_nodes;
     return nd;
 }
 

@@ -23,7 +23,8 @@ typedef struct qt_tensor {
     float *grad;         /* NULL until a gradient reaches it */
     int requires_grad;
     int is_param;        /* owns data/grad (malloc), survives qt_ctx_reset */
-    qt_node *node;       /* creator on the tape, NULL for leaves */
+    int node;            /* 1 + index of its creator in the tape (ctx->nodes), 0 for leaves: an
+                            index, not a pointer, because the tape grows by realloc */
     char name[96];
 } qt_tensor;
 
@@ -112,7 +113,8 @@ void qt_zero_grad(qt_tensor **params, int n);
 
 /* Records a node producing out from inputs; returns NULL (and records
  * nothing) when no input requires grad or in no-grad mode. Sets
- * out->requires_grad and out->node. */
+ * out->requires_grad and out->node. The returned pointer is valid until the
+ * next qt_record (the tape may move when it grows). */
 qt_node *qt_record(qt_ctx *ctx, const char *op, qt_backward_fn bw, qt_tensor *out,
                    int n_in, qt_tensor *const *in);
 /* Seeds d(out)/d(out) = 1 for a scalar (or `seed` for a general tensor when

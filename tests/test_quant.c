@@ -539,7 +539,7 @@ static void fixed_and_spec_check(void) {
     /* nothing requires grad: no node */
     w->requires_grad = 0;
     qt_tensor *y2 = qt_fake_quant(&ctx, w, q);
-    CHECK(y2->node == NULL && !y2->requires_grad, "fake_quant recorded a node with nothing to differentiate");
+    CHECK(y2->node == 0 && !y2->requires_grad, "fake_quant recorded a node with nothing to differentiate");
     w->requires_grad = 1;
     free(ones);
     qt_ctx_free(&ctx);
