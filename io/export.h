@@ -28,7 +28,6 @@
 
 #include <stddef.h>
 
-#include "eval/faithful.h"
 #include "nn/model.h"
 
 typedef struct qt_export_opts {
@@ -60,12 +59,12 @@ int qt_hf_rope_row(int r, int hd);
 /* ---- import (io/import.c) ---- */
 
 /* A GGUF file (arch "llama"; F32, F16, BF16, Q8_0, Q4_0, Q4_1 tensors) as a
- * deploy model: weights dequantized; per Linear the input rounding that
- * llama.cpp's CPU backend applies to its tensor type (Q8_0/Q4_0 → Q8_0,
- * Q4_1 → Q8_1; none for F32/F16/BF16: measured, llama.cpp's F16 matmul
- * matches unrounded inputs to ~1e-9). Turn it off with
- * qt_deploy_unfaithful. NULL with a message on error. */
-qt_deploy *qt_import_gguf(const char *path, char *err, size_t errlen);
+ * deployed model: weights dequantized; per Linear the input rounding that
+ * llama.cpp's CPU backend applies to its tensor type (qt_ggml_vec_dot_type:
+ * Q8_0/Q4_0 → Q8_0, Q4_1 → Q8_1; none for F32/F16/BF16: measured,
+ * llama.cpp's F16 matmul matches unrounded inputs to ~1e-9). Turn it off
+ * with qt_model_clear_input_types. NULL with a message on error. */
+qt_model *qt_import_gguf(const char *path, char *err, size_t errlen);
 
 /* A Hugging Face Llama checkpoint directory (config.json plus
  * model.safetensors, or model.safetensors.index.json and its shards; F32,

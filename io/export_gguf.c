@@ -1,6 +1,5 @@
 /* GGUF export of a QAT model from its frozen integers, and qt_export_run
  * (the config's export list). See io/export.h. */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,132 +9,8 @@
 
 #include "base/files.h"
 #include "store/gguf.h"
+#include "quant/ggml_blocks.h"
 #include "quant/quant.h"
-
-/* ---------------------------------------------------------- block writers */
-
-static void put_f16(uint8_t *p, float v) {
-    uint16_t h = qt_f32_to_f16(v);
-    p[0] = (uint8_t)h;
-    p[1] = (uint8_t)(h >> 8);
-}
-
-/* llama.cpp's reference quantizers (quantize_row_*_ref), for re-quantization */
-static void requant_q8_0(const float *x, uint8_t *blk) {
-    float amax = 0.0f;
-    for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[j]));
-    float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-    put_f16(blk, d);
-    for (int j = 0; j < 32; j++) blk[2 + j] = (uint8_t)(int8_t)roundf(x[j] * id);
-}
-
-static void requant_q4_0(const float *x, uint8_t *blk) {
-    float amax = 0.0f, max = 0.0f;
-    for (int j = 0; j < 32; j++)
-        if (amax < fabsf(x[j])) {
-            amax = fabsf(x[j]);
-            max = x[j];
-        }
-    float d = max / -8.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-    put_f16(blk, d);
-    for (int j = 0; j < 16; j++) {
-        int a = (int)(int8_t)(x[j] * id + 8.5f), b = (int)(int8_t)(x[16 + j] * id + 8.5f);
-        a = a < 15 ? a : 15;
-        b = b < 15 ? b : 15;
-        blk[2 + j] = (uint8_t)(a | (b << 4));
-    }
-}
-
-static void requant_q4_1(const float *x, uint8_t *blk) {
-    float mn = x[0], mx = x[0];
-    for (int j = 1; j < 32; j++) {
-        mn = fminf(mn, x[j]);
-        mx = fmaxf(mx, x[j]);
-    }
-    float d = (mx - mn) / 15.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-    put_f16(blk, d);
-    put_f16(blk + 2, mn);
-    for (int j = 0; j < 16; j++) {
-        int a = (int)(int8_t)((x[j] - mn) * id + 0.5f), b = (int)(int8_t)((x[16 + j] - mn) * id + 0.5f);
-        a = a < 15 ? a : 15;
-        b = b < 15 ? b : 15;
-        blk[2 + j] = (uint8_t)(a | (b << 4));
-    }
-}
-
-/* The natural ggml type of a spec: the one that holds it exactly with the
- * same codes (sym 8 → Q8_0, sym 4 → Q4_0, float_min 4 → Q4_1), or -1. */
-static int natural_type(const qt_quant_spec *s) {
-    if (s->group != 32) return -1;
-    if (s->grid == QT_GRID_SYM && s->bits == 8) return QT_GGML_Q8_0;
-    if (s->grid == QT_GRID_SYM && s->bits <= 4) return QT_GGML_Q4_0;
-    if (s->grid == QT_GRID_FLOAT_MIN && s->bits <= 4) return QT_GGML_Q4_1;
-    return -1;
-}
-
-static const char *grid_name(qt_grid g) {
-    return g == QT_GRID_SYM ? "sym" : g == QT_GRID_ASYM ? "asym (integer zero)" : "float_min";
-}
-
-/* 1 if v is an fp16 value */
-static int is_f16(float v) { return qt_f16_round(v) == v; }
-
-/* Blocks of `type` (Q8_0, Q4_0, Q4_1) holding qw exactly, rows·cols/32 of
- * them into out (NULL: only check). Holds: Q8_0 ← sym <= 8 bits, asym <= 7
- * bits (code q - z); Q4_0 ← sym <= 4 bits; Q4_1 ← float_min <= 4 bits,
- * asym <= 4 bits (m = -z·s), sym <= 4 bits (code c + 8, m = -8·s); groups of
- * 32 along the row; every scale (and min) an fp16 value. Returns 0, or -1
- * with the reason in why. */
-static int qweight_blocks(const qt_qweight *qw, int type, uint8_t *out, char *why, size_t len) {
-    const qt_quant_spec *s = &qw->spec;
-    if (s->group != 32) {
-        snprintf(why, len, "group %d (%s blocks hold groups of 32 along the row)",
-                 s->group, qt_ggml_type_name(type));
-        return -1;
-    }
-    int ok = type == QT_GGML_Q8_0 ? (s->grid == QT_GRID_SYM && s->bits <= 8) || (s->grid == QT_GRID_ASYM && s->bits <= 7)
-           : type == QT_GGML_Q4_0 ? s->grid == QT_GRID_SYM && s->bits <= 4
-           : s->bits <= 4;
-    if (!ok) {
-        snprintf(why, len, "%d-bit %s grid (%s holds %s)", s->bits, grid_name(s->grid), qt_ggml_type_name(type),
-                 type == QT_GGML_Q8_0 ? "sym <= 8-bit and asym <= 7-bit codes"
-                 : type == QT_GGML_Q4_0 ? "sym <= 4-bit codes (levels -8..7)"
-                                        : "4-bit codes with a float min");
-        return -1;
-    }
-    const int nb = qw->cols / 32;
-    const size_t ng = (size_t)qw->rows * nb, bsz = qt_ggml_type_size(type);
-    for (size_t gi = 0; gi < ng; gi++) {
-        float d = qw->scales[gi], m = 0.0f;
-        if (type == QT_GGML_Q4_1)
-            m = s->grid == QT_GRID_FLOAT_MIN ? qw->mins[gi]
-              : s->grid == QT_GRID_ASYM ? -(float)qw->zeros[gi] * d : -8.0f * d;
-        if (!is_f16(d) || !is_f16(m)) {
-            snprintf(why, len, "%s of row %zu, group %zu = %.9g is not an fp16 value (train with "
-                     "quant.weights.fp16_scales = true)", is_f16(d) ? "min" : "scale", gi / nb, gi % nb,
-                     is_f16(d) ? m : d);
-            return -1;
-        }
-        if (!out) continue;
-        const size_t o = gi * 32; /* groups are contiguous: group gi covers codes [32·gi, 32·gi + 32) */
-        uint8_t *blk = out + gi * bsz;
-        put_f16(blk, d);
-        int c[32];
-        for (int j = 0; j < 32; j++)
-            c[j] = s->grid == QT_GRID_SYM ? qw->codes_s8[o + j] : (int)qw->codes_u8[o + j];
-        if (type == QT_GGML_Q8_0) {
-            for (int j = 0; j < 32; j++)
-                blk[2 + j] = (uint8_t)(int8_t)(s->grid == QT_GRID_ASYM ? c[j] - (int)qw->zeros[gi] : c[j]);
-        } else if (type == QT_GGML_Q4_0) {
-            for (int j = 0; j < 16; j++) blk[2 + j] = (uint8_t)((c[j] + 8) | ((c[j + 16] + 8) << 4));
-        } else {
-            put_f16(blk + 2, m);
-            int add = s->grid == QT_GRID_SYM ? 8 : 0;
-            for (int j = 0; j < 16; j++) blk[4 + j] = (uint8_t)((c[j] + add) | ((c[j + 16] + add) << 4));
-        }
-    }
-    return 0;
-}
 
 /* ---------------------------------------------------------- tensors */
 
@@ -162,7 +37,7 @@ static int add_float(ectx *e, const char *name, const float *w, int rows, int co
             snprintf(e->err, e->errlen, "gguf export: out of memory for %s", name);
             return -1;
         }
-        for (size_t i = 0; i < n; i++) h[i] = qt_f32_to_f16(w[i]);
+        qt_ggml_quantize_ref(QT_GGML_F16, w, h, n);
         rc = qt_gguf_add_tensor(e->g, name, QT_GGML_F16, nd, ne, h, n * 2, e->err, e->errlen);
         free(h);
     } else {
@@ -184,12 +59,7 @@ static int add_requant(ectx *e, const char *name, const float *w, int rows, int 
         snprintf(e->err, e->errlen, "gguf export: out of memory for %s", name);
         return -1;
     }
-    for (size_t b = 0; b < nblk; b++) {
-        const float *x = w + b * 32;
-        if (type == QT_GGML_Q8_0) requant_q8_0(x, buf + b * bsz);
-        else if (type == QT_GGML_Q4_0) requant_q4_0(x, buf + b * bsz);
-        else requant_q4_1(x, buf + b * bsz);
-    }
+    qt_ggml_quantize_ref(type, w, buf, (size_t)rows * cols);
     uint64_t ne[2] = {(uint64_t)cols, (uint64_t)rows};
     int rc = qt_gguf_add_tensor(e->g, name, type, 2, ne, buf, nblk * bsz, e->err, e->errlen);
     free(buf);
@@ -232,7 +102,7 @@ static int add_linear(ectx *e, const char *gname, const qt_linear_layer *l) {
         qt_qweight_free(qw);
         return rc;
     }
-    if (qweight_blocks(qw, want, NULL, why, sizeof why) == 0) {
+    if (qt_ggml_quantize_qweight(qw, want, NULL, why, sizeof why) == 0) {
         size_t bytes = (size_t)rows * cols / 32 * qt_ggml_type_size(want);
         uint8_t *buf = malloc(bytes);
         if (!buf) {
@@ -240,7 +110,7 @@ static int add_linear(ectx *e, const char *gname, const qt_linear_layer *l) {
             qt_qweight_free(qw);
             return -1;
         }
-        qweight_blocks(qw, want, buf, why, sizeof why);
+        qt_ggml_quantize_qweight(qw, want, buf, why, sizeof why);
         uint64_t ne[2] = {(uint64_t)cols, (uint64_t)rows};
         rc = qt_gguf_add_tensor(e->g, gname, want, 2, ne, buf, bytes, e->err, e->errlen);
         free(buf);
@@ -265,7 +135,7 @@ static int add_linear(ectx *e, const char *gname, const qt_linear_layer *l) {
 static int derive_type(const qt_model *m) {
     for (int j = 0; j < m->n_linears; j++) {
         if (!m->linears[j]->wq) continue;
-        int t = natural_type(&m->linears[j]->wq->spec);
+        int t = qt_ggml_type_of_spec(&m->linears[j]->wq->spec);
         return t >= 0 ? t : QT_GGML_Q4_0;
     }
     return QT_GGML_F32;

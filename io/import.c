@@ -13,48 +13,10 @@
 #include "store/h5store.h"
 #include "qat/policy.h"
 #include "store/safetensors.h"
+#include "quant/ggml_blocks.h"
 #include "quant/quant.h"
 
-static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-
-/* n values of a GGUF tensor row-run dequantized to floats */
-static void dequant(int type, const uint8_t *in, float *out, size_t n) {
-    switch (type) {
-    case QT_GGML_F32: memcpy(out, in, n * 4); return;
-    case QT_GGML_F16:
-        for (size_t i = 0; i < n; i++) out[i] = qt_f16_to_f32(le16(in + 2 * i));
-        return;
-    case QT_GGML_BF16:
-        for (size_t i = 0; i < n; i++) {
-            uint32_t u = (uint32_t)le16(in + 2 * i) << 16;
-            memcpy(&out[i], &u, 4);
-        }
-        return;
-    default: break;
-    }
-    const size_t bsz = qt_ggml_type_size(type);
-    for (size_t b = 0; b < n / 32; b++) {
-        const uint8_t *blk = in + b * bsz;
-        float *y = out + b * 32;
-        const float d = qt_f16_to_f32(le16(blk));
-        if (type == QT_GGML_Q8_0) {
-            for (int j = 0; j < 32; j++) y[j] = (float)(int8_t)blk[2 + j] * d;
-        } else if (type == QT_GGML_Q4_0) {
-            for (int j = 0; j < 16; j++) {
-                y[j] = (float)((blk[2 + j] & 15) - 8) * d;
-                y[j + 16] = (float)((blk[2 + j] >> 4) - 8) * d;
-            }
-        } else { /* Q4_1 */
-            const float m = qt_f16_to_f32(le16(blk + 2));
-            for (int j = 0; j < 16; j++) {
-                y[j] = d * (float)(blk[4 + j] & 15) + m;
-                y[j + 16] = d * (float)(blk[4 + j] >> 4) + m;
-            }
-        }
-    }
-}
-
-static int load_tensor(const qt_gguf *g, const char *path, const char *name, qt_tensor *dst, int *type, char *err,
+static int load_tensor(const qt_gguf *g, const char *path, const char *name, qt_tensor *dst, char *err,
                        size_t errlen) {
     const qt_gguf_tensor *t = qt_gguf_tensor_find(g, name);
     if (!t) {
@@ -71,19 +33,16 @@ static int load_tensor(const qt_gguf *g, const char *path, const char *name, qt_
                  (unsigned long long)got1);
         return -1;
     }
-    if (t->type != QT_GGML_F32 && t->type != QT_GGML_F16 && t->type != QT_GGML_BF16 && t->type != QT_GGML_Q8_0 &&
-        t->type != QT_GGML_Q4_0 && t->type != QT_GGML_Q4_1) {
+    if (qt_ggml_dequantize(t->type, t->data, dst->data, dst->n)) {
         snprintf(err, errlen, "%s: tensor \"%s\": type %s is not supported (F32, F16, BF16, Q8_0, Q4_0, Q4_1)", path,
                  name, qt_ggml_type_name(t->type));
         return -1;
     }
-    dequant(t->type, t->data, dst->data, dst->n);
     for (size_t i = 0; i < dst->n; i++)
         if (!isfinite(dst->data[i])) {
             snprintf(err, errlen, "%s: tensor \"%s\": value %zu is not finite", path, name, i);
             return -1;
         }
-    if (type) *type = t->type;
     return 0;
 }
 
@@ -105,7 +64,21 @@ static int meta_u32(const qt_gguf *g, const char *path, const char *key, int req
     return 0;
 }
 
-qt_deploy *qt_import_gguf(const char *path, char *err, size_t errlen) {
+/* Linear l holds GGUF tensor t: its input rounded as llama.cpp does for t's type */
+static void set_input_type(qt_linear_layer *l, const qt_gguf_tensor *t) {
+    int vt = qt_ggml_vec_dot_type(t->type);
+    float *mins = NULL;
+    if (vt == QT_GGML_Q8_1) { /* the per-block mins, for llama.cpp's Q8_1 min term */
+        size_t nb = t->nbytes / qt_ggml_type_size(t->type);
+        mins = malloc(nb * sizeof *mins);
+        if (!mins) qt_die("out of memory");
+        qt_ggml_q4_1_mins(t->data, nb, mins);
+    }
+    qt_linear_set_input_type(l, vt, mins);
+    free(mins);
+}
+
+qt_model *qt_import_gguf(const char *path, char *err, size_t errlen) {
     qt_gguf *g = qt_gguf_read(path, err, errlen);
     if (!g) return NULL;
     char e[256];
@@ -113,7 +86,7 @@ qt_deploy *qt_import_gguf(const char *path, char *err, size_t errlen) {
     qt_model_cfg c = {.arch = QT_ARCH_LLAMA};
     float eps = 0, theta = 10000.0f;
     int rope_dim = 0;
-    qt_deploy *d = NULL;
+    qt_model *m = NULL;
     if (!arch || strcmp(arch, "llama")) {
         snprintf(err, errlen, "%s: general.architecture is %s%s%s (expected \"llama\")", path, arch ? "\"" : "",
                  arch ? arch : "missing", arch ? "\"" : "");
@@ -154,11 +127,9 @@ qt_deploy *qt_import_gguf(const char *path, char *err, size_t errlen) {
             goto fail;
         }
     }
-    d = qt_deploy_wrap(qt_model_new(&c));
-    qt_model *m = d->m;
+    m = qt_model_new(&c);
     char nm[96];
-    int ty;
-    if (load_tensor(g, path, "token_embd.weight", m->tok_emb, NULL, err, errlen)) goto fail;
+    if (load_tensor(g, path, "token_embd.weight", m->tok_emb, err, errlen)) goto fail;
     for (int i = 0; i < c.layers; i++) {
         qt_block *b = &m->blocks[i];
         struct {
@@ -170,49 +141,25 @@ qt_deploy *qt_import_gguf(const char *path, char *err, size_t errlen) {
                  {"ffn_gate", NULL, &b->w1},        {"ffn_down", NULL, &b->w2},    {"ffn_up", NULL, &b->w3}};
         for (size_t k = 0; k < sizeof L / sizeof L[0]; k++) {
             snprintf(nm, sizeof nm, "blk.%d.%s.weight", i, L[k].n);
-            if (load_tensor(g, path, nm, L[k].l ? L[k].l->w : L[k].t, &ty, err, errlen)) goto fail;
-            if (L[k].l) {
-                for (int j = 0; j < m->n_linears; j++)
-                    if (m->linears[j] == L[k].l) {
-                        d->act[j] = ty == QT_GGML_Q4_1 ? QT_RT_Q8_1
-                                  : (ty == QT_GGML_Q8_0 || ty == QT_GGML_Q4_0) ? QT_RT_Q8_0 : QT_RT_F32;
-                        if (ty == QT_GGML_Q4_1) {
-                            /* the per-block mins, for llama.cpp's Q8_1 min term */
-                            const qt_gguf_tensor *t = qt_gguf_tensor_find(g, nm);
-                            size_t nb = t->nbytes / 20;
-                            d->mins[j] = malloc(nb * sizeof(float));
-                            if (!d->mins[j]) qt_die("out of memory");
-                            for (size_t q = 0; q < nb; q++)
-                                d->mins[j][q] = qt_f16_to_f32(le16((const uint8_t *)t->data + q * 20 + 2));
-                        }
-                    }
-            }
+            if (load_tensor(g, path, nm, L[k].l ? L[k].l->w : L[k].t, err, errlen)) goto fail;
+            if (L[k].l) set_input_type(L[k].l, qt_gguf_tensor_find(g, nm));
         }
     }
-    if (load_tensor(g, path, "output_norm.weight", m->norm, NULL, err, errlen)) goto fail;
+    if (load_tensor(g, path, "output_norm.weight", m->norm, err, errlen)) goto fail;
     if (qt_gguf_tensor_find(g, "output.weight")) {
-        if (load_tensor(g, path, "output.weight", m->output.w, &ty, err, errlen)) goto fail;
-        int j = m->n_linears - 1;
-        d->act[j] = ty == QT_GGML_Q4_1 ? QT_RT_Q8_1
-                  : (ty == QT_GGML_Q8_0 || ty == QT_GGML_Q4_0) ? QT_RT_Q8_0 : QT_RT_F32;
-        if (ty == QT_GGML_Q4_1) {
-            const qt_gguf_tensor *t = qt_gguf_tensor_find(g, "output.weight");
-            size_t nb = t->nbytes / 20;
-            d->mins[j] = malloc(nb * sizeof(float));
-            if (!d->mins[j]) qt_die("out of memory");
-            for (size_t q = 0; q < nb; q++) d->mins[j][q] = qt_f16_to_f32(le16((const uint8_t *)t->data + q * 20 + 2));
-        }
+        if (load_tensor(g, path, "output.weight", m->output.w, err, errlen)) goto fail;
+        set_input_type(&m->output, qt_gguf_tensor_find(g, "output.weight"));
     } else {
-        /* tied to the embedding, as llama.cpp does */
+        /* tied to the embedding, as llama.cpp does (the mins of a Q4_1
+         * embedding are not kept: its input is not rounded) */
         memcpy(m->output.w->data, m->tok_emb->data, m->tok_emb->n * sizeof(float));
-        const qt_gguf_tensor *t = qt_gguf_tensor_find(g, "token_embd.weight");
-        int j = m->n_linears - 1;
-        d->act[j] = (t->type == QT_GGML_Q8_0 || t->type == QT_GGML_Q4_0) ? QT_RT_Q8_0 : QT_RT_F32;
+        int vt = qt_ggml_vec_dot_type(qt_gguf_tensor_find(g, "token_embd.weight")->type);
+        qt_linear_set_input_type(&m->output, vt == QT_GGML_Q8_1 ? QT_GGML_F32 : vt, NULL);
     }
     qt_gguf_free(g);
-    return d;
+    return m;
 fail:
-    qt_deploy_free(d);
+    qt_model_free(m);
     qt_gguf_free(g);
     return NULL;
 }
@@ -462,14 +409,8 @@ fail:
 qt_model *qt_import_model(const char *path, char *err, size_t errlen) {
     size_t n = strlen(path);
     if (n > 5 && !strcmp(path + n - 5, ".gguf")) {
-        qt_deploy *d = qt_import_gguf(path, err, errlen);
-        if (!d) return NULL;
-        qt_model *m = d->m;
-        d->m = NULL;
-        free(d->act);
-        for (int j = 0; j < m->n_linears; j++) free(d->mins[j]);
-        free(d->mins);
-        free(d);
+        qt_model *m = qt_import_gguf(path, err, errlen);
+        if (m) qt_model_clear_input_types(m);
         return m;
     }
     return qt_import_hf(path, err, errlen);

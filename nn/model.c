@@ -35,6 +35,8 @@ static void add_linear(qt_model *m, int cap, qt_linear_layer *l, const char *nam
     l->aq = NULL;
     l->hook = NULL;
     l->hook_user = NULL;
+    l->in_type = QT_GGML_F32;
+    l->in_mins = NULL;
     m->linears[m->n_linears++] = l;
 }
 
@@ -80,17 +82,37 @@ qt_model *qt_model_clone(const qt_model *m) {
     for (int j = 0; j < m->n_linears; j++) {
         c->linears[j]->wq = m->linears[j]->wq;
         c->linears[j]->aq = m->linears[j]->aq;
+        qt_linear_set_input_type(c->linears[j], m->linears[j]->in_type, m->linears[j]->in_mins);
     }
     return c;
 }
 
 void qt_model_free(qt_model *m) {
     if (!m) return;
+    qt_model_clear_input_types(m);
     for (int i = 0; i < m->n_params; i++) qt_param_free(m->params[i]);
     free(m->params);
     free(m->linears);
     free(m->blocks);
     free(m);
+}
+
+void qt_linear_set_input_type(qt_linear_layer *l, int type, const float *mins) {
+    if (type != QT_GGML_F32 && type != QT_GGML_F16 && type != QT_GGML_Q8_0 && type != QT_GGML_Q8_1)
+        qt_die("linear %s: input type %d is not F32, F16, Q8_0 or Q8_1", l->w->name, type);
+    free(l->in_mins);
+    l->in_mins = NULL;
+    l->in_type = type;
+    if (type != QT_GGML_Q8_1) return;
+    size_t n = l->w->n / 32;
+    if (!mins || qt_cols(l->w) % 32) qt_die("linear %s: Q8_1 input rounding needs rows of a multiple of 32 and their mins", l->w->name);
+    l->in_mins = malloc(n * sizeof(float));
+    if (!l->in_mins) qt_die("out of memory");
+    memcpy(l->in_mins, mins, n * sizeof(float));
+}
+
+void qt_model_clear_input_types(qt_model *m) {
+    for (int j = 0; j < m->n_linears; j++) qt_linear_set_input_type(m->linears[j], QT_GGML_F32, NULL);
 }
 
 /* splitmix64 → N(0,1) by Box-Muller; local so init does not depend on the data RNG */
@@ -141,7 +163,12 @@ qt_tensor *qt_linear_forward(qt_ctx *ctx, qt_linear_layer *l, qt_tensor *x) {
     qt_tensor *w = l->wq ? qt_fake_quant(ctx, l->w, l->wq) : l->w;
     if (l->aq) x = qt_act_quant(ctx, x, l->aq);
     if (l->hook) l->hook(l->hook_user, l, x);
-    return qt_linear(ctx, x, w);
+    if (l->in_type == QT_GGML_F32) return qt_linear(ctx, x, w);
+    float *corr = NULL;
+    qt_tensor *y = qt_linear(ctx, qt_act_round_ggml(ctx, x, l->in_type, &corr), w);
+    if (corr) /* y [rows, out] += corr [rows, nb] · minsᵀ */
+        qt_ggml_q8_1_add_min_term(y->data, corr, l->in_mins, qt_rows(x), qt_rows(w), qt_cols(w) / 32);
+    return y;
 }
 
 qt_tensor *qt_block_forward(qt_ctx *ctx, const qt_model_cfg *cfg, qt_block *blk, qt_tensor *x, int pos0) {

@@ -13,6 +13,7 @@
 #define QATC_NN_MODEL_H
 
 #include "autograd/tensor.h"
+#include "quant/ggml_blocks.h"
 
 struct qt_quantizer;
 struct qt_actquant;
@@ -32,13 +33,27 @@ typedef void (*qt_linear_hook)(void *user, struct qt_linear_layer *l, const qt_t
 
 /* A bias-free Linear y = x·Wᵀ whose weight may be fake-quantized (wq) and
  * whose input may be fake-quantized (aq) in the forward. hook (NULL = none,
- * no cost) observes the input for PTQ calibration; clones do not copy it. */
+ * no cost) observes the input for PTQ calibration; clones do not copy it.
+ *
+ * A deployed model (a GGUF file, or a QAT model's frozen form) also rounds
+ * each Linear's input as llama.cpp does for the weight's ggml type:
+ * in_type (a qt_ggml_type, see qt_ggml_vec_dot_type) is
+ *   QT_GGML_F32   no rounding (the default)
+ *   QT_GGML_F16   each input value to the nearest fp16
+ *   QT_GGML_Q8_0  blocks of 32: d = fp16(amax/127), q = round(x·127/amax), x̂ = q·d
+ *   QT_GGML_Q8_1  the same x̂, and for Q4_1 weights (ŵ = d·q + m per block)
+ *                 the min term uses s = fp16(d32·Σq) as llama.cpp's Q8_1
+ *                 stores it: y = x̂·Ŵᵀ + Σ_blocks m·(s - fp16(d32)·Σq), with
+ *                 in_mins the weight's per-32-block mins [out, in/32]
+ * The rounding is straight-through; the min term has no gradient. */
 typedef struct qt_linear_layer {
     qt_tensor *w;
     struct qt_quantizer *wq;
     struct qt_actquant *aq;
     qt_linear_hook hook;
     void *hook_user;
+    int in_type;      /* deployment input rounding (qt_ggml_type); QT_GGML_F32 = none */
+    float *in_mins;   /* QT_GGML_Q8_1 only: owned per-block weight mins; else NULL */
 } qt_linear_layer;
 
 typedef struct qt_block {
@@ -62,10 +77,17 @@ typedef struct qt_model {
 int qt_model_cfg_check(const qt_model_cfg *cfg, char *err, size_t errlen);
 /* Allocates a model (parameters zeroed); the cfg must pass qt_model_cfg_check. */
 qt_model *qt_model_new(const qt_model_cfg *cfg);
-/* A deep copy of m's parameters (quantizer pointers are shared, not copied). */
+/* A deep copy of m's parameters and input rounding (quantizer pointers are
+ * shared, not copied). */
 qt_model *qt_model_clone(const qt_model *m);
-/* Frees the model and its parameters (not attached quantizers). */
+/* Frees the model, its parameters and input rounding (not attached quantizers). */
 void qt_model_free(qt_model *m);
+/* Sets Linear l's deployment input rounding (see qt_linear_layer): type
+ * QT_GGML_F32, F16, Q8_0 or Q8_1; for Q8_1, mins (the weight's rows·cols/32
+ * per-block mins) is copied; otherwise it is ignored. */
+void qt_linear_set_input_type(qt_linear_layer *l, int type, const float *mins);
+/* Turns every Linear's input rounding off (QT_GGML_F32). */
+void qt_model_clear_input_types(qt_model *m);
 /* Seeded init: N(0, 0.02) weights, residual outputs scaled by 1/sqrt(2·layers), norms 1. */
 void qt_model_init(qt_model *m, uint64_t seed);
 /* Finds a parameter by name, or NULL. */
@@ -75,7 +97,8 @@ qt_linear_layer *qt_model_linear(const qt_model *m, const char *weight_name);
 /* Number of weights in the model. */
 size_t qt_model_numel(const qt_model *m);
 
-/* Linear forward: applies aq to x and wq to W when attached. */
+/* Linear forward: applies aq to x and wq to W when attached, then the input
+ * rounding of l->in_type. */
 qt_tensor *qt_linear_forward(qt_ctx *ctx, qt_linear_layer *l, qt_tensor *x);
 /* One decoder block on x [B, T, D], positions from pos0. */
 qt_tensor *qt_block_forward(qt_ctx *ctx, const qt_model_cfg *cfg, qt_block *blk, qt_tensor *x, int pos0);

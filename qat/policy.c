@@ -139,15 +139,26 @@ double qt_model_deploy_bytes(const qt_model *m, double *bits_per_weight) {
     return bits / 8.0;
 }
 
-qt_model *qt_model_freeze(const qt_model *m) {
+/* A copy of m with every quantized Linear's weight replaced by its dequantized
+ * frozen codes and its weight quantizer dropped; with deploy also every
+ * activation quantizer dropped and, with faithful, each quantized Linear's
+ * input rounded as llama.cpp does for the GGUF type holding its spec. */
+static qt_model *frozen_copy(const qt_model *m, int deploy, int faithful) {
     qt_model *f = qt_model_clone(m);
     for (int j = 0; j < m->n_linears; j++) {
         const qt_linear_layer *l = m->linears[j];
-        f->linears[j]->wq = NULL;
+        qt_linear_layer *fl = f->linears[j];
+        fl->wq = NULL;
+        if (deploy) fl->aq = NULL;
         if (!l->wq) continue;
         qt_qweight *qw = qt_freeze(l->w, l->wq);
-        qt_qweight_dequant(qw, f->linears[j]->w->data);
+        qt_qweight_dequant(qw, fl->w->data);
+        if (deploy && faithful) qt_linear_set_input_type(fl, qt_ggml_spec_vec_dot_type(&qw->spec), qw->mins);
         qt_qweight_free(qw);
     }
     return f;
 }
+
+qt_model *qt_model_freeze(const qt_model *m) { return frozen_copy(m, 0, 0); }
+
+qt_model *qt_model_deploy(const qt_model *qat, int faithful) { return frozen_copy(qat, 1, faithful); }

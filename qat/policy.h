@@ -71,5 +71,14 @@ double qt_model_deploy_bytes(const qt_model *m, double *bits_per_weight);
  * dropped and its activation quantizer kept. Its logits equal the fake-quant
  * model's bit for bit. Free with qt_model_free. */
 qt_model *qt_model_freeze(const qt_model *m);
+/* The model as llama.cpp runs the GGUF export of qat: each quantized
+ * Linear's weight replaced by the dequantized frozen codes, every weight and
+ * activation quantizer dropped. With faithful, each quantized Linear's input
+ * is rounded as llama.cpp does for the GGUF type that holds its spec
+ * (qt_ggml_spec_vec_dot_type: float_min with groups of 32 → Q8_1, other
+ * grids → Q8_0); unquantized Linears and faithful = 0 leave inputs unrounded,
+ * giving the logits of the fake-quant model without activation quantizers.
+ * Evaluate it with qt_model_forward under no-grad; free with qt_model_free. */
+qt_model *qt_model_deploy(const qt_model *qat, int faithful);
 
 #endif

@@ -1,10 +1,12 @@
 /* Activation fake-quant, symmetric signed b-bit: per-token dynamic (no
- * parameters, identity STE) and static per-tensor with one LSQ scale. */
+ * parameters, identity STE), static per-tensor with one LSQ scale, and
+ * llama.cpp's rounding of matmul inputs (identity STE). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "quant/ggml_blocks.h"
 #include "quant/quant.h"
 
 static void check_bits(const char *fn, int bits) {
@@ -116,25 +118,7 @@ qt_tensor *qt_act_quant_dynamic(qt_ctx *ctx, qt_tensor *x, int bits) {
     return y;
 }
 
-/* ---- llama.cpp Q8_0 / Q8_1 blocks of 32 ---- */
-
-void qt_q8_blocks_row(const float *x, float *y, size_t n, float *d32, int *qsum) {
-    for (size_t b0 = 0, bi = 0; b0 < n; b0 += 32, bi++) {
-        size_t m = n - b0 < 32 ? n - b0 : 32;
-        float amax = span_absmax(x + b0, m);
-        float d = amax / 127.0f, id = amax != 0.0f ? 127.0f / amax : 0.0f, dh = qt_f16_round(d);
-        int s = 0;
-        for (size_t i = 0; i < m; i++) {
-            float q = rintf(x[b0 + i] * id);
-            s += (int)q;
-            y[b0 + i] = q * dh;
-        }
-        if (qsum) {
-            d32[bi] = d;
-            qsum[bi] = s;
-        }
-    }
-}
+/* ---- llama.cpp's rounding of matmul inputs (quant/ggml_blocks.h) ---- */
 
 qt_tensor *qt_act_quant_q8_blocks(qt_ctx *ctx, qt_tensor *x) {
     qt_tensor *y = qt_tensor_like(ctx, x);
@@ -142,9 +126,31 @@ qt_tensor *qt_act_quant_q8_blocks(qt_ctx *ctx, qt_tensor *x) {
 #pragma omp parallel for if (x->n > 32768)
     for (int r = 0; r < rows; r++) {
         size_t o = (size_t)r * cols;
-        qt_q8_blocks_row(x->data + o, y->data + o, (size_t)cols, NULL, NULL);
+        qt_ggml_q8_round_row(x->data + o, y->data + o, (size_t)cols, NULL, NULL);
     }
     qt_record(ctx, "act_quant_q8_blocks", dyn_backward, y, 1, &x);
+    return y;
+}
+
+qt_tensor *qt_act_round_ggml(qt_ctx *ctx, qt_tensor *x, int type, float **corr) {
+    if (type == QT_GGML_Q8_0) return qt_act_quant_q8_blocks(ctx, x);
+    if (type != QT_GGML_F16 && type != QT_GGML_Q8_1) qt_die("act_round_ggml: type %d is not F16, Q8_0 or Q8_1", type);
+    qt_tensor *y = qt_tensor_like(ctx, x);
+    if (type == QT_GGML_F16) {
+#pragma omp parallel for simd if (x->n > 65536)
+        for (size_t i = 0; i < x->n; i++) y->data[i] = qt_f16_round(x->data[i]);
+        qt_record(ctx, "act_round_f16", dyn_backward, y, 1, &x);
+        return y;
+    }
+    const int rows = qt_rows(x), cols = qt_cols(x), nb = (cols + 31) / 32;
+    float *c = qt_arena_alloc(&ctx->arena, (size_t)rows * nb * sizeof(float));
+#pragma omp parallel for if (x->n > 32768)
+    for (int r = 0; r < rows; r++) {
+        size_t o = (size_t)r * cols;
+        qt_ggml_q8_1_round_row(x->data + o, y->data + o, (size_t)cols, c + (size_t)r * nb);
+    }
+    qt_record(ctx, "act_quant_q8_1_blocks", dyn_backward, y, 1, &x);
+    *corr = c;
     return y;
 }
 

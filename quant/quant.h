@@ -210,15 +210,16 @@ qt_tensor *qt_act_quant(qt_ctx *ctx, qt_tensor *x, qt_actquant *aq);
  * backward is the identity (STE, the scale is not differentiated). */
 qt_tensor *qt_act_quant_dynamic(qt_ctx *ctx, qt_tensor *x, int bits);
 /* llama.cpp's rounding of a matmul input to Q8_0 (Q8_1 for Q4_1 weights)
- * blocks: each row of the last dim in blocks of 32 contiguous values (a
- * shorter last block if the row is not a multiple of 32), per block
- * amax = max|x|, d = fp16(amax/127), q = round_half_even(x·127/amax) (0 when
- * amax = 0), x̂ = q·d. Backward is the identity (STE). */
+ * blocks: each row of the last dim by qt_ggml_q8_round_row (blocks of 32,
+ * d = fp16(amax/127), q = round_half_even(x·127/amax), x̂ = q·d). Backward
+ * is the identity (STE). */
 qt_tensor *qt_act_quant_q8_blocks(qt_ctx *ctx, qt_tensor *x);
-/* The same rounding on n contiguous values (one row): x̂ to y (may alias x);
- * when qsum is non-NULL, also per block the fp32 d = amax/127 (before fp16
- * rounding) to d32[b] and Σq to qsum[b] (what Q8_1 stores as s = d32·Σq). */
-void qt_q8_blocks_row(const float *x, float *y, size_t n, float *d32, int *qsum);
+/* llama.cpp's rounding of a matmul input x [..., D] for a weight whose
+ * input (vec_dot) type is `type` (see qt_ggml_vec_dot_type): F16 each value
+ * to the nearest fp16; Q8_0 as qt_act_quant_q8_blocks; Q8_1 the same values
+ * and *corr = the Q4_1 min-term corrections [rows, ceil(D/32)] in ctx's
+ * arena (qt_ggml_q8_1_round_row). Backward is the identity (STE). */
+qt_tensor *qt_act_round_ggml(qt_ctx *ctx, qt_tensor *x, int type, float **corr);
 /* Static per-tensor with the LSQ scale param `scale` [1]: same math and
  * gradients as a SYM per-tensor weight quantizer, with N = x->n in g. */
 qt_tensor *qt_act_quant_static(qt_ctx *ctx, qt_tensor *x, qt_tensor *scale, int bits);

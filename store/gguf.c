@@ -13,65 +13,12 @@
 
 #define MAX_KV_KEY 65535u
 
-static const struct {
-    int type;
-    const char *name;
-    int block;
-    size_t size;
-} TYPES[] = {
-    {QT_GGML_F32, "F32", 1, 4},       {QT_GGML_F16, "F16", 1, 2},       {QT_GGML_Q4_0, "Q4_0", 32, 18},
-    {QT_GGML_Q4_1, "Q4_1", 32, 20},   {QT_GGML_Q5_0, "Q5_0", 32, 22},   {QT_GGML_Q5_1, "Q5_1", 32, 24},
-    {QT_GGML_Q8_0, "Q8_0", 32, 34},   {QT_GGML_Q8_1, "Q8_1", 32, 36},   {QT_GGML_Q2_K, "Q2_K", 256, 84},
-    {QT_GGML_Q3_K, "Q3_K", 256, 110}, {QT_GGML_Q4_K, "Q4_K", 256, 144}, {QT_GGML_Q5_K, "Q5_K", 256, 176},
-    {QT_GGML_Q6_K, "Q6_K", 256, 210}, {QT_GGML_Q8_K, "Q8_K", 256, 292}, {QT_GGML_BF16, "BF16", 1, 2},
-};
-#define N_TYPES (sizeof TYPES / sizeof TYPES[0])
-
-const char *qt_ggml_type_name(int type) {
-    for (size_t i = 0; i < N_TYPES; i++)
-        if (TYPES[i].type == type) return TYPES[i].name;
-    return NULL;
-}
-
-int qt_ggml_type_from_name(const char *name) {
-    for (size_t i = 0; i < N_TYPES; i++)
-        if (!strcmp(TYPES[i].name, name)) return TYPES[i].type;
-    return -1;
-}
-
-int qt_ggml_block_size(int type) {
-    for (size_t i = 0; i < N_TYPES; i++)
-        if (TYPES[i].type == type) return TYPES[i].block;
-    return 0;
-}
-
-size_t qt_ggml_type_size(int type) {
-    for (size_t i = 0; i < N_TYPES; i++)
-        if (TYPES[i].type == type) return TYPES[i].size;
-    return 0;
-}
-
 static const size_t VSIZE[] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8};
 
 const char *qt_gguf_vtype_name(int v) {
     static const char *const N[] = {"u8", "i8", "u16", "i16", "u32", "i32", "f32",
                                     "bool", "string", "array", "u64", "i64", "f64"};
     return v >= 0 && v <= 12 ? N[v] : "unknown";
-}
-
-size_t qt_ggml_nbytes(int type, int n_dims, const uint64_t *ne) {
-    int bs = qt_ggml_block_size(type);
-    size_t ts = qt_ggml_type_size(type);
-    if (!bs || n_dims < 1 || n_dims > QT_GGUF_MAX_DIMS) return 0;
-    if (ne[0] == 0 || ne[0] % (uint64_t)bs) return 0;
-    uint64_t bytes = ne[0] / (uint64_t)bs * ts;
-    for (int d = 1; d < n_dims; d++) {
-        if (ne[d] == 0) return 0;
-        if (bytes > UINT64_MAX / ne[d]) return 0;
-        bytes *= ne[d];
-    }
-    if (bytes > (uint64_t)SIZE_MAX / 2) return 0;
-    return (size_t)bytes;
 }
 
 /* ------------------------------------------------------------ in memory */

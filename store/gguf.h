@@ -18,11 +18,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "quant/ggml_blocks.h" /* ggml type ids and sizes */
+
 #define QT_GGUF_VERSION 3
 #define QT_GGUF_DEFAULT_ALIGNMENT 32
 /* Largest general.alignment read or written (a bigger one only pads the file). */
 #define QT_GGUF_MAX_ALIGNMENT 65536
-#define QT_GGUF_MAX_DIMS 4
+#define QT_GGUF_MAX_DIMS QT_GGML_MAX_DIMS
 #define QT_GGUF_MAX_NAME 64
 
 /* KV value types. */
@@ -31,13 +33,6 @@ typedef enum {
     QT_GGUF_F32 = 6, QT_GGUF_BOOL = 7, QT_GGUF_STRING = 8, QT_GGUF_ARRAY = 9, QT_GGUF_U64 = 10,
     QT_GGUF_I64 = 11, QT_GGUF_F64 = 12
 } qt_gguf_vtype;
-
-/* ggml tensor types this module knows the block size of. */
-typedef enum {
-    QT_GGML_F32 = 0, QT_GGML_F16 = 1, QT_GGML_Q4_0 = 2, QT_GGML_Q4_1 = 3, QT_GGML_Q5_0 = 6, QT_GGML_Q5_1 = 7,
-    QT_GGML_Q8_0 = 8, QT_GGML_Q8_1 = 9, QT_GGML_Q2_K = 10, QT_GGML_Q3_K = 11, QT_GGML_Q4_K = 12,
-    QT_GGML_Q5_K = 13, QT_GGML_Q6_K = 14, QT_GGML_Q8_K = 15, QT_GGML_BF16 = 30
-} qt_ggml_type;
 
 /* One KV. Scalars live in `val` (integers widened, f32/f64 as double);
  * strings in `str`; arrays have arr_type, n elements and either `strs`
@@ -79,13 +74,6 @@ typedef struct qt_gguf {
     void *image;       /* the file as read (tensor data points into it) */
 } qt_gguf;
 
-/* Name of a ggml type ("Q4_0") or NULL when unknown. */
-const char *qt_ggml_type_name(int type);
-/* Type from its name (case-sensitive, "F32", "Q4_0", ...), or -1. */
-int qt_ggml_type_from_name(const char *name);
-/* Elements per block and bytes per block of a type; 0 when unknown. */
-int qt_ggml_block_size(int type);
-size_t qt_ggml_type_size(int type);
 /* Name of a KV value type ("u32", "string", ...). */
 const char *qt_gguf_vtype_name(int vtype);
 
@@ -112,10 +100,6 @@ int qt_gguf_set_arr_str(qt_gguf *g, const char *key, const char *const *s, uint6
  * Returns 0, or -1 with a message in err. */
 int qt_gguf_add_tensor(qt_gguf *g, const char *name, qt_ggml_type type, int n_dims, const uint64_t *ne,
                        const void *data, size_t nbytes, char *err, size_t errlen);
-
-/* Bytes of a tensor of this type and shape, or 0 when ne[0] is not a
- * multiple of the block size, the type is unknown or the size overflows. */
-size_t qt_ggml_nbytes(int type, int n_dims, const uint64_t *ne);
 
 /* Writes g to path atomically (temp file, fsync, rename). Returns 0, or -1
  * with a message in err (the previous file at path is untouched). */

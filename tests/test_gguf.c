@@ -14,8 +14,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "eval/faithful.h"
 #include "io/export.h"
+#include "qat/policy.h"
 #include "run/artifacts.h"
 #include "store/gguf.h"
 #include "ops/ops.h"
@@ -282,7 +282,7 @@ static void test_export(const char *dir, qt_grid grid, int bits, const char *typ
         qt_qweight_free(qw);
     }
     /* qatc's own import: same weights as the QAT model's deploy form, same logits */
-    qt_deploy *a = qt_deploy_from_qat(m, 1), *b = qt_import_gguf(path, err, sizeof err);
+    qt_model *a = qt_model_deploy(m, 1), *b = qt_import_gguf(path, err, sizeof err);
     CHECK(b != NULL, "%s", err);
     if (b) {
         int32_t ids[2 * 16];
@@ -290,21 +290,22 @@ static void test_export(const char *dir, qt_grid grid, int bits, const char *typ
         for (int i = 0; i < 32; i++) ids[i] = (int32_t)(tu_uniform(&s) * 256);
         qt_ctx ctx;
         qt_ctx_init(&ctx, 1 << 20);
-        qt_tensor *za = qt_deploy_forward(&ctx, a, ids, 2, 16);
+        qt_no_grad(&ctx, 1);
+        qt_tensor *za = qt_model_forward(&ctx, a, ids, 2, 16);
         float *keep = malloc(za->n * sizeof *keep);
         memcpy(keep, za->data, za->n * sizeof *keep);
         qt_ctx_reset(&ctx);
-        qt_tensor *zb = qt_deploy_forward(&ctx, b, ids, 2, 16);
+        qt_tensor *zb = qt_model_forward(&ctx, b, ids, 2, 16);
         double rel = tu_rel_err(zb->data, keep, za->n);
         CHECK(grid == QT_GRID_ASYM ? rel < 1e-5 : rel == 0.0, "%s: GGUF logits differ from the QAT deploy model: %.3g",
               type, rel);
         for (int j = 0; j < m->n_linears; j++)
-            CHECK(a->act[j] == b->act[j] || grid != QT_GRID_FLOAT_MIN, "act mode of linear %d", j);
+            CHECK(a->linears[j]->in_type == b->linears[j]->in_type || grid != QT_GRID_FLOAT_MIN, "act mode of linear %d", j);
         free(keep);
         qt_ctx_free(&ctx);
     }
-    qt_deploy_free(a);
-    qt_deploy_free(b);
+    qt_model_free(a);
+    qt_model_free(b);
     qt_gguf_free(g);
     free_qat(m);
 }
@@ -383,7 +384,7 @@ static void test_q8_blocks(void) {
     int qs[3];
     tu_fill_normal(x, n, 2.0f, &s);
     for (int i = 32; i < 64; i++) x[i] = 0.0f; /* an all-zero block */
-    qt_q8_blocks_row(x, y, (size_t)n, d32, qs);
+    qt_ggml_q8_round_row(x, y, (size_t)n, d32, qs);
     for (int b = 0; b < 3; b++) {
         int m = b < 2 ? 32 : 16, sum = 0;
         float amax = 0;

@@ -108,16 +108,16 @@ int main(int argc, char **argv) {
         fprintf(stderr, "qat_eval: %s\n", err);
         return 1;
     }
-    qt_deploy *d = NULL;
+    qt_model *d = NULL;
     size_t ml = strlen(model);
     if (ml > 5 && !strcmp(model + ml - 5, ".gguf")) {
         d = qt_import_gguf(model, err, sizeof err);
-        if (d && !faithful) qt_deploy_unfaithful(d);
+        if (d && !faithful) qt_model_clear_input_types(d);
     } else {
         qt_config cfg;
         qt_model *m = qt_load_qat(model, config, quant, &cfg, err, sizeof err);
         if (m) {
-            d = qt_deploy_from_qat(m, faithful);
+            d = qt_model_deploy(m, faithful);
             qt_policy_detach(m);
             qt_model_free(m);
             qt_config_free(&cfg);
@@ -136,7 +136,7 @@ int main(int argc, char **argv) {
     if (rc) fprintf(stderr, "qat_eval: %s: %s\n", tokens, err);
     else printf("{\"n_scored\": %ld, \"nll_mean\": %.17g, \"ppl\": %.17g}\n", scored, nll, exp(nll));
     qt_ctx_free(&c);
-    qt_deploy_free(d);
+    qt_model_free(d);
     free(ids);
     return rc ? 1 : 0;
 }
