@@ -1,9 +1,10 @@
 /* qatc data/dataset: text files, the seeded train/val split, token arrays in
  * HDF5, and the weighted token-stream mixture with its random-window batcher.
  *
- * Errors: every function that can fail returns 0 on success and -1 on
- * failure, with a one-line message in err (QD_ERR_LEN bytes) that names the
- * file (and what was expected). Nothing here prints or exits.
+ * Errors (base/err.h): every function that can fail takes (err, errlen)
+ * last and returns 0 on success and -1 on failure, with a one-line message
+ * in err that names the file (and what was expected). Nothing here prints or
+ * exits. Whole files are read with base/files.h qt_read_file.
  *
  * Split rule (stable, documented so that a val set never silently moves):
  *   The text is cut into consecutive chunks. A chunk starting at byte p ends
@@ -17,8 +18,11 @@
  *   leaves train empty, the chunk with the largest u_k goes to train.
  *   Train (val) tokens are the train (val) chunks concatenated in text order.
  *
- * Token files (HDF5): dataset "tokens" (int32, 1-D, values in [0, 256)),
- * with attributes describing where the tokens came from (qd_token_meta).
+ * Token files (HDF5, written and read through store/h5store.h as bare
+ * files): dataset "tokens" (int32, 1-D, values in [0, 256), chunked and
+ * deflated), with scalar attributes format_version = 1, vocab = 256 and the
+ * provenance of qd_token_meta (part, source_size, source_mtime_ns,
+ * source_hash, split_seed, chunk_bytes, val_fraction).
  * A cache is valid only when size, content hash (FNV-1a 64) and split
  * parameters all match the current source; the mtime is stored for
  * information but a mere touch does not invalidate the cache. */
@@ -39,10 +43,6 @@ typedef struct qd_tokens {
 
 /* Frees the array and zeroes the struct (safe on a zeroed struct). */
 void qd_tokens_free(qd_tokens *t);
-
-/* Reads a whole file into a malloc'd, NUL-terminated buffer. Errors when the
- * file is missing, unreadable, not a regular file, empty or short-read. */
-int qd_read_file(const char *path, char **data, size_t *len, char err[QD_ERR_LEN]);
 
 /* FNV-1a 64-bit hash of n bytes. */
 uint64_t qd_fnv1a64(const void *data, size_t n);
@@ -66,10 +66,10 @@ typedef struct qd_chunk {
 /* Computes the chunks of the split rule above (malloc'd array in *chunks).
  * Errors on len == 0 or out-of-range cfg values. */
 int qd_split_plan(const char *text, size_t len, const qd_split_cfg *cfg, qd_chunk **chunks,
-                  size_t *n_chunks, char err[QD_ERR_LEN]);
+                  size_t *n_chunks, char *err, size_t errlen);
 /* Splits text into train and val token arrays by the rule above. */
 int qd_split_text(const char *text, size_t len, const qd_split_cfg *cfg, qd_tokens *train,
-                  qd_tokens *val, char err[QD_ERR_LEN]);
+                  qd_tokens *val, char *err, size_t errlen);
 
 /* ---- HDF5 token files ---- */
 
@@ -87,14 +87,16 @@ typedef struct qd_token_meta {
 } qd_token_meta;
 
 /* Writes tokens (and meta, may be NULL = zeros) to an HDF5 file, atomically
- * (a temporary file renamed over path). */
+ * (the store's temp file "<path>.tmp.<pid>" renamed over path; on failure,
+ * disk full included, no temp file stays and path is untouched). */
 int qd_tokens_save_h5(const char *path, const qd_tokens *t, const qd_token_meta *meta,
-                      char err[QD_ERR_LEN]);
-/* Reads an HDF5 token file into t (and its meta, if meta is non-NULL).
- * Errors name the file: missing, not HDF5, no "tokens" dataset, wrong rank
- * or a token outside [0, 256). */
+                      char *err, size_t errlen);
+/* Reads an HDF5 token file into t (and its meta, if meta is non-NULL; a
+ * missing or malformed attribute leaves its field 0). Errors name the file:
+ * missing, not HDF5, no "tokens" dataset, wrong rank, not int32, a length
+ * the stored bytes cannot hold, or a token outside [0, 256). */
 int qd_tokens_load_h5(const char *path, qd_tokens *t, qd_token_meta *meta,
-                      char err[QD_ERR_LEN]);
+                      char *err, size_t errlen);
 
 /* ---- text datasets ---- */
 
@@ -109,7 +111,7 @@ typedef struct qd_text_data {
  * they match the source and cfg, and otherwise rebuilds and rewrites them
  * (a cache that cannot be written is an error). */
 int qd_text_load(const char *path, const qd_split_cfg *cfg, const char *cache_prefix,
-                 qd_text_data *out, char err[QD_ERR_LEN]);
+                 qd_text_data *out, char *err, size_t errlen);
 /* Frees both parts. */
 void qd_text_free(qd_text_data *d);
 
@@ -146,7 +148,7 @@ void qd_mix_free(qd_mix *m);
  * window starts, e.g. to the beginning of each suite item, and must be
  * ascending and < n. Errors on n == 0, weight < 0 or bad tokens/starts. */
 int qd_mix_add(qd_mix *m, const char *name, const int32_t *tok, size_t n, const size_t *starts,
-               size_t n_starts, double weight, char err[QD_ERR_LEN]);
+               size_t n_starts, double weight, char *err, size_t errlen);
 /* Fills x[B*T] and y[B*T] (row-major, row b = x[b*T ..]) with B random
  * windows; y is x shifted by one token. Row b: u = qrng_uniform_d picks the
  * source by cumulative weight; then the start s is qrng_below over the
@@ -155,6 +157,6 @@ int qd_mix_add(qd_mix *m, const char *name, const int32_t *tok, size_t n, const 
  * index. Errors when the total weight is 0 or a weighted source is shorter
  * than T + 1 tokens (or has no usable start). */
 int qd_mix_batch(const qd_mix *m, int B, int T, qrng *rng, int32_t *x, int32_t *y,
-                 int *src_of_row, char err[QD_ERR_LEN]);
+                 int *src_of_row, char *err, size_t errlen);
 
 #endif

@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/err.h"
+#include "base/files.h"
+
 /* ---------------------------------------------------------------- helpers */
 
 static char *dup_n(const char *s, size_t n) {
@@ -46,10 +49,10 @@ void qd_eval_set_free(qd_eval_set *set) {
 }
 
 /* Appends an item, taking ownership of its strings (freed on error). */
-static int set_push_owned(qd_eval_set *set, qd_eval_item it, char err[QD_ERR_LEN]) {
+static int set_push_owned(qd_eval_set *set, qd_eval_item it, char *err, size_t errlen) {
     if (!it.prompt || !it.answer) {
         qd_eval_item_free(&it);
-        snprintf(err, QD_ERR_LEN, "suite: out of memory");
+        qt_set_err(err, errlen, "suite: out of memory");
         return -1;
     }
     if (set->n == set->cap) {
@@ -57,7 +60,7 @@ static int set_push_owned(qd_eval_set *set, qd_eval_item it, char err[QD_ERR_LEN
         qd_eval_item *ni = realloc(set->items, cap * sizeof *ni);
         if (!ni) {
             qd_eval_item_free(&it);
-            snprintf(err, QD_ERR_LEN, "suite: out of memory");
+            qt_set_err(err, errlen, "suite: out of memory");
             return -1;
         }
         set->items = ni;
@@ -68,9 +71,9 @@ static int set_push_owned(qd_eval_set *set, qd_eval_item it, char err[QD_ERR_LEN
 }
 
 int qd_eval_set_add(qd_eval_set *set, const char *prompt, const char *answer,
-                    char err[QD_ERR_LEN]) {
+                    char *err, size_t errlen) {
     qd_eval_item it = {dup_n(prompt, strlen(prompt)), dup_n(answer, strlen(answer))};
-    return set_push_owned(set, it, err);
+    return set_push_owned(set, it, err, errlen);
 }
 
 /* A growable byte buffer. */
@@ -120,18 +123,18 @@ static void recall_max_lens(const qd_recall_cfg *c, int *pair, int *query, int *
     *answer = vd + 2;
 }
 
-int qd_suite_arith(qd_suite *s, const qd_arith_cfg *cfg, char err[QD_ERR_LEN]) {
+int qd_suite_arith(qd_suite *s, const qd_arith_cfg *cfg, char *err, size_t errlen) {
     memset(s, 0, sizeof *s);
     qd_arith_cfg c = cfg ? *cfg : qd_arith_default();
     if (c.min_digits < 1 || c.max_digits > 18 || c.min_digits > c.max_digits) {
-        snprintf(err, QD_ERR_LEN,
-                 "suite arith: digits %d..%d, expected 1 <= min_digits <= max_digits <= 18",
-                 c.min_digits, c.max_digits);
+        qt_set_err(err, errlen,
+                   "suite arith: digits %d..%d, expected 1 <= min_digits <= max_digits <= 18",
+                   c.min_digits, c.max_digits);
         return -1;
     }
     if (c.subtraction != 0 && c.subtraction != 1) {
-        snprintf(err, QD_ERR_LEN, "suite arith: subtraction is %d, expected 0 or 1",
-                 c.subtraction);
+        qt_set_err(err, errlen, "suite arith: subtraction is %d, expected 0 or 1",
+                   c.subtraction);
         return -1;
     }
     snprintf(s->name, sizeof s->name, "arith");
@@ -140,25 +143,25 @@ int qd_suite_arith(qd_suite *s, const qd_arith_cfg *cfg, char err[QD_ERR_LEN]) {
     return 0;
 }
 
-int qd_suite_recall(qd_suite *s, const qd_recall_cfg *cfg, char err[QD_ERR_LEN]) {
+int qd_suite_recall(qd_suite *s, const qd_recall_cfg *cfg, char *err, size_t errlen) {
     memset(s, 0, sizeof *s);
     qd_recall_cfg c = cfg ? *cfg : qd_recall_default();
     if (c.n_keys < 2 || c.n_keys > 1000000) {
-        snprintf(err, QD_ERR_LEN, "suite recall: n_keys is %d, expected 2..1000000", c.n_keys);
+        qt_set_err(err, errlen, "suite recall: n_keys is %d, expected 2..1000000", c.n_keys);
         return -1;
     }
     if (c.n_values < 1 || c.n_values > 1000000000) {
-        snprintf(err, QD_ERR_LEN, "suite recall: n_values is %d, expected 1..1000000000",
-                 c.n_values);
+        qt_set_err(err, errlen, "suite recall: n_values is %d, expected 1..1000000000",
+                   c.n_values);
         return -1;
     }
     int mp, mq, ma;
     recall_max_lens(&c, &mp, &mq, &ma);
     if (c.ctx_bytes < mp + mq + ma || c.ctx_bytes > 1000000) {
-        snprintf(err, QD_ERR_LEN,
-                 "suite recall: ctx_bytes is %d, expected %d..1000000 (one pair, the query "
-                 "and the answer must fit)",
-                 c.ctx_bytes, mp + mq + ma);
+        qt_set_err(err, errlen,
+                   "suite recall: ctx_bytes is %d, expected %d..1000000 (one pair, the query "
+                   "and the answer must fit)",
+                   c.ctx_bytes, mp + mq + ma);
         return -1;
     }
     snprintf(s->name, sizeof s->name, "recall");
@@ -200,31 +203,31 @@ static int ends_with(const char *s, const char *suf) {
 
 /* Parses one JSONL line into an item. */
 static int parse_jsonl_line(const char *path, size_t lineno, const char *line, qd_eval_item *it,
-                            char err[QD_ERR_LEN]) {
+                            char *err, size_t errlen) {
     const char *end = NULL;
     cJSON *j = cJSON_ParseWithOpts(line, &end, 1);
     if (!j) {
         size_t col = end ? (size_t)(end - line) + 1 : 1;
-        snprintf(err, QD_ERR_LEN, "%s:%zu: malformed JSON near column %zu; expected %s", path,
-                 lineno, col, JSONL_SHAPE);
+        qt_set_err(err, errlen, "%s:%zu: malformed JSON near column %zu; expected %s", path,
+                   lineno, col, JSONL_SHAPE);
         return -1;
     }
     int rc = -1;
     if (!cJSON_IsObject(j)) {
-        snprintf(err, QD_ERR_LEN, "%s:%zu: not a JSON object; expected %s", path, lineno,
-                 JSONL_SHAPE);
+        qt_set_err(err, errlen, "%s:%zu: not a JSON object; expected %s", path, lineno,
+                   JSONL_SHAPE);
         goto out;
     }
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(j, "prompt");
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(j, "answer");
     if (!cJSON_IsString(p) || !cJSON_IsString(a)) {
-        snprintf(err, QD_ERR_LEN, "%s:%zu: missing or non-string \"%s\"; expected %s", path,
-                 lineno, !cJSON_IsString(p) ? "prompt" : "answer", JSONL_SHAPE);
+        qt_set_err(err, errlen, "%s:%zu: missing or non-string \"%s\"; expected %s", path,
+                   lineno, !cJSON_IsString(p) ? "prompt" : "answer", JSONL_SHAPE);
         goto out;
     }
     if (!p->valuestring[0] || !a->valuestring[0]) {
-        snprintf(err, QD_ERR_LEN, "%s:%zu: empty \"%s\"; expected a non-empty string", path,
-                 lineno, !p->valuestring[0] ? "prompt" : "answer");
+        qt_set_err(err, errlen, "%s:%zu: empty \"%s\"; expected a non-empty string", path,
+                   lineno, !p->valuestring[0] ? "prompt" : "answer");
         goto out;
     }
     it->prompt = dup_n(p->valuestring, strlen(p->valuestring));
@@ -237,16 +240,16 @@ out:
 
 /* Parses one "prompt<TAB>answer" line into an item. */
 static int parse_tsv_line(const char *path, size_t lineno, const char *line, qd_eval_item *it,
-                          char err[QD_ERR_LEN]) {
+                          char *err, size_t errlen) {
     const char *tab = strchr(line, '\t');
     if (!tab) {
-        snprintf(err, QD_ERR_LEN, "%s:%zu: no TAB; expected \"prompt<TAB>answer\"", path,
-                 lineno);
+        qt_set_err(err, errlen, "%s:%zu: no TAB; expected \"prompt<TAB>answer\"", path,
+                   lineno);
         return -1;
     }
     if (tab == line || !tab[1]) {
-        snprintf(err, QD_ERR_LEN, "%s:%zu: empty %s; expected \"prompt<TAB>answer\"", path,
-                 lineno, tab == line ? "prompt" : "answer");
+        qt_set_err(err, errlen, "%s:%zu: empty %s; expected \"prompt<TAB>answer\"", path,
+                   lineno, tab == line ? "prompt" : "answer");
         return -1;
     }
     it->prompt = dup_n(line, (size_t)(tab - line));
@@ -254,11 +257,11 @@ static int parse_tsv_line(const char *path, size_t lineno, const char *line, qd_
     return 0;
 }
 
-int qd_suite_load_file(qd_suite *s, const char *path, char err[QD_ERR_LEN]) {
+int qd_suite_load_file(qd_suite *s, const char *path, char *err, size_t errlen) {
     memset(s, 0, sizeof *s);
     char *buf;
     size_t len;
-    if (qd_read_file(path, &buf, &len, err)) return -1;
+    if (qt_read_file(path, &buf, &len, err, errlen)) return -1;
     int jsonl = ends_with(path, ".jsonl");
     size_t lineno = 0;
     char *line = buf;
@@ -272,17 +275,17 @@ int qd_suite_load_file(qd_suite *s, const char *path, char err[QD_ERR_LEN]) {
         if (ll > 0 && line[ll - 1] == '\r') line[--ll] = '\0';
         if (!is_blank(line)) {
             qd_eval_item it = {NULL, NULL};
-            rc = jsonl ? parse_jsonl_line(path, lineno, line, &it, err)
-                       : parse_tsv_line(path, lineno, line, &it, err);
-            if (rc == 0) rc = set_push_owned(&s->file, it, err);
+            rc = jsonl ? parse_jsonl_line(path, lineno, line, &it, err, errlen)
+                       : parse_tsv_line(path, lineno, line, &it, err, errlen);
+            if (rc == 0) rc = set_push_owned(&s->file, it, err, errlen);
             if (rc) break;
         }
         line = next;
     }
     free(buf);
     if (rc == 0 && s->file.n == 0) {
-        snprintf(err, QD_ERR_LEN, "%s: no items; expected one %s per line", path,
-                 jsonl ? JSONL_SHAPE : "\"prompt<TAB>answer\"");
+        qt_set_err(err, errlen, "%s: no items; expected one %s per line", path,
+                   jsonl ? JSONL_SHAPE : "\"prompt<TAB>answer\"");
         rc = -1;
     }
     if (rc) {
@@ -294,10 +297,10 @@ int qd_suite_load_file(qd_suite *s, const char *path, char err[QD_ERR_LEN]) {
     return 0;
 }
 
-int qd_suite_open(qd_suite *s, const char *name_or_path, char err[QD_ERR_LEN]) {
-    if (strcmp(name_or_path, "arith") == 0) return qd_suite_arith(s, NULL, err);
-    if (strcmp(name_or_path, "recall") == 0) return qd_suite_recall(s, NULL, err);
-    return qd_suite_load_file(s, name_or_path, err);
+int qd_suite_open(qd_suite *s, const char *name_or_path, char *err, size_t errlen) {
+    if (strcmp(name_or_path, "arith") == 0) return qd_suite_arith(s, NULL, err, errlen);
+    if (strcmp(name_or_path, "recall") == 0) return qd_suite_recall(s, NULL, err, errlen);
+    return qd_suite_load_file(s, name_or_path, err, errlen);
 }
 
 /* ---------------------------------------------------------------- generators */
@@ -385,7 +388,8 @@ out:
     return rc;
 }
 
-static int suite_sample(const qd_suite *s, qrng *rng, int train, qd_eval_item *out, char err[QD_ERR_LEN]) {
+static int suite_sample(const qd_suite *s, qrng *rng, int train, qd_eval_item *out, char *err,
+                        size_t errlen) {
     out->prompt = out->answer = NULL;
     int rc;
     switch (s->kind) {
@@ -397,7 +401,7 @@ static int suite_sample(const qd_suite *s, qrng *rng, int train, qd_eval_item *o
         break;
     case QD_SUITE_FILE:
         if (s->file.n == 0) {
-            snprintf(err, QD_ERR_LEN, "suite %s: has no items", s->name);
+            qt_set_err(err, errlen, "suite %s: has no items", s->name);
             return -1;
         }
         {
@@ -408,28 +412,28 @@ static int suite_sample(const qd_suite *s, qrng *rng, int train, qd_eval_item *o
         }
         break;
     default:
-        snprintf(err, QD_ERR_LEN, "suite \"%s\": unknown kind %d (not initialised?)", s->name,
-                 s->kind);
+        qt_set_err(err, errlen, "suite \"%s\": unknown kind %d (not initialised?)", s->name,
+                   s->kind);
         return -1;
     }
     if (rc) {
         qd_eval_item_free(out);
-        snprintf(err, QD_ERR_LEN, "suite %s: out of memory", s->name);
+        qt_set_err(err, errlen, "suite %s: out of memory", s->name);
     }
     return rc;
 }
 
-int qd_suite_sample(const qd_suite *s, qrng *rng, qd_eval_item *out, char err[QD_ERR_LEN]) {
-    return suite_sample(s, rng, 0, out, err);
+int qd_suite_sample(const qd_suite *s, qrng *rng, qd_eval_item *out, char *err, size_t errlen) {
+    return suite_sample(s, rng, 0, out, err, errlen);
 }
 
 int qd_suite_eval_set(const qd_suite *s, uint64_t seed, size_t n, qd_eval_set *out,
-                      char err[QD_ERR_LEN]) {
+                      char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     if (s->kind == QD_SUITE_FILE) {
         size_t m = n == 0 || n > s->file.n ? s->file.n : n;
         for (size_t i = 0; i < m; i++) {
-            if (qd_eval_set_add(out, s->file.items[i].prompt, s->file.items[i].answer, err)) {
+            if (qd_eval_set_add(out, s->file.items[i].prompt, s->file.items[i].answer, err, errlen)) {
                 qd_eval_set_free(out);
                 return -1;
             }
@@ -440,7 +444,7 @@ int qd_suite_eval_set(const qd_suite *s, uint64_t seed, size_t n, qd_eval_set *o
     qrng_seed_stream(&r, seed, QD_STREAM_EVAL);
     for (size_t i = 0; i < n; i++) {
         qd_eval_item it;
-        if (qd_suite_sample(s, &r, &it, err) || set_push_owned(out, it, err)) {
+        if (qd_suite_sample(s, &r, &it, err, errlen) || set_push_owned(out, it, err, errlen)) {
             qd_eval_set_free(out);
             return -1;
         }
@@ -449,7 +453,7 @@ int qd_suite_eval_set(const qd_suite *s, uint64_t seed, size_t n, qd_eval_set *o
 }
 
 int qd_suite_train_text(const qd_suite *s, uint64_t seed, size_t min_bytes, char **text,
-                        size_t *len, size_t **starts, size_t *n_starts, char err[QD_ERR_LEN]) {
+                        size_t *len, size_t **starts, size_t *n_starts, char *err, size_t errlen) {
     *text = NULL;
     *len = 0;
     if (starts) *starts = NULL;
@@ -460,7 +464,7 @@ int qd_suite_train_text(const qd_suite *s, uint64_t seed, size_t min_bytes, char
     size_t *st = NULL, nst = 0, cst = 0;
     do {
         qd_eval_item it;
-        if (suite_sample(s, &r, 1, &it, err)) goto fail;
+        if (suite_sample(s, &r, 1, &it, err, errlen)) goto fail;
         if (starts) {
             if (nst == cst) {
                 cst = cst ? 2 * cst : 1024;
@@ -484,8 +488,8 @@ int qd_suite_train_text(const qd_suite *s, uint64_t seed, size_t min_bytes, char
     if (n_starts) *n_starts = nst;
     return 0;
 oom:
-    snprintf(err, QD_ERR_LEN, "suite %s: out of memory building %zu bytes of training text",
-             s->name, min_bytes);
+    qt_set_err(err, errlen, "suite %s: out of memory building %zu bytes of training text",
+               s->name, min_bytes);
 fail:
     free(b.p);
     free(st);
@@ -493,14 +497,14 @@ fail:
 }
 
 int qd_mix_add_suite(qd_mix *m, const qd_suite *s, uint64_t seed, size_t min_bytes,
-                     double weight, char err[QD_ERR_LEN]) {
+                     double weight, char *err, size_t errlen) {
     char *text;
     size_t len, *starts, n_starts;
-    if (qd_suite_train_text(s, seed, min_bytes, &text, &len, &starts, &n_starts, err))
+    if (qd_suite_train_text(s, seed, min_bytes, &text, &len, &starts, &n_starts, err, errlen))
         return -1;
     int32_t *tok = NULL;
-    int rc = qd_tok_encode_alloc(text, len, &tok, err);
-    if (rc == 0) rc = qd_mix_add(m, s->name, tok, len, starts, n_starts, weight, err);
+    int rc = qd_tok_encode_alloc(text, len, &tok, err, errlen);
+    if (rc == 0) rc = qd_mix_add(m, s->name, tok, len, starts, n_starts, weight, err, errlen);
     free(tok);
     free(text);
     free(starts);

@@ -51,7 +51,7 @@ typedef struct qd_eval_set {
 void qd_eval_item_free(qd_eval_item *it);
 /* Appends copies of prompt and answer. */
 int qd_eval_set_add(qd_eval_set *set, const char *prompt, const char *answer,
-                    char err[QD_ERR_LEN]);
+                    char *err, size_t errlen);
 /* Frees every item and zeroes the set. */
 void qd_eval_set_free(qd_eval_set *set);
 
@@ -81,25 +81,25 @@ qd_arith_cfg qd_arith_default(void);
 qd_recall_cfg qd_recall_default(void);
 
 /* An "arith" suite (cfg NULL = defaults); errors on out-of-range fields. */
-int qd_suite_arith(qd_suite *s, const qd_arith_cfg *cfg, char err[QD_ERR_LEN]);
+int qd_suite_arith(qd_suite *s, const qd_arith_cfg *cfg, char *err, size_t errlen);
 /* A "recall" suite (cfg NULL = defaults); errors when ctx_bytes cannot hold
  * one pair, the query and the answer. */
-int qd_suite_recall(qd_suite *s, const qd_recall_cfg *cfg, char err[QD_ERR_LEN]);
+int qd_suite_recall(qd_suite *s, const qd_recall_cfg *cfg, char *err, size_t errlen);
 /* A user suite from a JSONL or TAB-separated text file (see above). Errors
  * name file:line and what was expected; an empty file or one without items
  * is an error. The suite's name is the file's base name without extension. */
-int qd_suite_load_file(qd_suite *s, const char *path, char err[QD_ERR_LEN]);
+int qd_suite_load_file(qd_suite *s, const char *path, char *err, size_t errlen);
 /* "arith" or "recall" with defaults, else a file path. */
-int qd_suite_open(qd_suite *s, const char *name_or_path, char err[QD_ERR_LEN]);
+int qd_suite_open(qd_suite *s, const char *name_or_path, char *err, size_t errlen);
 /* Frees a suite (file items). */
 void qd_suite_free(qd_suite *s);
 
 /* Draws one item (generated suites) or one random file item. */
-int qd_suite_sample(const qd_suite *s, qrng *rng, qd_eval_item *out, char err[QD_ERR_LEN]);
+int qd_suite_sample(const qd_suite *s, qrng *rng, qd_eval_item *out, char *err, size_t errlen);
 /* The eval set: n items from the QD_STREAM_EVAL stream of seed; for a file
  * suite the file's first n items (n == 0 or n > count: all of them). */
 int qd_suite_eval_set(const qd_suite *s, uint64_t seed, size_t n, qd_eval_set *out,
-                      char err[QD_ERR_LEN]);
+                      char *err, size_t errlen);
 /* The training stream: items from the QD_STREAM_TRAIN stream of seed,
  * prompt+answer concatenated, until at least min_bytes. Recall training items
  * hold 1 .. as many pairs as an eval item (uniform; a curriculum: copying
@@ -107,11 +107,11 @@ int qd_suite_eval_set(const qd_suite *s, uint64_t seed, size_t n, qd_eval_set *o
  * and NUL-terminated; *starts (malloc'd, may be NULL if not wanted) gets
  * the byte offset of every item. */
 int qd_suite_train_text(const qd_suite *s, uint64_t seed, size_t min_bytes, char **text,
-                        size_t *len, size_t **starts, size_t *n_starts, char err[QD_ERR_LEN]);
+                        size_t *len, size_t **starts, size_t *n_starts, char *err, size_t errlen);
 /* Adds the suite's training stream (min_bytes long, seed) to a mixture as
  * source s->name with the given weight; windows start at item starts, so
  * every row begins with a whole item. */
 int qd_mix_add_suite(qd_mix *m, const qd_suite *s, uint64_t seed, size_t min_bytes,
-                     double weight, char err[QD_ERR_LEN]);
+                     double weight, char *err, size_t errlen);
 
 #endif

@@ -13,8 +13,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "data/dataset.h"
-
 int qt_report_gate(const qt_report *r, char *msg, size_t len) {
     const qt_report_method *f = &r->methods[0], *g = &r->methods[r->gate_model];
     int n = 0;
@@ -135,12 +133,12 @@ typedef struct {
 static void loss_chart(sbuf *b, const qt_report *r, const char *metrics_path) {
     char *text = NULL;
     size_t len = 0;
-    char qerr[QD_ERR_LEN];
+    char qerr[256];
     enum { MAXS = 4 };
     char stages[MAXS][32];
     pt *tr[MAXS] = {0}, *va[MAXS] = {0};
     int ntr[MAXS] = {0}, nva[MAXS] = {0}, ns = 0;
-    if (metrics_path && qd_read_file(metrics_path, &text, &len, qerr) == 0) {
+    if (metrics_path && qt_read_file(metrics_path, &text, &len, qerr, sizeof qerr) == 0) {
         char *save = NULL;
         for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
             cJSON *j = cJSON_Parse(line);

@@ -76,18 +76,18 @@ static qd_recall_cfg recall_cfg(const qt_config *cfg) {
     return r;
 }
 
-static int open_suite(const qt_config *cfg, qd_suite *s, int builtin, const char *path, char *err) {
+static int open_suite(const qt_config *cfg, qd_suite *s, int builtin, const char *path, char *err, size_t errlen) {
     memset(s, 0, sizeof *s);
     if (builtin == QT_CFG_SUITE_ARITH) {
         qd_arith_cfg ac = {.min_digits = cfg->suites.arith.min_digits, .max_digits = cfg->suites.arith.max_digits,
                            .subtraction = cfg->suites.arith.subtraction};
-        return qd_suite_arith(s, &ac, err);
+        return qd_suite_arith(s, &ac, err, errlen);
     }
     if (builtin == QT_CFG_SUITE_RECALL) {
         qd_recall_cfg rc = recall_cfg(cfg);
-        return qd_suite_recall(s, &rc, err);
+        return qd_suite_recall(s, &rc, err, errlen);
     }
-    return qd_suite_load_file(s, path, err);
+    return qd_suite_load_file(s, path, err, errlen);
 }
 
 static int append_tokens(qd_tokens *dst, const qd_tokens *src) {
@@ -101,7 +101,7 @@ static int append_tokens(qd_tokens *dst, const qd_tokens *src) {
 
 static int setup_data(run_state *rs, char *err, size_t errlen) {
     const qt_config *cfg = rs->cfg;
-    char qerr[QD_ERR_LEN];
+    char qerr[256];
     qd_split_cfg split = qd_split_default();
     split.val_fraction = cfg->data.val ? 0.0 : cfg->data.val_fraction;
     split.seed = (uint64_t)cfg->seed;
@@ -115,9 +115,9 @@ static int setup_data(run_state *rs, char *err, size_t errlen) {
             base_name(src->file, bn, sizeof bn);
             snprintf(prefix, sizeof prefix, "%s/%s", cfg->data.cache_dir, bn);
             qd_text_data td;
-            if (qd_text_load(src->file, &split, prefix, &td, qerr) ||
-                qd_mix_add(&rs->mix, bn, td.train.tok, td.train.n, NULL, 0, src->weight, qerr) ||
-                qd_mix_add(&rs->textmix, bn, td.train.tok, td.train.n, NULL, 0, src->weight, qerr)) {
+            if (qd_text_load(src->file, &split, prefix, &td, qerr, sizeof qerr) ||
+                qd_mix_add(&rs->mix, bn, td.train.tok, td.train.n, NULL, 0, src->weight, qerr, sizeof qerr) ||
+                qd_mix_add(&rs->textmix, bn, td.train.tok, td.train.n, NULL, 0, src->weight, qerr, sizeof qerr)) {
                 snprintf(err, errlen, "%s", qerr);
                 return -1;
             }
@@ -127,8 +127,8 @@ static int setup_data(run_state *rs, char *err, size_t errlen) {
             qd_text_free(&td);
         } else {
             qd_suite s;
-            if (open_suite(cfg, &s, src->kind == QT_CFG_SRC_SUITE ? src->suite : -1, src->jsonl, qerr) ||
-                qd_mix_add_suite(&rs->mix, &s, (uint64_t)cfg->seed, (size_t)1 << 20, src->weight, qerr)) {
+            if (open_suite(cfg, &s, src->kind == QT_CFG_SRC_SUITE ? src->suite : -1, src->jsonl, qerr, sizeof qerr) ||
+                qd_mix_add_suite(&rs->mix, &s, (uint64_t)cfg->seed, (size_t)1 << 20, src->weight, qerr, sizeof qerr)) {
                 snprintf(err, errlen, "%s", qerr);
                 qd_suite_free(&s);
                 return -1;
@@ -144,7 +144,7 @@ static int setup_data(run_state *rs, char *err, size_t errlen) {
         char bn[256], prefix[1024];
         base_name(cfg->data.val, bn, sizeof bn);
         snprintf(prefix, sizeof prefix, "%s/val-%s", cfg->data.cache_dir, bn);
-        if (qd_text_load(cfg->data.val, &all, prefix, &td, qerr)) {
+        if (qd_text_load(cfg->data.val, &all, prefix, &td, qerr, sizeof qerr)) {
             snprintf(err, errlen, "%s", qerr);
             return -1;
         }
@@ -163,8 +163,8 @@ static int setup_data(run_state *rs, char *err, size_t errlen) {
         qd_suite s;
         int builtin = !strcmp(name, "arith") ? QT_CFG_SUITE_ARITH : !strcmp(name, "recall") ? QT_CFG_SUITE_RECALL : -1;
         memset(&es->set, 0, sizeof es->set);
-        if (open_suite(cfg, &s, builtin, name, qerr) ||
-            qd_suite_eval_set(&s, (uint64_t)cfg->seed, (size_t)cfg->eval.samples, &es->set, qerr)) {
+        if (open_suite(cfg, &s, builtin, name, qerr, sizeof qerr) ||
+            qd_suite_eval_set(&s, (uint64_t)cfg->seed, (size_t)cfg->eval.samples, &es->set, qerr, sizeof qerr)) {
             snprintf(err, errlen, "%s", qerr);
             qd_suite_free(&s);
             return -1;
@@ -222,8 +222,8 @@ static void finish_method(run_state *rs, const char *name, qt_model *m, const qt
 static void trim_metrics(const char *path, const char *stage, long long max_step) {
     char *text = NULL;
     size_t len = 0;
-    char qerr[QD_ERR_LEN];
-    if (qd_read_file(path, &text, &len, qerr)) return;
+    char qerr[256];
+    if (qt_read_file(path, &text, &len, qerr, sizeof qerr)) return;
     qt_afile out;
     if (qt_afile_open(&out, path, qerr, sizeof qerr)) {
         free(text);
@@ -302,8 +302,8 @@ static int make_calib(run_state *rs, const qt_cfg_ptq *p, qt_calib *c, char *src
     snprintf(src_desc, dlen, "file:%s", cfg->calib.file);
     char *text = NULL;
     size_t len = 0;
-    char qerr[QD_ERR_LEN];
-    if (qd_read_file(cfg->calib.file, &text, &len, qerr)) {
+    char qerr[256];
+    if (qt_read_file(cfg->calib.file, &text, &len, qerr, sizeof qerr)) {
         snprintf(err, errlen, "%s", qerr);
         return -1;
     }

@@ -321,7 +321,8 @@ static int write_attr_int(hid_t file, const char *name, int64_t v, h5_detail *d)
     return rc < 0 ? -1 : 0;
 }
 
-qt_h5w *qt_h5w_open(const char *path, char *err, size_t errlen) {
+/* Opens a writer; header: write the root format / version attributes. */
+static qt_h5w *w_open(const char *path, int header, char *err, size_t errlen) {
     if (!path || !*path) {
         qt_set_err(err, errlen, "checkpoint writer: empty path");
         return NULL;
@@ -370,8 +371,8 @@ qt_h5w *qt_h5w_open(const char *path, char *err, size_t errlen) {
         quiet_off(&q);
         return NULL;
     }
-    if (write_attr_string(w->file, "format", QT_H5_FORMAT, &d) < 0 ||
-        write_attr_int(w->file, "version", QT_H5_VERSION, &d) < 0) {
+    if (header && (write_attr_string(w->file, "format", QT_H5_FORMAT, &d) < 0 ||
+                   write_attr_int(w->file, "version", QT_H5_VERSION, &d) < 0)) {
         qt_set_err(err, errlen, "%s: cannot write header attributes: %s", path, d.msg);
         w_discard(w);
         w_free(w);
@@ -381,6 +382,10 @@ qt_h5w *qt_h5w_open(const char *path, char *err, size_t errlen) {
     quiet_off(&q);
     return w;
 }
+
+qt_h5w *qt_h5w_open(const char *path, char *err, size_t errlen) { return w_open(path, 1, err, errlen); }
+
+qt_h5w *qt_h5w_open_bare(const char *path, char *err, size_t errlen) { return w_open(path, 0, err, errlen); }
 
 const char *qt_h5w_error(const qt_h5w *w) { return w ? w->err : "no writer"; }
 
@@ -399,9 +404,8 @@ static int w_begin(qt_h5w *w, const char *name, char *h5name) {
     return 0;
 }
 
-/* Chunk dims: the whole array, cut down from the first dim to <= 16 MiB. */
-static void chunk_dims(int ndim, const hsize_t *dims, size_t esize, hsize_t *chunk) {
-    const hsize_t target = ((hsize_t)16 << 20) / esize;
+/* Chunk dims: the whole array, cut down from the first dim to <= target elements. */
+static void chunk_dims(int ndim, const hsize_t *dims, hsize_t target, hsize_t *chunk) {
     for (int i = 0; i < ndim; i++) chunk[i] = dims[i];
     for (int i = 0; i < ndim; i++) {
         hsize_t inner = 1;
@@ -428,8 +432,17 @@ static hid_t create_dset(hid_t file, const char *h5name, hid_t ftype, hid_t spac
     return ds;
 }
 
-static int w_array(qt_h5w *w, const char *name, int ndim, const int *shape, hid_t ftype, hid_t mtype,
-                   size_t esize, const void *data, int check_finite) {
+/* How an array entry is stored. */
+typedef struct {
+    hid_t ftype, mtype;
+    size_t esize;
+    int finite;  /* refuse NaN/Inf (float32) */
+    int deflate; /* 64 Ki-element chunks, shuffle + deflate level 1, no checksum */
+} arr_type;
+
+/* Adds an array of shape[ndim], or (shape NULL) a 1-D array of n1 elements. */
+static int w_array(qt_h5w *w, const char *name, int ndim, const int *shape, size_t n1, const arr_type *t,
+                   const void *data) {
     if (!w) return -1;
     h5_quiet q;
     quiet_on(&q);
@@ -438,9 +451,10 @@ static int w_array(qt_h5w *w, const char *name, int ndim, const int *shape, hid_
     int rc = -1;
     hid_t space = -1, dcpl = -1, ds = -1;
     if (w_begin(w, name, h5name) < 0) goto out;
-    hsize_t dims[QT_H5_MAX_DIMS];
-    size_t n = 0;
-    if (shape_in(ndim, shape, dims, &n) < 0) {
+    hsize_t dims[QT_H5_MAX_DIMS] = {n1};
+    size_t n = n1;
+    if (!shape) ndim = 1;
+    else if (shape_in(ndim, shape, dims, &n) < 0) {
         char sb[160];
         w_fail(w, "%s: entry \"%s\": invalid shape %s (expected 1..%d dims, each >= 0)", w->path, name,
                int_shape_str(ndim, shape, sb, sizeof sb), QT_H5_MAX_DIMS);
@@ -450,7 +464,7 @@ static int w_array(qt_h5w *w, const char *name, int ndim, const int *shape, hid_
         w_fail(w, "%s: entry \"%s\": NULL data", w->path, name);
         goto out;
     }
-    if (check_finite) {
+    if (t->finite) {
         const float *f = data;
         for (size_t i = 0; i < n; i++)
             if (!isfinite(f[i])) {
@@ -463,13 +477,17 @@ static int w_array(qt_h5w *w, const char *name, int ndim, const int *shape, hid_
     if (space < 0) goto h5err;
     if (n > 0) {
         hsize_t chunk[QT_H5_MAX_DIMS];
-        chunk_dims(ndim, dims, esize, chunk);
+        chunk_dims(ndim, dims, t->deflate ? 65536 : ((hsize_t)16 << 20) / t->esize, chunk);
         dcpl = H5Pcreate(H5P_DATASET_CREATE);
-        if (dcpl < 0 || H5Pset_chunk(dcpl, ndim, chunk) < 0 || H5Pset_fletcher32(dcpl) < 0) goto h5err;
+        if (dcpl < 0 || H5Pset_chunk(dcpl, ndim, chunk) < 0) goto h5err;
+        if (t->deflate ? H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0 &&
+                             (H5Pset_shuffle(dcpl) < 0 || H5Pset_deflate(dcpl, 1) < 0)
+                       : H5Pset_fletcher32(dcpl) < 0)
+            goto h5err;
     }
-    ds = create_dset(w->file, h5name, ftype, space, dcpl, &d);
+    ds = create_dset(w->file, h5name, t->ftype, space, dcpl, &d);
     if (ds < 0) goto failed;
-    if (n > 0 && H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) goto h5err;
+    if (n > 0 && H5Dwrite(ds, t->mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) goto h5err;
     herr_t c = H5Dclose(ds);
     ds = -1;
     if (c < 0) goto h5err;
@@ -488,19 +506,28 @@ out:
 }
 
 int qt_h5w_f32(qt_h5w *w, const char *name, int ndim, const int *shape, const float *data) {
-    return w_array(w, name, ndim, shape, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 4, data, 1);
+    const arr_type t = {H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 4, 1, 0};
+    return w_array(w, name, ndim, shape, 0, &t, data);
 }
 
 int qt_h5w_i32(qt_h5w *w, const char *name, int ndim, const int *shape, const int32_t *data) {
-    return w_array(w, name, ndim, shape, H5T_STD_I32LE, H5T_NATIVE_INT32, 4, data, 0);
+    const arr_type t = {H5T_STD_I32LE, H5T_NATIVE_INT32, 4, 0, 0};
+    return w_array(w, name, ndim, shape, 0, &t, data);
+}
+
+int qt_h5w_i32_deflate(qt_h5w *w, const char *name, size_t n, const int32_t *data) {
+    const arr_type t = {H5T_STD_I32LE, H5T_NATIVE_INT32, 4, 0, 1};
+    return w_array(w, name, 1, NULL, n, &t, data);
 }
 
 int qt_h5w_i64(qt_h5w *w, const char *name, int ndim, const int *shape, const int64_t *data) {
-    return w_array(w, name, ndim, shape, H5T_STD_I64LE, H5T_NATIVE_INT64, 8, data, 0);
+    const arr_type t = {H5T_STD_I64LE, H5T_NATIVE_INT64, 8, 0, 0};
+    return w_array(w, name, ndim, shape, 0, &t, data);
 }
 
 int qt_h5w_u64(qt_h5w *w, const char *name, int ndim, const int *shape, const uint64_t *data) {
-    return w_array(w, name, ndim, shape, H5T_STD_U64LE, H5T_NATIVE_UINT64, 8, data, 0);
+    const arr_type t = {H5T_STD_U64LE, H5T_NATIVE_UINT64, 8, 0, 0};
+    return w_array(w, name, ndim, shape, 0, &t, data);
 }
 
 /* A scalar dataset of ftype written from mem (mtype). */
@@ -559,6 +586,48 @@ int qt_h5w_string(qt_h5w *w, const char *name, const char *text) {
     int rc = w_scalar(w, name, t, t, text, "string");
     H5Tclose(t);
     return rc;
+}
+
+/* A scalar attribute of ftype, written from v (mtype), on the entry `entry`. */
+static int w_attr(qt_h5w *w, const char *entry, const char *attr, hid_t ftype, hid_t mtype, const void *v) {
+    if (!w || w->failed) return -1;
+    h5_quiet q;
+    quiet_on(&q);
+    h5_detail d;
+    char h5name[ESC_CAP];
+    int found = entry && attr && escape_name(entry, h5name, ESC_CAP) == 0 &&
+                H5Lexists(w->file, h5name, H5P_DEFAULT) > 0;
+    hid_t obj = found ? H5Oopen(w->file, h5name, H5P_DEFAULT) : -1;
+    hid_t sp = obj >= 0 ? H5Screate(H5S_SCALAR) : -1;
+    hid_t a = sp >= 0 ? H5Acreate2(obj, attr, ftype, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    herr_t rc = a >= 0 ? H5Awrite(a, mtype, v) : -1;
+    if (a >= 0 && H5Aclose(a) < 0) rc = -1;
+    if (rc < 0) h5_detail_str(&d);
+    if (sp >= 0) H5Sclose(sp);
+    if (obj >= 0) H5Oclose(obj);
+    if (!found)
+        w_fail(w, "%s: attribute \"%s\": no entry \"%s\" to attach it to", w->path, attr ? attr : "(null)",
+               entry ? entry : "(null)");
+    else if (rc < 0)
+        w_fail(w, "%s: entry \"%s\": writing attribute \"%s\" failed: %s", w->path, entry, attr, d.msg);
+    quiet_off(&q);
+    return (!found || rc < 0) ? -1 : 0;
+}
+
+int qt_h5w_attr_i32(qt_h5w *w, const char *entry, const char *attr, int32_t v) {
+    return w_attr(w, entry, attr, H5T_STD_I32LE, H5T_NATIVE_INT32, &v);
+}
+
+int qt_h5w_attr_i64(qt_h5w *w, const char *entry, const char *attr, int64_t v) {
+    return w_attr(w, entry, attr, H5T_STD_I64LE, H5T_NATIVE_INT64, &v);
+}
+
+int qt_h5w_attr_u64(qt_h5w *w, const char *entry, const char *attr, uint64_t v) {
+    return w_attr(w, entry, attr, H5T_STD_U64LE, H5T_NATIVE_UINT64, &v);
+}
+
+int qt_h5w_attr_double(qt_h5w *w, const char *entry, const char *attr, double v) {
+    return w_attr(w, entry, attr, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v);
 }
 
 static int full_name(const char *prefix, const char *name, char *buf, size_t len) {
@@ -827,23 +896,22 @@ static int r_header(qt_h5r *r, char *err, size_t errlen) {
     return 0;
 }
 
-qt_h5r *qt_h5r_open(const char *path, char *err, size_t errlen) {
+/* Opens path; what (NULL for a checkpoint, whose header is then checked)
+ * names what a bare file was expected to be. */
+static qt_h5r *r_open(const char *path, const char *what, char *err, size_t errlen) {
     if (!path || !*path) {
-        qt_set_err(err, errlen, "checkpoint reader: empty path");
+        qt_set_err(err, errlen, "%s reader: empty path", what ? "HDF5" : "checkpoint");
         return NULL;
     }
     struct stat st;
-    if (stat(path, &st) < 0) {
-        qt_set_err(err, errlen, "%s: cannot open checkpoint: %s", path, strerror(errno));
+    int fd = -1;
+    if (stat(path, &st) < 0 || (!S_ISDIR(st.st_mode) && (fd = open(path, O_RDONLY)) < 0)) {
+        if (what) qt_set_err(err, errlen, "%s: cannot open: %s (expected %s)", path, strerror(errno), what);
+        else qt_set_err(err, errlen, "%s: cannot open checkpoint: %s", path, strerror(errno));
         return NULL;
     }
     if (S_ISDIR(st.st_mode)) {
-        qt_set_err(err, errlen, "%s: is a directory, expected an HDF5 checkpoint file", path);
-        return NULL;
-    }
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) {
-        qt_set_err(err, errlen, "%s: cannot open checkpoint: %s", path, strerror(errno));
+        qt_set_err(err, errlen, "%s: is a directory, expected %s", path, what ? what : "an HDF5 checkpoint file");
         return NULL;
     }
     close(fd);
@@ -859,8 +927,8 @@ qt_h5r *qt_h5r_open(const char *path, char *err, size_t errlen) {
 #endif
     if (is <= 0) {
         if (is == 0 || st.st_size < 8)
-            qt_set_err(err, errlen, "%s: not an HDF5 file (%lld bytes, no HDF5 signature), expected a qatc checkpoint",
-                    path, (long long)st.st_size);
+            qt_set_err(err, errlen, "%s: not an HDF5 file (%lld bytes, no HDF5 signature), expected %s", path,
+                       (long long)st.st_size, what ? what : "a qatc checkpoint");
         else
             qt_set_err(err, errlen, "%s: cannot check the file: %s", path, h5_detail_str(&d));
         goto fail;
@@ -879,13 +947,19 @@ qt_h5r *qt_h5r_open(const char *path, char *err, size_t errlen) {
         qt_set_err(err, errlen, "%s: cannot open as HDF5 (truncated or corrupt file?): %s", path, d.msg);
         goto fail;
     }
-    if (r_header(r, err, errlen) < 0 || r_index(r, err, errlen) < 0) goto fail;
+    if ((!what && r_header(r, err, errlen) < 0) || r_index(r, err, errlen) < 0) goto fail;
     quiet_off(&q);
     return r;
 fail:
     quiet_off(&q);
     qt_h5r_close(r);
     return NULL;
+}
+
+qt_h5r *qt_h5r_open(const char *path, char *err, size_t errlen) { return r_open(path, NULL, err, errlen); }
+
+qt_h5r *qt_h5r_open_bare(const char *path, const char *what, char *err, size_t errlen) {
+    return r_open(path, what ? what : "an HDF5 file", err, errlen);
 }
 
 const char *qt_h5r_error(const qt_h5r *r) { return r ? r->err : "no reader"; }
@@ -909,6 +983,11 @@ qt_h5_kind qt_h5r_kind(const qt_h5r *r, const char *name) {
 }
 
 int qt_h5r_has(const qt_h5r *r, const char *name) { return r_find(r, name) != NULL; }
+
+int qt_h5r_ndim(const qt_h5r *r, const char *name) {
+    r_entry *e = r_find(r, name);
+    return e ? e->ndim : -1;
+}
 
 int qt_h5r_shape(qt_h5r *r, const char *name, int *ndim, int *shape) {
     if (!r) return -1;
@@ -1027,6 +1106,95 @@ int qt_h5r_i64(qt_h5r *r, const char *name, int ndim, const int *shape, int64_t 
 
 int qt_h5r_u64(qt_h5r *r, const char *name, int ndim, const int *shape, uint64_t *out) {
     return r_array(r, name, QT_H5_U64, H5T_NATIVE_UINT64, ndim, shape, out);
+}
+
+int qt_h5r_i32_alloc(qt_h5r *r, const char *name, int32_t **out, size_t *n) {
+    *out = NULL;
+    *n = 0;
+    if (!r) return -1;
+    r_entry *e = r_find(r, name);
+    if (!e) return r_fail(r, "%s: no dataset \"%s\" (expected a 1-D int32 array)", r->path, name ? name : "(null)");
+    if (e->kind != QT_H5_I32 || e->ndim != 1)
+        return r_fail(r, "%s: entry \"%s\": stored as %s of rank %d, expected a 1-D int32 array", r->path, name,
+                      qt_h5_kind_name(e->kind), e->ndim);
+    h5_quiet q;
+    quiet_on(&q);
+    hid_t ds = H5Dopen2(r->file, e->h5name, H5P_DEFAULT);
+    hsize_t stored = ds >= 0 ? H5Dget_storage_size(ds) : 0;
+    if (ds >= 0) H5Dclose(ds);
+    quiet_off(&q);
+    /* refuse a declared length the file cannot hold before allocating for it:
+     * stored (deflated) bytes bound the elements (deflate expands at most
+     * ~1032x; 4096x leaves room for the shuffle filter) */
+    if (e->dims[0] > ((hsize_t)1 << 40) || e->dims[0] * sizeof(int32_t) > (stored + 4096) * 4096)
+        return r_fail(r, "%s: dataset \"%s\" declares %llu elements but stores only %llu bytes (corrupt file?)",
+                      r->path, name, (unsigned long long)e->dims[0], (unsigned long long)stored);
+    size_t cnt = (size_t)e->dims[0];
+    int32_t *buf = malloc((cnt ? cnt : 1) * sizeof *buf);
+    if (!buf) return r_fail(r, "%s: dataset \"%s\": out of memory for %zu elements", r->path, name, cnt);
+    quiet_on(&q);
+    int rc = r_read(r, e, H5T_NATIVE_INT32, buf);
+    quiet_off(&q);
+    if (rc) {
+        free(buf);
+        return -1;
+    }
+    *out = buf;
+    *n = cnt;
+    return 0;
+}
+
+/* Reads the single-number attribute attr of entry as mtype into v (vsize bytes). */
+static int r_attr(qt_h5r *r, const char *entry, const char *attr, hid_t mtype, void *v, size_t vsize) {
+    if (!r) return -1;
+    r_entry *e = r_find(r, entry);
+    if (!e || !attr)
+        return r_fail(r, "%s: no entry \"%s\" (expected attribute \"%s\" on it)", r->path, entry ? entry : "(null)",
+                      attr ? attr : "(null)");
+    h5_quiet q;
+    quiet_on(&q);
+    h5_detail d;
+    unsigned char tmp[16];
+    int rc = -1;
+    hid_t obj = H5Oopen(r->file, e->h5name, H5P_DEFAULT);
+    htri_t ex = obj >= 0 ? H5Aexists(obj, attr) : -1;
+    hid_t a = ex > 0 ? H5Aopen(obj, attr, H5P_DEFAULT) : -1;
+    hid_t sp = a >= 0 ? H5Aget_space(a) : -1, t = a >= 0 ? H5Aget_type(a) : -1;
+    H5T_class_t tc = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
+    if (ex == 0)
+        r_fail(r, "%s: entry \"%s\": no attribute \"%s\"", r->path, entry, attr);
+    else if (sp < 0 || t < 0)
+        r_fail(r, "%s: entry \"%s\": cannot open attribute \"%s\" (corrupt file?): %s", r->path, entry, attr,
+               h5_detail_str(&d));
+    else if (H5Sget_simple_extent_npoints(sp) != 1 || (tc != H5T_INTEGER && tc != H5T_FLOAT))
+        r_fail(r, "%s: entry \"%s\": attribute \"%s\" is not a single number", r->path, entry, attr);
+    else if (H5Aread(a, mtype, tmp) < 0)
+        r_fail(r, "%s: entry \"%s\": reading attribute \"%s\" failed: %s", r->path, entry, attr, h5_detail_str(&d));
+    else
+        rc = 0;
+    if (rc == 0) memcpy(v, tmp, vsize);
+    if (t >= 0) H5Tclose(t);
+    if (sp >= 0) H5Sclose(sp);
+    if (a >= 0) H5Aclose(a);
+    if (obj >= 0) H5Oclose(obj);
+    quiet_off(&q);
+    return rc;
+}
+
+int qt_h5r_attr_i32(qt_h5r *r, const char *entry, const char *attr, int32_t *v) {
+    return r_attr(r, entry, attr, H5T_NATIVE_INT32, v, sizeof *v);
+}
+
+int qt_h5r_attr_i64(qt_h5r *r, const char *entry, const char *attr, int64_t *v) {
+    return r_attr(r, entry, attr, H5T_NATIVE_INT64, v, sizeof *v);
+}
+
+int qt_h5r_attr_u64(qt_h5r *r, const char *entry, const char *attr, uint64_t *v) {
+    return r_attr(r, entry, attr, H5T_NATIVE_UINT64, v, sizeof *v);
+}
+
+int qt_h5r_attr_double(qt_h5r *r, const char *entry, const char *attr, double *v) {
+    return r_attr(r, entry, attr, H5T_NATIVE_DOUBLE, v, sizeof *v);
 }
 
 /* Reads the scalar entry `name` of kind `kind` as memory type `mtype` into v. */

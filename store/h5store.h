@@ -13,6 +13,11 @@
  * fixed-length strings. The root carries the attributes format = "qatc-ckpt"
  * and version = QT_H5_VERSION.
  *
+ * Bare files (qt_h5w_open_bare / qt_h5r_open_bare) hold the same kinds of
+ * entries without that root header, for files with a layout of their own
+ * such as the token cache (data/dataset.h): a deflated int32 array with
+ * scalar numeric attributes on it.
+ *
  * Atomicity: a writer builds the HDF5 image in memory (libhdf5 1.10 crashes at
  * exit after a failed file write, so it never writes files itself); commit
  * writes the image with write(2) to "<path>.tmp.<pid>", fsyncs it, renames it
@@ -63,6 +68,10 @@ typedef struct qt_h5w qt_h5w;
  * (e.g. the directory does not exist). */
 qt_h5w *qt_h5w_open(const char *path, char *err, size_t errlen);
 
+/* Like qt_h5w_open, but writes no root format / version attributes (a bare
+ * file with its own layout, read back with qt_h5r_open_bare). */
+qt_h5w *qt_h5w_open_bare(const char *path, char *err, size_t errlen);
+
 /* The add functions below return 0, or -1 with a message in qt_h5w_error().
  * Errors are sticky: the first failure discards the temp file at once, every
  * later add returns -1 and commit reports that first error. A name may be
@@ -73,6 +82,10 @@ qt_h5w *qt_h5w_open(const char *path, char *err, size_t errlen);
 int qt_h5w_f32(qt_h5w *w, const char *name, int ndim, const int *shape, const float *data);
 /* Adds an int32 array. */
 int qt_h5w_i32(qt_h5w *w, const char *name, int ndim, const int *shape, const int32_t *data);
+/* Adds a 1-D int32 array of n elements for large compressible data (token
+ * streams): chunks of 65536 elements, byte shuffle + deflate level 1 (when
+ * libhdf5 has deflate), no checksum. */
+int qt_h5w_i32_deflate(qt_h5w *w, const char *name, size_t n, const int32_t *data);
 /* Adds an int64 array. */
 int qt_h5w_i64(qt_h5w *w, const char *name, int ndim, const int *shape, const int64_t *data);
 /* Adds a uint64 array (e.g. RNG state words). */
@@ -83,6 +96,13 @@ int qt_h5w_int(qt_h5w *w, const char *name, int64_t v);
 int qt_h5w_double(qt_h5w *w, const char *name, double v);
 /* Adds a NUL-terminated string (e.g. the config JSON text). */
 int qt_h5w_string(qt_h5w *w, const char *name, const char *text);
+
+/* Add a scalar attribute attr (int32 / int64 / uint64 / float64 in the file)
+ * to the already added entry `entry`. */
+int qt_h5w_attr_i32(qt_h5w *w, const char *entry, const char *attr, int32_t v);
+int qt_h5w_attr_i64(qt_h5w *w, const char *entry, const char *attr, int64_t v);
+int qt_h5w_attr_u64(qt_h5w *w, const char *entry, const char *attr, uint64_t v);
+int qt_h5w_attr_double(qt_h5w *w, const char *entry, const char *attr, double v);
 
 /* Adds each params[i]->data under prefix + params[i]->name with its shape
  * (prefix may be NULL or ""). */
@@ -113,6 +133,10 @@ typedef struct qt_h5r qt_h5r;
  * err for a missing file, a non-HDF5 / truncated / corrupt file, a wrong
  * "format" attribute or a newer version. */
 qt_h5r *qt_h5r_open(const char *path, char *err, size_t errlen);
+/* Opens any HDF5 file without the header check (a bare file; version 0)
+ * and indexes its root entries. `what` names what the caller expects, for
+ * the messages ("an HDF5 token file"); errors as for qt_h5r_open. */
+qt_h5r *qt_h5r_open_bare(const char *path, const char *what, char *err, size_t errlen);
 /* Closes the file and frees r (NULL is a no-op). */
 void qt_h5r_close(qt_h5r *r);
 
@@ -129,6 +153,9 @@ const char *qt_h5r_name(const qt_h5r *r, int i);
 qt_h5_kind qt_h5r_kind(const qt_h5r *r, const char *name);
 /* 1 if the entry exists, else 0. */
 int qt_h5r_has(const qt_h5r *r, const char *name);
+/* Rank of the named entry: 1..QT_H5_MAX_DIMS for arrays (of any element
+ * type), 0 for scalars and other objects, -1 when absent. */
+int qt_h5r_ndim(const qt_h5r *r, const char *name);
 /* Shape of an array entry into ndim/shape[QT_H5_MAX_DIMS]. Returns 0 or -1
  * (absent, not an array). */
 int qt_h5r_shape(qt_h5r *r, const char *name, int *ndim, int *shape);
@@ -143,6 +170,10 @@ int qt_h5r_shape(qt_h5r *r, const char *name, int *ndim, int *shape);
 int qt_h5r_f32(qt_h5r *r, const char *name, int ndim, const int *shape, float *out);
 /* Reads an int32 array of the expected shape. */
 int qt_h5r_i32(qt_h5r *r, const char *name, int ndim, const int *shape, int32_t *out);
+/* Reads a 1-D int32 array of any length into a new malloc'd buffer (*out,
+ * *n elements; free it). A declared length the stored bytes cannot hold is
+ * refused before allocating ("declares N elements but stores only M bytes"). */
+int qt_h5r_i32_alloc(qt_h5r *r, const char *name, int32_t **out, size_t *n);
 /* Reads an int64 array of the expected shape. */
 int qt_h5r_i64(qt_h5r *r, const char *name, int ndim, const int *shape, int64_t *out);
 /* Reads a uint64 array of the expected shape. */
@@ -153,6 +184,14 @@ int qt_h5r_int(qt_h5r *r, const char *name, int64_t *v);
 int qt_h5r_double(qt_h5r *r, const char *name, double *v);
 /* Reads a string; returns a malloc'd copy (free it), or NULL on error. */
 char *qt_h5r_string(qt_h5r *r, const char *name);
+
+/* Read the scalar numeric attribute attr of entry, converted to the C type.
+ * Return 0, or -1 (absent, not a single integer or float, unreadable) with v
+ * untouched. */
+int qt_h5r_attr_i32(qt_h5r *r, const char *entry, const char *attr, int32_t *v);
+int qt_h5r_attr_i64(qt_h5r *r, const char *entry, const char *attr, int64_t *v);
+int qt_h5r_attr_u64(qt_h5r *r, const char *entry, const char *attr, uint64_t *v);
+int qt_h5r_attr_double(qt_h5r *r, const char *entry, const char *attr, double *v);
 
 /* Loads prefix + params[i]->name into params[i]->data. Every name and shape
  * is checked before any data is read, so a missing entry or a shape mismatch

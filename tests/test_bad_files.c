@@ -355,8 +355,8 @@ static void test_checkpoints(const ctx_t *c, const char *corpus) {
 static void expect_tokens_refused(const char *path, const char *kw) {
     qd_tokens t;
     qd_token_meta meta;
-    char err[QD_ERR_LEN] = "";
-    int rc = qd_tokens_load_h5(path, &t, &meta, err);
+    char err[256] = "";
+    int rc = qd_tokens_load_h5(path, &t, &meta, err, sizeof err);
     CHECK(rc != 0, "%s was accepted as a token file", base_name(path));
     if (rc) CHECK_MSG(err, path, kw);
     CHECK(t.tok == NULL && t.n == 0, "a refused token file left tokens behind");
@@ -375,7 +375,7 @@ static void copy_to_corpus(const char *corpus, const char *sub, const char *name
 }
 
 static void test_tokens(const ctx_t *c, const char *corpus) {
-    char p[1024], err[QD_ERR_LEN];
+    char p[1024], err[256];
     write_bytes(tpath(c, "t_empty.h5", p, sizeof p), "", 0);
     expect_tokens_refused(p, "HDF5");
     write_bytes(tpath(c, "t_text.h5", p, sizeof p), "tokens: 1 2 3\n", 14);
@@ -385,7 +385,7 @@ static void test_tokens(const ctx_t *c, const char *corpus) {
     int32_t tok[300];
     for (int i = 0; i < 300; i++) tok[i] = "the cat sat on the mat\n"[i % 23];
     qd_tokens t = {tok, 300};
-    CHECK(qd_tokens_save_h5(tpath(c, "t_good.h5", p, sizeof p), &t, NULL, err) == 0, "save: %s", err);
+    CHECK(qd_tokens_save_h5(tpath(c, "t_good.h5", p, sizeof p), &t, NULL, err, sizeof err) == 0, "save: %s", err);
     size_t n;
     char *bytes = slurp(p, &n);
     for (int k = 1; k < 12 && bytes; k++) {
@@ -447,7 +447,7 @@ static void test_tokens(const ctx_t *c, const char *corpus) {
     {
         qd_tokens t2;
         qd_token_meta meta;
-        int rc = qd_tokens_load_h5(p, &t2, &meta, err);
+        int rc = qd_tokens_load_h5(p, &t2, &meta, err, sizeof err);
         CHECK(rc == 0 && t2.n == 4, "array attributes: rc %d n %zu: %s", rc, t2.n, err);
         CHECK(meta.part == 0 && meta.val_fraction == 0.0, "array attributes were read into the meta");
         qd_tokens_free(&t2);
@@ -520,8 +520,8 @@ static void test_configs(const ctx_t *c) {
 static void expect_suite_refused(const char *path, const char *kw) {
     qd_suite s;
     memset(&s, 0, sizeof s);
-    char err[QD_ERR_LEN] = "";
-    int rc = qd_suite_load_file(&s, path, err);
+    char err[256] = "";
+    int rc = qd_suite_load_file(&s, path, err, sizeof err);
     CHECK(rc != 0, "%s was accepted as a suite", base_name(path));
     if (rc) CHECK_MSG(err, path, kw);
     else qd_suite_free(&s);
@@ -548,13 +548,13 @@ static void test_suites_text(const ctx_t *c) {
 
     qd_text_data d;
     memset(&d, 0, sizeof d);
-    char err[QD_ERR_LEN] = "";
+    char err[256] = "";
     write_bytes(tpath(c, "x_empty.txt", p, sizeof p), "", 0);
-    int rc = qd_text_load(p, NULL, NULL, &d, err);
+    int rc = qd_text_load(p, NULL, NULL, &d, err, sizeof err);
     CHECK(rc != 0, "an empty text file was accepted");
     if (rc) CHECK_MSG(err, p, "empty");
     qd_text_free(&d);
-    rc = qd_text_load(c->dir, NULL, NULL, &d, err);
+    rc = qd_text_load(c->dir, NULL, NULL, &d, err, sizeof err);
     CHECK(rc != 0, "a directory was accepted as a text file");
     if (rc) CHECK_MSG(err, c->dir, "");
     qd_text_free(&d);
@@ -683,8 +683,8 @@ static void test_disk_full(const ctx_t *c) {
             x ^= x << 13, x ^= x >> 7, x ^= x << 17;
             t.tok[i] = (int32_t)(x & 255);
         }
-        char terr[QD_ERR_LEN];
-        if (!code && qd_tokens_save_h5(tk, &t, NULL, terr) == 0) code = 14;
+        char terr[256];
+        if (!code && qd_tokens_save_h5(tk, &t, NULL, terr, sizeof terr) == 0) code = 14;
         else if (!code && (!strstr(terr, "full.tokens.h5") || !strstr(terr, "too large"))) code = 15;
         if (code) fprintf(stderr, "disk full child: code %d: %s | %s\n", code, err, code >= 14 ? terr : "");
         free(t.tok);

@@ -1,5 +1,6 @@
 /* data/: RNG, byte tokenizer, split, HDF5 token files and cache, windows,
  * mixture batcher. */
+#include "base/files.h"
 #include "data/dataset.h"
 #include "data/rng.h"
 #include "data/tokenizer.h"
@@ -105,7 +106,7 @@ static void test_rng(void) {
 }
 
 static void test_tokenizer(void) {
-    char err[QD_ERR_LEN];
+    char err[256];
     unsigned char bytes[512];
     for (int i = 0; i < 512; i++) bytes[i] = (unsigned char)(i * 37 + 11);
     int32_t tok[512];
@@ -114,17 +115,17 @@ static void test_tokenizer(void) {
     for (int i = 0; i < 512; i++) all &= tok[i] == bytes[i] && tok[i] >= 0 && tok[i] < QD_VOCAB;
     CHECK(all, "token != byte value");
     char back[513];
-    CHECK(qd_tok_decode(tok, 512, back, err) == 0, "decode failed: %s", err);
+    CHECK(qd_tok_decode(tok, 512, back, err, sizeof err) == 0, "decode failed: %s", err);
     CHECK(memcmp(back, bytes, 512) == 0 && back[512] == '\0', "round trip differs");
     const char *s = "Hello, world!\n\xff\x01";
     int32_t *t2;
-    CHECK(qd_tok_encode_alloc(s, strlen(s), &t2, err) == 0, "encode_alloc: %s", err);
+    CHECK(qd_tok_encode_alloc(s, strlen(s), &t2, err, sizeof err) == 0, "encode_alloc: %s", err);
     CHECK(t2[0] == 'H' && t2[14] == 255 && t2[15] == 1, "encode_alloc values");
     free(t2);
     int32_t badt[3] = {65, 256, 66};
-    CHECK(qd_tok_decode(badt, 3, back, err) == -1 && strstr(err, "256"), "token 256 accepted (%s)", err);
+    CHECK(qd_tok_decode(badt, 3, back, err, sizeof err) == -1 && strstr(err, "256"), "token 256 accepted (%s)", err);
     badt[1] = -1;
-    CHECK(qd_tok_decode(badt, 3, back, err) == -1, "token -1 accepted");
+    CHECK(qd_tok_decode(badt, 3, back, err, sizeof err) == -1, "token -1 accepted");
 }
 
 static int plans_equal(const qd_chunk *a, size_t na, const qd_chunk *b, size_t nb) {
@@ -135,13 +136,13 @@ static int plans_equal(const qd_chunk *a, size_t na, const qd_chunk *b, size_t n
 }
 
 static void test_split(void) {
-    char err[QD_ERR_LEN];
+    char err[256];
     size_t len = 400000;
     char *text = make_text(len, 3);
     qd_split_cfg cfg = {1000, 0.1, 11};
     qd_chunk *c;
     size_t n;
-    CHECK(qd_split_plan(text, len, &cfg, &c, &n, err) == 0, "plan: %s", err);
+    CHECK(qd_split_plan(text, len, &cfg, &c, &n, err, sizeof err) == 0, "plan: %s", err);
     /* contiguous, covering, whole lines, bounded */
     size_t pos = 0, nval = 0, val_bytes = 0;
     int ok_contig = 1, ok_lines = 1, ok_len = 1;
@@ -161,7 +162,7 @@ static void test_split(void) {
 
     /* the token arrays are the chunks, in order */
     qd_tokens tr, va;
-    CHECK(qd_split_text(text, len, &cfg, &tr, &va, err) == 0, "split: %s", err);
+    CHECK(qd_split_text(text, len, &cfg, &tr, &va, err, sizeof err) == 0, "split: %s", err);
     CHECK(tr.n + va.n == len && va.n == val_bytes, "sizes train %zu val %zu", tr.n, va.n);
     size_t it = 0, iv = 0;
     int match = 1;
@@ -177,12 +178,12 @@ static void test_split(void) {
     /* deterministic for a seed, different for another */
     qd_chunk *c2;
     size_t n2;
-    CHECK(qd_split_plan(text, len, &cfg, &c2, &n2, err) == 0, "plan 2: %s", err);
+    CHECK(qd_split_plan(text, len, &cfg, &c2, &n2, err, sizeof err) == 0, "plan 2: %s", err);
     CHECK(plans_equal(c, n, c2, n2), "same seed gave a different split");
     free(c2);
     qd_split_cfg cfg3 = cfg;
     cfg3.seed = 12;
-    CHECK(qd_split_plan(text, len, &cfg3, &c2, &n2, err) == 0, "plan 3: %s", err);
+    CHECK(qd_split_plan(text, len, &cfg3, &c2, &n2, err, sizeof err) == 0, "plan 3: %s", err);
     int differ = 0;
     for (size_t k = 0; k < n && k < n2; k++) differ += c[k].is_val != c2[k].is_val;
     CHECK(n2 == n && differ > 10, "seed 12 changed only %d assignments", differ);
@@ -194,66 +195,66 @@ static void test_split(void) {
     /* no newline at all: hard cuts at chunk_bytes */
     char flat[2500];
     memset(flat, 'x', sizeof flat);
-    CHECK(qd_split_plan(flat, sizeof flat, &cfg, &c, &n, err) == 0, "flat: %s", err);
+    CHECK(qd_split_plan(flat, sizeof flat, &cfg, &c, &n, err, sizeof err) == 0, "flat: %s", err);
     CHECK(n == 3 && c[0].len == 1000 && c[1].len == 1000 && c[2].len == 500, "flat chunks %zu", n);
     free(c);
 
     /* tiny text: val and train both non-empty by the fallback rule */
     const char *tiny = "one\ntwo\nthree\n";
     qd_split_cfg tcfg = {4, 0.01, 1};
-    CHECK(qd_split_text(tiny, strlen(tiny), &tcfg, &tr, &va, err) == 0, "tiny: %s", err);
+    CHECK(qd_split_text(tiny, strlen(tiny), &tcfg, &tr, &va, err, sizeof err) == 0, "tiny: %s", err);
     CHECK(tr.n > 0 && va.n > 0 && tr.n + va.n == strlen(tiny), "tiny split train %zu val %zu", tr.n, va.n);
     qd_tokens_free(&tr);
     qd_tokens_free(&va);
     tcfg.val_fraction = 0.99;
-    CHECK(qd_split_text(tiny, strlen(tiny), &tcfg, &tr, &va, err) == 0, "tiny .99: %s", err);
+    CHECK(qd_split_text(tiny, strlen(tiny), &tcfg, &tr, &va, err, sizeof err) == 0, "tiny .99: %s", err);
     CHECK(tr.n > 0 && va.n > 0, "0.99 split left train empty (train %zu)", tr.n);
     qd_tokens_free(&tr);
     qd_tokens_free(&va);
     tcfg.val_fraction = 0.0;
-    CHECK(qd_split_text(tiny, strlen(tiny), &tcfg, &tr, &va, err) == 0 && va.n == 0, "fraction 0 gave val");
+    CHECK(qd_split_text(tiny, strlen(tiny), &tcfg, &tr, &va, err, sizeof err) == 0 && va.n == 0, "fraction 0 gave val");
     qd_tokens_free(&tr);
     qd_tokens_free(&va);
 
     /* bad config */
     qd_split_cfg bad = {1000, 1.0, 1};
-    CHECK(qd_split_plan(text, len, &bad, &c, &n, err) == -1 && strstr(err, "val_fraction"), "fraction 1 accepted: %s", err);
+    CHECK(qd_split_plan(text, len, &bad, &c, &n, err, sizeof err) == -1 && strstr(err, "val_fraction"), "fraction 1 accepted: %s", err);
     bad.val_fraction = 0.1;
     bad.chunk_bytes = 0;
-    CHECK(qd_split_plan(text, len, &bad, &c, &n, err) == -1 && strstr(err, "chunk_bytes"), "chunk 0 accepted: %s", err);
+    CHECK(qd_split_plan(text, len, &bad, &c, &n, err, sizeof err) == -1 && strstr(err, "chunk_bytes"), "chunk 0 accepted: %s", err);
     free(text);
 }
 
 static void test_files(const char *dir) {
-    char err[QD_ERR_LEN], path[1024];
+    char err[256], path[1024];
     char *data;
     size_t len;
     snprintf(path, sizeof path, "%s/missing.txt", dir);
-    CHECK(qd_read_file(path, &data, &len, err) == -1 && strstr(err, path) && strstr(err, "No such file"),
+    CHECK(qt_read_file(path, &data, &len, err, sizeof err) == -1 && strstr(err, path) && strstr(err, "No such file"),
           "missing file: %s", err);
     snprintf(path, sizeof path, "%s/empty.txt", dir);
     write_file(path, "", 0);
-    CHECK(qd_read_file(path, &data, &len, err) == -1 && strstr(err, path) && strstr(err, "empty"),
+    CHECK(qt_read_file(path, &data, &len, err, sizeof err) == -1 && strstr(err, path) && strstr(err, "empty"),
           "empty file: %s", err);
-    CHECK(qd_read_file(dir, &data, &len, err) == -1 && strstr(err, "regular"), "directory: %s", err);
+    CHECK(qt_read_file(dir, &data, &len, err, sizeof err) == -1 && strstr(err, "regular"), "directory: %s", err);
     snprintf(path, sizeof path, "%s/a.txt", dir);
     write_file(path, "abc\n", 4);
-    CHECK(qd_read_file(path, &data, &len, err) == 0 && len == 4 && strcmp(data, "abc\n") == 0, "read a.txt: %s", err);
+    CHECK(qt_read_file(path, &data, &len, err, sizeof err) == 0 && len == 4 && strcmp(data, "abc\n") == 0, "read a.txt: %s", err);
     free(data);
     CHECK(qd_fnv1a64("a", 1) == 0xaf63dc4c8601ec8cULL, "fnv1a64(\"a\") = %llx",
           (unsigned long long)qd_fnv1a64("a", 1));
 }
 
 static void test_h5(const char *dir) {
-    char err[QD_ERR_LEN], path[1024];
+    char err[256], path[1024];
     qd_tokens t = {malloc(100000 * sizeof(int32_t)), 100000}, u;
     qrng r;
     qrng_seed(&r, 9);
     for (size_t i = 0; i < t.n; i++) t.tok[i] = (int32_t)qrng_below(&r, 256);
     qd_token_meta m = {123, 456789, 0xdeadbeefcafeULL, 77, 4096, 0.05, QD_PART_VAL}, m2;
     snprintf(path, sizeof path, "%s/tok.h5", dir);
-    CHECK(qd_tokens_save_h5(path, &t, &m, err) == 0, "save: %s", err);
-    CHECK(qd_tokens_load_h5(path, &u, &m2, err) == 0, "load: %s", err);
+    CHECK(qd_tokens_save_h5(path, &t, &m, err, sizeof err) == 0, "save: %s", err);
+    CHECK(qd_tokens_load_h5(path, &u, &m2, err, sizeof err) == 0, "load: %s", err);
     CHECK(u.n == t.n && memcmp(u.tok, t.tok, t.n * sizeof(int32_t)) == 0, "tokens differ after round trip");
     CHECK(m2.source_size == 123 && m2.source_mtime_ns == 456789 && m2.source_hash == 0xdeadbeefcafeULL &&
               m2.split_seed == 77 && m2.chunk_bytes == 4096 && m2.val_fraction == 0.05 && m2.part == QD_PART_VAL,
@@ -263,43 +264,43 @@ static void test_h5(const char *dir) {
     /* empty array */
     qd_tokens e = {NULL, 0};
     snprintf(path, sizeof path, "%s/empty.h5", dir);
-    CHECK(qd_tokens_save_h5(path, &e, NULL, err) == 0, "save empty: %s", err);
-    CHECK(qd_tokens_load_h5(path, &u, NULL, err) == 0 && u.n == 0, "load empty: %s", err);
+    CHECK(qd_tokens_save_h5(path, &e, NULL, err, sizeof err) == 0, "save empty: %s", err);
+    CHECK(qd_tokens_load_h5(path, &u, NULL, err, sizeof err) == 0 && u.n == 0, "load empty: %s", err);
     qd_tokens_free(&u);
 
     /* errors */
     snprintf(path, sizeof path, "%s/nope.h5", dir);
-    CHECK(qd_tokens_load_h5(path, &u, NULL, err) == -1 && strstr(err, path), "missing h5: %s", err);
+    CHECK(qd_tokens_load_h5(path, &u, NULL, err, sizeof err) == -1 && strstr(err, path), "missing h5: %s", err);
     snprintf(path, sizeof path, "%s/garbage.h5", dir);
     write_file(path, "this is not hdf5 at all, just text\n", 35);
-    CHECK(qd_tokens_load_h5(path, &u, NULL, err) == -1 && strstr(err, path) && strstr(err, "HDF5"),
+    CHECK(qd_tokens_load_h5(path, &u, NULL, err, sizeof err) == -1 && strstr(err, path) && strstr(err, "HDF5"),
           "garbage h5: %s", err);
     /* truncated: copy half of a real file */
     char full[1024];
     snprintf(full, sizeof full, "%s/tok.h5", dir);
     char *data;
     size_t len;
-    CHECK(qd_read_file(full, &data, &len, err) == 0, "%s", err);
+    CHECK(qt_read_file(full, &data, &len, err, sizeof err) == 0, "%s", err);
     snprintf(path, sizeof path, "%s/trunc.h5", dir);
     write_file(path, data, len / 2);
     free(data);
-    CHECK(qd_tokens_load_h5(path, &u, NULL, err) == -1 && strstr(err, path), "truncated h5 loaded: %s", err);
+    CHECK(qd_tokens_load_h5(path, &u, NULL, err, sizeof err) == -1 && strstr(err, path), "truncated h5 loaded: %s", err);
     /* out-of-range token */
     t.tok[500] = 300;
     snprintf(path, sizeof path, "%s/range.h5", dir);
-    CHECK(qd_tokens_save_h5(path, &t, NULL, err) == 0, "save range: %s", err);
-    CHECK(qd_tokens_load_h5(path, &u, NULL, err) == -1 && strstr(err, "300"), "token 300 loaded: %s", err);
+    CHECK(qd_tokens_save_h5(path, &t, NULL, err, sizeof err) == 0, "save range: %s", err);
+    CHECK(qd_tokens_load_h5(path, &u, NULL, err, sizeof err) == -1 && strstr(err, "300"), "token 300 loaded: %s", err);
     /* unwritable destination */
     snprintf(path, sizeof path, "%s/no/such/dir/x.h5", dir);
-    CHECK(qd_tokens_save_h5(path, &t, NULL, err) == -1 && strstr(err, path), "save to missing dir: %s", err);
+    CHECK(qd_tokens_save_h5(path, &t, NULL, err, sizeof err) == -1 && strstr(err, path), "save to missing dir: %s", err);
     qd_tokens_free(&t);
 }
 
 static int tokens_are_text(const qd_tokens *tr, const qd_tokens *va, const char *text, size_t len,
                            const qd_split_cfg *cfg) {
     qd_tokens a, b;
-    char err[QD_ERR_LEN];
-    if (qd_split_text(text, len, cfg, &a, &b, err)) return 0;
+    char err[256];
+    if (qd_split_text(text, len, cfg, &a, &b, err, sizeof err)) return 0;
     int ok = a.n == tr->n && b.n == va->n && memcmp(a.tok, tr->tok, a.n * 4) == 0 &&
              memcmp(b.tok, va->tok, b.n * 4) == 0;
     qd_tokens_free(&a);
@@ -308,7 +309,7 @@ static int tokens_are_text(const qd_tokens *tr, const qd_tokens *va, const char 
 }
 
 static void test_text_cache(const char *dir) {
-    char err[QD_ERR_LEN], src[1024], prefix[1024], trp[1100];
+    char err[256], src[1024], prefix[1024], trp[1100];
     snprintf(src, sizeof src, "%s/corpus.txt", dir);
     snprintf(prefix, sizeof prefix, "%s/cache/corpus", dir);
     snprintf(trp, sizeof trp, "%s.train.h5", prefix);
@@ -320,7 +321,7 @@ static void test_text_cache(const char *dir) {
     write_file(src, text, len);
     qd_split_cfg cfg = {512, 0.1, 3};
     qd_text_data d;
-    CHECK(qd_text_load(src, &cfg, prefix, &d, err) == 0, "load 1: %s", err);
+    CHECK(qd_text_load(src, &cfg, prefix, &d, err, sizeof err) == 0, "load 1: %s", err);
     CHECK(!d.from_cache, "first load claims cache");
     CHECK(tokens_are_text(&d.train, &d.val, text, len, &cfg), "load 1 tokens wrong");
     CHECK(d.meta.source_size == len && d.meta.source_hash == qd_fnv1a64(text, len), "meta of source");
@@ -328,7 +329,7 @@ static void test_text_cache(const char *dir) {
     CHECK(stat(trp, &st) == 0, "cache file %s not written", trp);
     qd_text_free(&d);
 
-    CHECK(qd_text_load(src, &cfg, prefix, &d, err) == 0, "load 2: %s", err);
+    CHECK(qd_text_load(src, &cfg, prefix, &d, err, sizeof err) == 0, "load 2: %s", err);
     CHECK(d.from_cache, "second load did not use the cache");
     CHECK(tokens_are_text(&d.train, &d.val, text, len, &cfg), "cached tokens wrong");
     qd_text_free(&d);
@@ -336,46 +337,46 @@ static void test_text_cache(const char *dir) {
     /* stale: same size, different content */
     text[100] = text[100] == 'q' ? 'r' : 'q';
     write_file(src, text, len);
-    CHECK(qd_text_load(src, &cfg, prefix, &d, err) == 0, "load 3: %s", err);
+    CHECK(qd_text_load(src, &cfg, prefix, &d, err, sizeof err) == 0, "load 3: %s", err);
     CHECK(!d.from_cache, "stale cache (content changed) was used");
     CHECK(tokens_are_text(&d.train, &d.val, text, len, &cfg), "rebuilt tokens wrong");
     qd_text_free(&d);
-    CHECK(qd_text_load(src, &cfg, prefix, &d, err) == 0 && d.from_cache, "rebuilt cache not reused");
+    CHECK(qd_text_load(src, &cfg, prefix, &d, err, sizeof err) == 0 && d.from_cache, "rebuilt cache not reused");
     qd_text_free(&d);
 
     /* stale: different split parameters */
     cfg.seed = 4;
-    CHECK(qd_text_load(src, &cfg, prefix, &d, err) == 0 && !d.from_cache, "cache reused for another seed");
+    CHECK(qd_text_load(src, &cfg, prefix, &d, err, sizeof err) == 0 && !d.from_cache, "cache reused for another seed");
     CHECK(tokens_are_text(&d.train, &d.val, text, len, &cfg), "seed-4 tokens wrong");
     qd_text_free(&d);
 
     /* stale: truncated source (size changes) */
     write_file(src, text, len / 2);
-    CHECK(qd_text_load(src, &cfg, prefix, &d, err) == 0 && !d.from_cache, "cache reused after truncation");
+    CHECK(qd_text_load(src, &cfg, prefix, &d, err, sizeof err) == 0 && !d.from_cache, "cache reused after truncation");
     CHECK(d.train.n + d.val.n == len / 2, "truncated source gave %zu tokens", d.train.n + d.val.n);
     qd_text_free(&d);
 
     /* corrupt cache file: rebuilt, not an error */
     write_file(trp, "garbage", 7);
-    CHECK(qd_text_load(src, &cfg, prefix, &d, err) == 0 && !d.from_cache, "corrupt cache: %s", err);
+    CHECK(qd_text_load(src, &cfg, prefix, &d, err, sizeof err) == 0 && !d.from_cache, "corrupt cache: %s", err);
     qd_text_free(&d);
 
     /* no cache */
-    CHECK(qd_text_load(src, NULL, NULL, &d, err) == 0 && !d.from_cache && d.train.n + d.val.n == len / 2,
+    CHECK(qd_text_load(src, NULL, NULL, &d, err, sizeof err) == 0 && !d.from_cache && d.train.n + d.val.n == len / 2,
           "no-cache load: %s", err);
     qd_text_free(&d);
 
     /* errors name the file */
     char missing[1024];
     snprintf(missing, sizeof missing, "%s/nothere.txt", dir);
-    CHECK(qd_text_load(missing, &cfg, prefix, &d, err) == -1 && strstr(err, missing), "missing text: %s", err);
+    CHECK(qd_text_load(missing, &cfg, prefix, &d, err, sizeof err) == -1 && strstr(err, missing), "missing text: %s", err);
     snprintf(missing, sizeof missing, "%s/empty2.txt", dir);
     write_file(missing, "", 0);
-    CHECK(qd_text_load(missing, &cfg, NULL, &d, err) == -1 && strstr(err, missing) && strstr(err, "empty"),
+    CHECK(qd_text_load(missing, &cfg, NULL, &d, err, sizeof err) == -1 && strstr(err, missing) && strstr(err, "empty"),
           "empty text: %s", err);
     char badprefix[1100];
     snprintf(badprefix, sizeof badprefix, "%s/no/such/dir/c", dir);
-    CHECK(qd_text_load(src, &cfg, badprefix, &d, err) == -1 && strstr(err, badprefix), "unwritable cache: %s", err);
+    CHECK(qd_text_load(src, &cfg, badprefix, &d, err, sizeof err) == -1 && strstr(err, badprefix), "unwritable cache: %s", err);
     free(text);
 }
 
@@ -403,7 +404,7 @@ static int is_window(const qd_source *s, const int32_t *x, const int32_t *y, int
 }
 
 static void test_mixture(void) {
-    char err[QD_ERR_LEN];
+    char err[256];
     size_t na = 3000, nb = 2000;
     int32_t *a = malloc(na * 4), *b = malloc(nb * 4);
     qrng r;
@@ -412,21 +413,21 @@ static void test_mixture(void) {
     for (size_t i = 0; i < nb; i++) b[i] = 128 + (int32_t)qrng_below(&r, 128); /* source 1: >= 128 */
     qd_mix m;
     qd_mix_init(&m);
-    CHECK(qd_mix_add(&m, "a", a, na, NULL, 0, 3.0, err) == 0, "add a: %s", err);
-    CHECK(qd_mix_add(&m, "b", b, nb, NULL, 0, 1.0, err) == 0, "add b: %s", err);
+    CHECK(qd_mix_add(&m, "a", a, na, NULL, 0, 3.0, err, sizeof err) == 0, "add a: %s", err);
+    CHECK(qd_mix_add(&m, "b", b, nb, NULL, 0, 1.0, err, sizeof err) == 0, "add b: %s", err);
     enum { B = 8, T = 64 };
     int32_t x[B * T], y[B * T], x2[B * T], y2[B * T];
     int src[B], src2[B];
     qrng_seed(&r, 5);
     qrng saved = r;
-    CHECK(qd_mix_batch(&m, B, T, &r, x, y, src, err) == 0, "batch: %s", err);
+    CHECK(qd_mix_batch(&m, B, T, &r, x, y, src, err, sizeof err) == 0, "batch: %s", err);
     qrng after = r;
     r = saved;
-    CHECK(qd_mix_batch(&m, B, T, &r, x2, y2, src2, err) == 0, "batch 2: %s", err);
+    CHECK(qd_mix_batch(&m, B, T, &r, x2, y2, src2, err, sizeof err) == 0, "batch 2: %s", err);
     CHECK(memcmp(x, x2, sizeof x) == 0 && memcmp(y, y2, sizeof y) == 0 && memcmp(src, src2, sizeof src) == 0,
           "same RNG state gave different batches");
     CHECK(memcmp(&r, &after, sizeof r) == 0, "RNG advanced differently");
-    CHECK(qd_mix_batch(&m, B, T, &r, x2, y2, NULL, err) == 0, "batch 3: %s", err);
+    CHECK(qd_mix_batch(&m, B, T, &r, x2, y2, NULL, err, sizeof err) == 0, "batch 3: %s", err);
     CHECK(memcmp(x, x2, sizeof x) != 0, "advanced RNG gave the same batch");
 
     int shifted = 1, windows = 1, pure = 1;
@@ -442,7 +443,7 @@ static void test_mixture(void) {
     /* weights: 3:1 */
     int count[2] = {0, 0};
     for (int it = 0; it < 1000; it++) {
-        CHECK(qd_mix_batch(&m, B, T, &r, x, y, src, err) == 0, "%s", err);
+        CHECK(qd_mix_batch(&m, B, T, &r, x, y, src, err, sizeof err) == 0, "%s", err);
         for (int row = 0; row < B; row++) count[src[row]]++;
     }
     double fa = count[0] / 8000.0;
@@ -450,12 +451,12 @@ static void test_mixture(void) {
 
     /* weight 0 is never drawn; starts restrict the windows */
     size_t starts[3] = {0, 1000, 2850}; /* for d (3000 tokens), 2850 + 201 > 3000: unusable at T = 200 */
-    CHECK(qd_mix_add(&m, "c", b, nb, starts, 2, 0.0, err) == 0, "add c: %s", err);
-    CHECK(qd_mix_add(&m, "d", a, na, starts, 3, 2.0, err) == 0, "add d: %s", err);
+    CHECK(qd_mix_add(&m, "c", b, nb, starts, 2, 0.0, err, sizeof err) == 0, "add c: %s", err);
+    CHECK(qd_mix_add(&m, "d", a, na, starts, 3, 2.0, err, sizeof err) == 0, "add d: %s", err);
     int zero_drawn = 0, d_ok = 1, d_rows = 0;
     int32_t xb[B * 200], yb[B * 200];
     for (int it = 0; it < 200; it++) {
-        CHECK(qd_mix_batch(&m, B, 200, &r, xb, yb, src, err) == 0, "%s", err);
+        CHECK(qd_mix_batch(&m, B, 200, &r, xb, yb, src, err, sizeof err) == 0, "%s", err);
         for (int row = 0; row < B; row++) {
             zero_drawn += src[row] == 2;
             if (src[row] == 3) {
@@ -470,31 +471,31 @@ static void test_mixture(void) {
     /* a source of exactly T + 1 tokens has one window */
     qd_mix one;
     qd_mix_init(&one);
-    CHECK(qd_mix_add(&one, "one", a, T + 1, NULL, 0, 1.0, err) == 0, "add one: %s", err);
+    CHECK(qd_mix_add(&one, "one", a, T + 1, NULL, 0, 1.0, err, sizeof err) == 0, "add one: %s", err);
     int exact = 1;
     for (int it = 0; it < 50; it++) {
-        CHECK(qd_mix_batch(&one, B, T, &r, x, y, NULL, err) == 0, "%s", err);
+        CHECK(qd_mix_batch(&one, B, T, &r, x, y, NULL, err, sizeof err) == 0, "%s", err);
         for (int row = 0; row < B; row++)
             exact &= memcmp(x + row * T, a, T * 4) == 0 && memcmp(y + row * T, a + 1, T * 4) == 0;
     }
     CHECK(exact, "a (T+1)-token source gave a window other than its only one");
-    CHECK(qd_mix_batch(&one, B, T + 1, &r, xb, yb, NULL, err) == -1 && strstr(err, "\"one\""),
+    CHECK(qd_mix_batch(&one, B, T + 1, &r, xb, yb, NULL, err, sizeof err) == -1 && strstr(err, "\"one\""),
           "T+1 tokens accepted for T+1: %s", err);
     qd_mix_free(&one);
 
     /* errors */
-    CHECK(qd_mix_batch(&m, B, 2500, &r, xb, yb, NULL, err) == -1 && strstr(err, "\"b\""),
+    CHECK(qd_mix_batch(&m, B, 2500, &r, xb, yb, NULL, err, sizeof err) == -1 && strstr(err, "\"b\""),
           "too-short source accepted: %s", err);
-    CHECK(qd_mix_add(&m, "e", a, 0, NULL, 0, 1.0, err) == -1 && strstr(err, "empty"), "empty source: %s", err);
-    CHECK(qd_mix_add(&m, "e", a, na, NULL, 0, -1.0, err) == -1 && strstr(err, "weight"), "negative weight: %s", err);
+    CHECK(qd_mix_add(&m, "e", a, 0, NULL, 0, 1.0, err, sizeof err) == -1 && strstr(err, "empty"), "empty source: %s", err);
+    CHECK(qd_mix_add(&m, "e", a, na, NULL, 0, -1.0, err, sizeof err) == -1 && strstr(err, "weight"), "negative weight: %s", err);
     size_t bad_starts[2] = {5, 5};
-    CHECK(qd_mix_add(&m, "e", a, na, bad_starts, 2, 1.0, err) == -1 && strstr(err, "ascending"),
+    CHECK(qd_mix_add(&m, "e", a, na, bad_starts, 2, 1.0, err, sizeof err) == -1 && strstr(err, "ascending"),
           "bad starts: %s", err);
     int32_t badtok[3] = {1, 999, 2};
-    CHECK(qd_mix_add(&m, "e", badtok, 3, NULL, 0, 1.0, err) == -1 && strstr(err, "999"), "bad token: %s", err);
+    CHECK(qd_mix_add(&m, "e", badtok, 3, NULL, 0, 1.0, err, sizeof err) == -1 && strstr(err, "999"), "bad token: %s", err);
     qd_mix_free(&m);
     qd_mix_init(&m);
-    CHECK(qd_mix_batch(&m, B, T, &r, x, y, NULL, err) == -1 && strstr(err, "weight"), "empty mixture: %s", err);
+    CHECK(qd_mix_batch(&m, B, T, &r, x, y, NULL, err, sizeof err) == -1 && strstr(err, "weight"), "empty mixture: %s", err);
     qd_mix_free(&m);
     free(a);
     free(b);

@@ -8,15 +8,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "data/dataset.h"
+#include "base/files.h"
 #include "eval/report.h"
 #include "test_util.h"
 #include "run/pipeline.h"
 
 static char *slurp(const char *path) {
-    char *t = NULL, e[QD_ERR_LEN];
+    char *t = NULL, e[256];
     size_t n = 0;
-    if (qd_read_file(path, &t, &n, e)) return NULL;
+    if (qt_read_file(path, &t, &n, e, sizeof e)) return NULL;
     return t;
 }
 

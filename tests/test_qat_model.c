@@ -127,14 +127,14 @@ static void test_qat_beats_rtn(void) {
     char err[512];
     /* data: the arith suite's stream, train and val from different seeds */
     qd_suite s;
-    char qerr[QD_ERR_LEN];
-    CHECK(qd_suite_arith(&s, NULL, qerr) == 0, "%s", qerr);
+    char qerr[256];
+    CHECK(qd_suite_arith(&s, NULL, qerr, sizeof qerr) == 0, "%s", qerr);
     qd_mix mix;
     qd_mix_init(&mix);
-    CHECK(qd_mix_add_suite(&mix, &s, 1, 200000, 1.0, qerr) == 0, "%s", qerr);
+    CHECK(qd_mix_add_suite(&mix, &s, 1, 200000, 1.0, qerr, sizeof qerr) == 0, "%s", qerr);
     char *vt;
     size_t vlen;
-    CHECK(qd_suite_train_text(&s, 99, 20000, &vt, &vlen, NULL, NULL, qerr) == 0, "%s", qerr);
+    CHECK(qd_suite_train_text(&s, 99, 20000, &vt, &vlen, NULL, NULL, qerr, sizeof qerr) == 0, "%s", qerr);
     qd_tokens val = {malloc(vlen * sizeof(int32_t)), vlen};
     for (size_t i = 0; i < vlen; i++) val.tok[i] = (unsigned char)vt[i];
     free(vt);

@@ -29,12 +29,12 @@ static int arith_ok(const char *prompt, const char *answer, long long *a, long l
 }
 
 static void test_arith(void) {
-    char err[QD_ERR_LEN];
+    char err[256];
     qd_suite s;
-    CHECK(qd_suite_arith(&s, NULL, err) == 0, "arith: %s", err);
+    CHECK(qd_suite_arith(&s, NULL, err, sizeof err) == 0, "arith: %s", err);
     CHECK(strcmp(s.name, "arith") == 0, "name %s", s.name);
     qd_eval_set ev;
-    CHECK(qd_suite_eval_set(&s, 1, 2000, &ev, err) == 0 && ev.n == 2000, "eval set: %s", err);
+    CHECK(qd_suite_eval_set(&s, 1, 2000, &ev, err, sizeof err) == 0 && ev.n == 2000, "eval set: %s", err);
     int correct = 0, seen_digits[5] = {0}, range_ok = 1;
     for (size_t i = 0; i < ev.n; i++) {
         long long a, b;
@@ -55,12 +55,12 @@ static void test_arith(void) {
 
     /* same seed: same set; other seed: different */
     qd_eval_set ev2;
-    CHECK(qd_suite_eval_set(&s, 1, 50, &ev2, err) == 0, "%s", err);
+    CHECK(qd_suite_eval_set(&s, 1, 50, &ev2, err, sizeof err) == 0, "%s", err);
     int same = 1;
     for (size_t i = 0; i < 50; i++) same &= strcmp(ev.items[i].prompt, ev2.items[i].prompt) == 0;
     CHECK(same, "eval set not deterministic for a seed");
     qd_eval_set_free(&ev2);
-    CHECK(qd_suite_eval_set(&s, 2, 50, &ev2, err) == 0, "%s", err);
+    CHECK(qd_suite_eval_set(&s, 2, 50, &ev2, err, sizeof err) == 0, "%s", err);
     int diff = 0;
     for (size_t i = 0; i < 50; i++) diff += strcmp(ev.items[i].prompt, ev2.items[i].prompt) != 0;
     CHECK(diff > 40, "seed 2 eval set differs in only %d of 50 items", diff);
@@ -69,7 +69,7 @@ static void test_arith(void) {
     /* training stream: correct lines, starts at item beginnings, differs from eval */
     char *text;
     size_t len, *starts, n_starts;
-    CHECK(qd_suite_train_text(&s, 1, 100000, &text, &len, &starts, &n_starts, err) == 0, "train: %s", err);
+    CHECK(qd_suite_train_text(&s, 1, 100000, &text, &len, &starts, &n_starts, err, sizeof err) == 0, "train: %s", err);
     CHECK(len >= 100000 && strlen(text) == len, "train text length %zu", len);
     size_t lines = 0, good = 0;
     int starts_ok = n_starts > 1000 && starts[0] == 0;
@@ -106,9 +106,9 @@ static void test_arith(void) {
 
     /* 4-digit only: eval prompts almost never occur in the training text */
     qd_arith_cfg c4 = {4, 4, 0};
-    CHECK(qd_suite_arith(&s, &c4, err) == 0, "%s", err);
-    CHECK(qd_suite_train_text(&s, 1, 200000, &text, &len, NULL, NULL, err) == 0, "%s", err);
-    CHECK(qd_suite_eval_set(&s, 1, 200, &ev, err) == 0, "%s", err);
+    CHECK(qd_suite_arith(&s, &c4, err, sizeof err) == 0, "%s", err);
+    CHECK(qd_suite_train_text(&s, 1, 200000, &text, &len, NULL, NULL, err, sizeof err) == 0, "%s", err);
+    CHECK(qd_suite_eval_set(&s, 1, 200, &ev, err, sizeof err) == 0, "%s", err);
     int overlap = 0;
     for (size_t i = 0; i < ev.n; i++) {
         char needle[64];
@@ -121,8 +121,8 @@ static void test_arith(void) {
 
     /* subtraction: both ops, never negative */
     qd_arith_cfg cs = {1, 3, 1};
-    CHECK(qd_suite_arith(&s, &cs, err) == 0, "%s", err);
-    CHECK(qd_suite_eval_set(&s, 3, 1000, &ev, err) == 0, "%s", err);
+    CHECK(qd_suite_arith(&s, &cs, err, sizeof err) == 0, "%s", err);
+    CHECK(qd_suite_eval_set(&s, 3, 1000, &ev, err, sizeof err) == 0, "%s", err);
     int n_sub = 0, n_add = 0, all_ok = 1;
     for (size_t i = 0; i < ev.n; i++) {
         long long a, b;
@@ -137,11 +137,11 @@ static void test_arith(void) {
 
     /* bad configs */
     qd_arith_cfg bad = {0, 4, 0};
-    CHECK(qd_suite_arith(&s, &bad, err) == -1 && strstr(err, "digits"), "min 0 accepted: %s", err);
+    CHECK(qd_suite_arith(&s, &bad, err, sizeof err) == -1 && strstr(err, "digits"), "min 0 accepted: %s", err);
     bad = (qd_arith_cfg){5, 4, 0};
-    CHECK(qd_suite_arith(&s, &bad, err) == -1, "min > max accepted");
+    CHECK(qd_suite_arith(&s, &bad, err, sizeof err) == -1, "min > max accepted");
     bad = (qd_arith_cfg){1, 19, 0};
-    CHECK(qd_suite_arith(&s, &bad, err) == -1, "19 digits accepted");
+    CHECK(qd_suite_arith(&s, &bad, err, sizeof err) == -1, "19 digits accepted");
 }
 
 /* Checks a recall item: pairs kK=vV; with distinct keys, then ?kK= whose
@@ -171,15 +171,15 @@ static int recall_ok(const char *prompt, const char *answer, int *n_pairs) {
 }
 
 static void test_recall(void) {
-    char err[QD_ERR_LEN];
+    char err[256];
     int sizes[3] = {64, 200, 500};
     for (int si = 0; si < 3; si++) {
         qd_recall_cfg c = qd_recall_default();
         c.ctx_bytes = sizes[si];
         qd_suite s;
-        CHECK(qd_suite_recall(&s, &c, err) == 0, "recall %d: %s", c.ctx_bytes, err);
+        CHECK(qd_suite_recall(&s, &c, err, sizeof err) == 0, "recall %d: %s", c.ctx_bytes, err);
         qd_eval_set ev;
-        CHECK(qd_suite_eval_set(&s, 1, 500, &ev, err) == 0, "%s", err);
+        CHECK(qd_suite_eval_set(&s, 1, 500, &ev, err, sizeof err) == 0, "%s", err);
         int ok = 0, fits = 1, full = 1, min_pairs = 1 << 30;
         size_t first_q_hist[2] = {0, 0};
         for (size_t i = 0; i < ev.n; i++) {
@@ -212,7 +212,7 @@ static void test_recall(void) {
          * than full-length items would */
         char *text;
         size_t len, *starts, n_starts;
-        CHECK(qd_suite_train_text(&s, 1, 20000, &text, &len, &starts, &n_starts, err) == 0, "%s", err);
+        CHECK(qd_suite_train_text(&s, 1, 20000, &text, &len, &starts, &n_starts, err, sizeof err) == 0, "%s", err);
         int tr_ok = 1, tr_min = 1 << 30, tr_max = 0;
         for (size_t k = 0; k < n_starts; k++) {
             size_t end = k + 1 < n_starts ? starts[k + 1] : len;
@@ -238,16 +238,16 @@ static void test_recall(void) {
     qd_recall_cfg tiny = qd_recall_default();
     tiny.ctx_bytes = 10;
     qd_suite s;
-    CHECK(qd_suite_recall(&s, &tiny, err) == -1 && strstr(err, "ctx_bytes"), "ctx 10 accepted: %s", err);
+    CHECK(qd_suite_recall(&s, &tiny, err, sizeof err) == -1 && strstr(err, "ctx_bytes"), "ctx 10 accepted: %s", err);
     tiny = qd_recall_default();
     tiny.n_keys = 1;
-    CHECK(qd_suite_recall(&s, &tiny, err) == -1 && strstr(err, "n_keys"), "1 key accepted: %s", err);
+    CHECK(qd_suite_recall(&s, &tiny, err, sizeof err) == -1 && strstr(err, "n_keys"), "1 key accepted: %s", err);
     /* few keys: the context holds every key once */
     tiny = qd_recall_default();
     tiny.n_keys = 3;
-    CHECK(qd_suite_recall(&s, &tiny, err) == 0, "%s", err);
+    CHECK(qd_suite_recall(&s, &tiny, err, sizeof err) == 0, "%s", err);
     qd_eval_set ev;
-    CHECK(qd_suite_eval_set(&s, 9, 50, &ev, err) == 0, "%s", err);
+    CHECK(qd_suite_eval_set(&s, 9, 50, &ev, err, sizeof err) == 0, "%s", err);
     int ok3 = 1;
     for (size_t i = 0; i < ev.n; i++) {
         int np = 0;
@@ -258,7 +258,7 @@ static void test_recall(void) {
 }
 
 static void test_files(const char *dir) {
-    char err[QD_ERR_LEN], path[1024];
+    char err[256], path[1024];
     qd_suite s;
     snprintf(path, sizeof path, "%s/my_suite.jsonl", dir);
     write_file(path,
@@ -267,7 +267,7 @@ static void test_files(const char *dir) {
                "{\"prompt\": \"2*3=\", \"answer\": \"6\\n\", \"id\": 7}\r\n"
                "   \n"
                "{\"answer\": \"x\", \"prompt\": \"tab\\there\"}");
-    CHECK(qd_suite_load_file(&s, path, err) == 0, "jsonl: %s", err);
+    CHECK(qd_suite_load_file(&s, path, err, sizeof err) == 0, "jsonl: %s", err);
     CHECK(s.kind == QD_SUITE_FILE && strcmp(s.name, "my_suite") == 0, "name %s", s.name);
     CHECK(s.file.n == 3, "%zu items, expected 3", s.file.n);
     if (s.file.n == 3) {
@@ -277,14 +277,14 @@ static void test_files(const char *dir) {
         CHECK(strcmp(s.file.items[2].prompt, "tab\there") == 0, "item 2 prompt");
     }
     qd_eval_set ev;
-    CHECK(qd_suite_eval_set(&s, 1, 0, &ev, err) == 0 && ev.n == 3, "file eval set");
+    CHECK(qd_suite_eval_set(&s, 1, 0, &ev, err, sizeof err) == 0 && ev.n == 3, "file eval set");
     CHECK(ev.n == 3 && strcmp(ev.items[1].prompt, "2*3=") == 0, "file eval order");
     qd_eval_set_free(&ev);
-    CHECK(qd_suite_eval_set(&s, 1, 2, &ev, err) == 0 && ev.n == 2, "file eval set first 2");
+    CHECK(qd_suite_eval_set(&s, 1, 2, &ev, err, sizeof err) == 0 && ev.n == 2, "file eval set first 2");
     qd_eval_set_free(&ev);
     char *text;
     size_t len, *starts, n_starts;
-    CHECK(qd_suite_train_text(&s, 1, 1000, &text, &len, &starts, &n_starts, err) == 0, "%s", err);
+    CHECK(qd_suite_train_text(&s, 1, 1000, &text, &len, &starts, &n_starts, err, sizeof err) == 0, "%s", err);
     int items_ok = 1;
     for (size_t k = 0; k < n_starts; k++) {
         size_t end = k + 1 < n_starts ? starts[k + 1] : len;
@@ -306,51 +306,51 @@ static void test_files(const char *dir) {
     write_file(path, "{\"prompt\": \"a\", \"answer\": \"b\"}\n\n{\"prompt\": \"a\", \"answer\": }\n");
     char want[1100];
     snprintf(want, sizeof want, "%s:3:", path);
-    CHECK(qd_suite_load_file(&s, path, err) == -1 && strstr(err, want) && strstr(err, "prompt"),
+    CHECK(qd_suite_load_file(&s, path, err, sizeof err) == -1 && strstr(err, want) && strstr(err, "prompt"),
           "malformed line: got \"%s\", expected it to contain \"%s\"", err, want);
     write_file(path, "{\"prompt\": \"a\", \"answer\": \"b\"}\n{\"prompt\": \"a\"}\n");
     snprintf(want, sizeof want, "%s:2:", path);
-    CHECK(qd_suite_load_file(&s, path, err) == -1 && strstr(err, want) && strstr(err, "answer"),
+    CHECK(qd_suite_load_file(&s, path, err, sizeof err) == -1 && strstr(err, want) && strstr(err, "answer"),
           "missing answer: %s", err);
     write_file(path, "[1, 2]\n");
-    CHECK(qd_suite_load_file(&s, path, err) == -1 && strstr(err, ":1:") && strstr(err, "object"), "array line: %s", err);
+    CHECK(qd_suite_load_file(&s, path, err, sizeof err) == -1 && strstr(err, ":1:") && strstr(err, "object"), "array line: %s", err);
     write_file(path, "{\"prompt\": 5, \"answer\": \"b\"}\n");
-    CHECK(qd_suite_load_file(&s, path, err) == -1 && strstr(err, "prompt"), "numeric prompt: %s", err);
+    CHECK(qd_suite_load_file(&s, path, err, sizeof err) == -1 && strstr(err, "prompt"), "numeric prompt: %s", err);
     write_file(path, "{\"prompt\": \"a\", \"answer\": \"b\"} trailing\n");
-    CHECK(qd_suite_load_file(&s, path, err) == -1 && strstr(err, ":1:"), "trailing garbage accepted: %s", err);
+    CHECK(qd_suite_load_file(&s, path, err, sizeof err) == -1 && strstr(err, ":1:"), "trailing garbage accepted: %s", err);
     write_file(path, "\n  \n");
-    CHECK(qd_suite_load_file(&s, path, err) == -1 && strstr(err, "no items"), "blank file: %s", err);
+    CHECK(qd_suite_load_file(&s, path, err, sizeof err) == -1 && strstr(err, "no items"), "blank file: %s", err);
     snprintf(path, sizeof path, "%s/none.jsonl", dir);
-    CHECK(qd_suite_load_file(&s, path, err) == -1 && strstr(err, path), "missing file: %s", err);
-    CHECK(qd_suite_open(&s, path, err) == -1 && strstr(err, path), "open missing file: %s", err);
+    CHECK(qd_suite_load_file(&s, path, err, sizeof err) == -1 && strstr(err, path), "missing file: %s", err);
+    CHECK(qd_suite_open(&s, path, err, sizeof err) == -1 && strstr(err, path), "open missing file: %s", err);
 
     /* TAB text files */
     snprintf(path, sizeof path, "%s/qa.txt", dir);
     write_file(path, "1+1=\t2\nhello\tworld\n");
-    CHECK(qd_suite_open(&s, path, err) == 0 && s.file.n == 2 && strcmp(s.name, "qa") == 0, "tsv: %s", err);
+    CHECK(qd_suite_open(&s, path, err, sizeof err) == 0 && s.file.n == 2 && strcmp(s.name, "qa") == 0, "tsv: %s", err);
     if (s.file.n == 2)
         CHECK(strcmp(s.file.items[1].prompt, "hello") == 0 && strcmp(s.file.items[1].answer, "world\n") == 0,
               "tsv item");
     qd_suite_free(&s);
     write_file(path, "1+1=\t2\nno tab here\n");
     snprintf(want, sizeof want, "%s:2:", path);
-    CHECK(qd_suite_load_file(&s, path, err) == -1 && strstr(err, want) && strstr(err, "TAB"), "tsv no tab: %s", err);
+    CHECK(qd_suite_load_file(&s, path, err, sizeof err) == -1 && strstr(err, want) && strstr(err, "TAB"), "tsv no tab: %s", err);
 
     /* built-in names */
-    CHECK(qd_suite_open(&s, "arith", err) == 0 && s.kind == QD_SUITE_ARITH, "open arith");
-    CHECK(qd_suite_open(&s, "recall", err) == 0 && s.kind == QD_SUITE_RECALL && s.recall.ctx_bytes == 200,
+    CHECK(qd_suite_open(&s, "arith", err, sizeof err) == 0 && s.kind == QD_SUITE_ARITH, "open arith");
+    CHECK(qd_suite_open(&s, "recall", err, sizeof err) == 0 && s.kind == QD_SUITE_RECALL && s.recall.ctx_bytes == 200,
           "open recall");
 }
 
 static void test_mix(void) {
-    char err[QD_ERR_LEN];
+    char err[256];
     qd_suite ar, rc;
-    qd_suite_arith(&ar, NULL, err);
-    qd_suite_recall(&rc, NULL, err);
+    qd_suite_arith(&ar, NULL, err, sizeof err);
+    qd_suite_recall(&rc, NULL, err, sizeof err);
     qd_mix m;
     qd_mix_init(&m);
-    CHECK(qd_mix_add_suite(&m, &ar, 1, 50000, 1.0, err) == 0, "add arith: %s", err);
-    CHECK(qd_mix_add_suite(&m, &rc, 1, 50000, 1.0, err) == 0, "add recall: %s", err);
+    CHECK(qd_mix_add_suite(&m, &ar, 1, 50000, 1.0, err, sizeof err) == 0, "add arith: %s", err);
+    CHECK(qd_mix_add_suite(&m, &rc, 1, 50000, 1.0, err, sizeof err) == 0, "add recall: %s", err);
     CHECK(m.n_src == 2 && strcmp(m.src[0].name, "arith") == 0 && strcmp(m.src[1].name, "recall") == 0, "names");
     enum { B = 16, T = 256 };
     int32_t x[B * T], y[B * T];
@@ -359,7 +359,7 @@ static void test_mix(void) {
     qrng_seed(&r, 3);
     int ok = 1, seen[2] = {0, 0};
     for (int it = 0; it < 20; it++) {
-        CHECK(qd_mix_batch(&m, B, T, &r, x, y, src, err) == 0, "%s", err);
+        CHECK(qd_mix_batch(&m, B, T, &r, x, y, src, err, sizeof err) == 0, "%s", err);
         for (int b = 0; b < B; b++) {
             char row[T + 1];
             for (int t = 0; t < T; t++) row[t] = (char)x[b * T + t];

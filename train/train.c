@@ -130,7 +130,7 @@ int qt_train_run(const qt_train_spec *sp, qt_train_env *env, int resume, qt_trai
     int tty = isatty(STDERR_FILENO);
     double t_start = now_s(), t_last = t_start;
     int64_t step0 = step, last_logged = step;
-    char qerr[QD_ERR_LEN];
+    char qerr[256];
     while (step < sp->steps) {
         if (env->stop && *env->stop) {
             if (save_ckpt(sp, &t, step, &rng, err, errlen)) { rc = -1; break; }
@@ -139,7 +139,7 @@ int qt_train_run(const qt_train_spec *sp, qt_train_env *env, int resume, qt_trai
             rc = 2;
             break;
         }
-        if (qd_mix_batch(env->mix, B, T, &rng, x, y, NULL, qerr)) {
+        if (qd_mix_batch(env->mix, B, T, &rng, x, y, NULL, qerr, sizeof qerr)) {
             snprintf(err, errlen, "%s", qerr);
             rc = -1;
             break;

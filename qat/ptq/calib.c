@@ -19,8 +19,8 @@ int qt_calib_from_mix(const qd_mix *mix, int nseq, int T, uint64_t seed, qt_cali
     int32_t *y = malloc((size_t)nseq * T * sizeof *y);
     qrng rng;
     qrng_seed_stream(&rng, seed, 0xCA11B);
-    char qerr[QD_ERR_LEN];
-    int rc = qd_mix_batch(mix, nseq, T, &rng, out->tok, y, NULL, qerr);
+    char qerr[256];
+    int rc = qd_mix_batch(mix, nseq, T, &rng, out->tok, y, NULL, qerr, sizeof qerr);
     free(y);
     if (rc) {
         snprintf(err, errlen, "calibration: %s", qerr);

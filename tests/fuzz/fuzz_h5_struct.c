@@ -211,8 +211,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     check_ckpt_file(path);
     qd_tokens t;
     qd_token_meta meta;
-    char err[QD_ERR_LEN];
-    if (qd_tokens_load_h5(path, &t, &meta, err) == 0) {
+    char err[256];
+    if (qd_tokens_load_h5(path, &t, &meta, err, sizeof err) == 0) {
         for (size_t i = 0; i < t.n; i++)
             if (t.tok[i] < 0 || t.tok[i] > 255) abort();
     } else {

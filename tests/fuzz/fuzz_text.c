@@ -22,13 +22,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     cfg.seed = (uint64_t)data[2] << 8 | data[3];
     const uint8_t *text = data + 4;
     size_t n = size - 4;
-    char path[4096], prefix[4096], err[QD_ERR_LEN];
+    char path[4096], prefix[4096], err[256];
     if (fuzz_write_tmp(text, n, ".txt", path, sizeof path)) return 0;
     snprintf(prefix, sizeof prefix, "%s.cache", path);
     for (int pass = 0; pass < 2; pass++) { /* pass 0 writes the cache, pass 1 reads it */
         qd_text_data d;
         memset(&d, 0, sizeof d);
-        if (qd_text_load(path, &cfg, prefix, &d, err) == 0) {
+        if (qd_text_load(path, &cfg, prefix, &d, err, sizeof err) == 0) {
             if (d.train.n + d.val.n != n) {
                 fprintf(stderr, "split lost bytes: %zu + %zu != %zu\n", d.train.n, d.val.n, n);
                 abort();
@@ -45,11 +45,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             qd_mix m;
             qd_mix_init(&m);
             int T = 8, B = 2;
-            if (qd_mix_add(&m, "t", d.train.tok, d.train.n, NULL, 0, 1.0, err) == 0) {
+            if (qd_mix_add(&m, "t", d.train.tok, d.train.n, NULL, 0, 1.0, err, sizeof err) == 0) {
                 int32_t x[16], y[16];
                 qrng rng;
                 qrng_seed_stream(&rng, 1, 1);
-                if (qd_mix_batch(&m, B, T, &rng, x, y, NULL, err) == 0) {
+                if (qd_mix_batch(&m, B, T, &rng, x, y, NULL, err, sizeof err) == 0) {
                     for (int k = 0; k < B * T; k++)
                         if (x[k] < 0 || x[k] > 255 || y[k] < 0 || y[k] > 255) abort();
                     for (int b = 0; b < B; b++)

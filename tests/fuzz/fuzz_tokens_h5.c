@@ -10,13 +10,13 @@
 #include "fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    char path[4096], err[QD_ERR_LEN];
+    char path[4096], err[256];
     if (fuzz_write_tmp(data, size, ".tokens.h5", path, sizeof path)) return 0;
     qd_tokens t;
     qd_token_meta meta;
-    if (qd_tokens_load_h5(path, &t, &meta, err) == 0) {
+    if (qd_tokens_load_h5(path, &t, &meta, err, sizeof err) == 0) {
         char *s = malloc(t.n + 1);
-        if (s && qd_tok_decode(t.tok, t.n, s, err)) {
+        if (s && qd_tok_decode(t.tok, t.n, s, err, sizeof err)) {
             fprintf(stderr, "accepted tokens do not decode: %s\n", err);
             abort();
         }

@@ -52,8 +52,8 @@ static int tokens(const char *path, size_t n, int part) {
     qd_tokens t = {malloc(n * sizeof(int32_t) + 4), n};
     for (size_t i = 0; i < n; i++) t.tok[i] = (int32_t)("the cat sat on the mat.\n"[i % 24]);
     qd_token_meta m = {n, 1, 0x1234, 1, 4096, 0.05, part};
-    char err[QD_ERR_LEN];
-    int rc = qd_tokens_save_h5(path, &t, &m, err);
+    char err[256];
+    int rc = qd_tokens_save_h5(path, &t, &m, err, sizeof err);
     if (rc) fprintf(stderr, "%s\n", err);
     qd_tokens_free(&t);
     return rc;

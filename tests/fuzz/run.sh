@@ -55,7 +55,7 @@ LIBS="$(pkg-config --libs openblas libcjson) $hdf5_libs -fopenmp -lm"
 # 1. the library, instrumented for coverage (fuzzer-no-link) and sanitizers,
 #    through a generated Makefile (incremental, header dependencies by -MMD)
 libsrc=()
-for d in autograd ops optim nn qat qat/ptq data eval io train; do
+for d in base autograd ops optim quant store data nn qat qat/ptq eval io train run; do
   for f in "$src/$d"/*.c; do [ -e "$f" ] && libsrc+=("$f"); done
 done
 {
