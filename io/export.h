@@ -61,8 +61,7 @@ int qt_hf_rope_row(int r, int hd);
 /* A GGUF file (arch "llama"; F32, F16, BF16, Q8_0, Q4_0, Q4_1 tensors) as a
  * deployed model: weights dequantized; per Linear the input rounding that
  * llama.cpp's CPU backend applies to its tensor type (qt_ggml_vec_dot_type:
- * Q8_0/Q4_0 → Q8_0, Q4_1 → Q8_1; none for F32/F16/BF16: measured,
- * llama.cpp's F16 matmul matches unrounded inputs to ~1e-9). Turn it off
+ * Q8_0/Q4_0 → Q8_0, Q4_1 → Q8_1, F16 → F16; none for F32/BF16). Turn it off
  * with qt_model_clear_input_types. NULL with a message on error. */
 qt_model *qt_import_gguf(const char *path, char *err, size_t errlen);
 

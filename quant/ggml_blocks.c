@@ -259,6 +259,7 @@ int qt_ggml_type_of_spec(const qt_quant_spec *s) {
 int qt_ggml_vec_dot_type(int type) {
     if (type == QT_GGML_Q4_1) return QT_GGML_Q8_1;
     if (type == QT_GGML_Q8_0 || type == QT_GGML_Q4_0) return QT_GGML_Q8_0;
+    if (type == QT_GGML_F16) return QT_GGML_F16;
     return QT_GGML_F32;
 }
 

@@ -67,8 +67,10 @@ void qt_ggml_q4_1_mins(const void *blocks, size_t nb, float *mins);
  * sym <= 4 → Q4_0, float_min <= 4 → Q4_1, all with groups of 32), or -1. */
 int qt_ggml_type_of_spec(const struct qt_quant_spec *spec);
 /* The type llama.cpp's CPU backend rounds a matmul's input to for a weight
- * of type `type`: Q8_0 for Q8_0 and Q4_0, Q8_1 for Q4_1, F32 (no rounding)
- * otherwise (F16/BF16 matmuls match unrounded inputs to ~1e-9: measured). */
+ * of type `type`: Q8_0 for Q8_0 and Q4_0, Q8_1 for Q4_1, F16 for F16 (ggml-cpu's
+ * vec_dot_type; some CPU variants multiply F16 weights by F32 inputs in
+ * llamafile's tinyBLAS instead: tests/cli/llamacpp.sh accepts either), F32
+ * (no rounding) otherwise. */
 int qt_ggml_vec_dot_type(int type);
 /* The same for a weight quantized with spec, as the GGUF type holding it
  * rounds: Q8_1 for float_min with groups of 32 (Q4_1 blocks), Q8_0 for any

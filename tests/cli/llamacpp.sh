@@ -3,8 +3,10 @@
 # scripts/install_oracles.sh, offline here) scores a fixed token file with GGUF
 # files that qat_export wrote from small models trained here by qat_train:
 #   F32  (the FP32 base)          llama.cpp NLL == qat_eval's within 1e-6 relative
-#   F16  (the base, --requantize) == qat_eval --faithful within 1e-6 (llama.cpp's CPU F16
-#        matmul does not round its inputs: measured)
+#   F16  (the base, --requantize) == qat_eval --faithful (inputs rounded to fp16: ggml-cpu's
+#        vec_dot_type for F16 weights) or == qat_eval without rounding (llamafile's tinyBLAS
+#        kernels multiply F16 weights by F32 inputs on some CPU variants), within 1e-6;
+#        which one held is printed (the two differ by ~2e-6 here)
 #   Q8_0 (QAT sym 8-bit g32)      == qat_eval --faithful (Q8_0 inputs) within 1e-4
 #   Q4_0 (QAT sym 4-bit g32)      == qat_eval --faithful within 1e-4
 #   Q4_1 (QAT float_min 4-bit g32) == qat_eval --faithful (Q8_1 inputs) within 1e-4
@@ -85,26 +87,29 @@ score_qatc() { "$bin/qat_eval" "$@" --tokens "$tmp/tokens.txt" --ctx 64 2> "$tmp
   fail "qat_eval $*: $(cat "$tmp/eval.err")"; }
 
 # compare TYPE TOL LLAMA_JSON QATC_JSON... : every qatc NLL within TOL relative of llama.cpp's
+# (with ANY=1: at least one of them)
 compare() {
-  "$py" - "$@" <<'PY'
-import json, sys
+  ANY=${ANY:-0} "$py" - "$@" <<'PY'
+import json, os, sys
 ty, tol, ref = sys.argv[1], float(sys.argv[2]), json.loads(sys.argv[3])
-bad = 0
+bad = good = 0
 for label, s in zip(sys.argv[4::2], sys.argv[5::2]):
     q = json.loads(s)
     rel = abs(q["nll_mean"] - ref["nll_mean"]) / abs(ref["nll_mean"])
     ok = rel <= tol and q["n_scored"] == ref["n_scored"]
     bad += not ok
+    good += ok
     print(f"llamacpp: {ty:5s} llama.cpp {ref['nll_mean']:.9f}  qatc {label:22s} {q['nll_mean']:.9f}  rel {rel:.2e}"
-          f"  (tol {tol:g}, n {q['n_scored']}) {'ok' if ok else 'FAIL'}")
-sys.exit(1 if bad else 0)
+          f"  (tol {tol:g}, n {q['n_scored']}) {'ok' if ok else 'FAIL' if os.environ['ANY'] == '0' else 'no'}")
+sys.exit(0 if (good if os.environ['ANY'] == '1' else not bad) else 1)
 PY
 }
 status=0
 L=$(score_llama "$tmp/f32.gguf")
 compare F32 1e-6 "$L" "base.h5" "$(score_qatc "$tmp/w4/base.h5")" "f32.gguf" "$(score_qatc "$tmp/f32.gguf")" || status=1
 L=$(score_llama "$tmp/f16.gguf")
-compare F16 1e-6 "$L" "f16.gguf --faithful" "$(score_qatc "$tmp/f16.gguf" --faithful)" || status=1
+ANY=1 compare F16 1e-6 "$L" "f16.gguf --faithful" "$(score_qatc "$tmp/f16.gguf" --faithful)" \
+  "f16.gguf (fp32 inputs)" "$(score_qatc "$tmp/f16.gguf")" || status=1
 for t in Q8_0:w8 Q4_0:w4 Q4_1:w41; do
   ty=${t%%:*}; run=${t##*:}; f="$tmp/$(echo "$ty" | tr 'A-Z' 'a-z').gguf"
   L=$(score_llama "$f")
