@@ -216,6 +216,7 @@ static void finish_method(run_state *rs, const char *name, qt_model *m, const qt
     r->bytes = qt_model_deploy_bytes(m, &r->bpw);
     qt_model *frozen = qt_model_freeze(m);
     eval_method(rs, frozen, (qt_model *)base, r);
+    qt_model_free(frozen);
 }
 
 /* Drops metrics lines of `stage` with step > max_step (after a resume). */
