@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "eval/faithful.h"
+#include "eval/llama_ppl.h"
 #include "io/export.h"
 #include "store/safetensors.h"
 #include "quant/quant.h"

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "eval/faithful.h"
+#include "eval/llama_ppl.h"
 #include "io/export.h"
 #include "qat/policy.h"
 #include "run/artifacts.h"

@@ -1,11 +1,11 @@
-/* qatc eval/faithful: scoring token ids the way llama.cpp's perplexity does,
+/* qatc eval/llama_ppl: scoring token ids the way llama.cpp's perplexity does,
  * on a deployed model: a qt_model whose Linears round their inputs as
  * llama.cpp does (qt_linear_layer's in_type), from a GGUF file
  * (qt_import_gguf) or a QAT model (qt_model_deploy). With every input type
  * F32 (non-faithful) the logits are those of the dequantized model, i.e. of
  * the fake-quant QAT model. */
-#ifndef QATC_EVAL_FAITHFUL_H
-#define QATC_EVAL_FAITHFUL_H
+#ifndef QATC_EVAL_LLAMA_PPL_H
+#define QATC_EVAL_LLAMA_PPL_H
 
 #include "nn/model.h"
 

@@ -1,5 +1,5 @@
-/* llama.cpp-perplexity scoring: see eval/faithful.h. */
-#include "eval/faithful.h"
+/* llama.cpp-perplexity scoring: see eval/llama_ppl.h. */
+#include "eval/llama_ppl.h"
 
 #include <math.h>
 #include <stdio.h>
