@@ -33,7 +33,7 @@ uint64_t qd_fnv1a64(const void *data, size_t n) {
 /* ---------------------------------------------------------------- split */
 
 qd_split_cfg qd_split_default(void) {
-    qd_split_cfg c = {4096, 0.05, 1};
+    qd_split_cfg c = {4096, 0.05, 1, NULL};
     return c;
 }
 
@@ -118,6 +118,18 @@ int qd_split_plan(const char *text, size_t len, const qd_split_cfg *cfg, qd_chun
     return 0;
 }
 
+/* Appends the tokens of one chunk to dst with tokenizer t. */
+static int encode_chunk(const qd_tokenizer *t, const char *text, size_t len, qd_tokens *dst, size_t *cap, char *err,
+                        size_t errlen) {
+    qd_ids ids = {dst->tok, dst->n, *cap};
+    int rc = qd_tokenizer_encode(t, text, len, 0, &ids, err, errlen);
+    dst->tok = ids.v;
+    dst->n = ids.n;
+    *cap = ids.cap;
+    dst->bytes += len;
+    return rc;
+}
+
 int qd_split_text(const char *text, size_t len, const qd_split_cfg *cfg, qd_tokens *train,
                   qd_tokens *val, char *err, size_t errlen) {
     memset(train, 0, sizeof *train);
@@ -125,6 +137,19 @@ int qd_split_text(const char *text, size_t len, const qd_split_cfg *cfg, qd_toke
     qd_chunk *c;
     size_t n;
     if (qd_split_plan(text, len, cfg, &c, &n, err, errlen)) return -1;
+    if (cfg->tok && qd_tokenizer_kind(cfg->tok) != QD_TOK_BYTE) {
+        size_t cap[2] = {0, 0};
+        for (size_t k = 0; k < n; k++)
+            if (encode_chunk(cfg->tok, text + c[k].start, c[k].len, c[k].is_val ? val : train, &cap[c[k].is_val],
+                             err, errlen)) {
+                free(c);
+                qd_tokens_free(train);
+                qd_tokens_free(val);
+                return -1;
+            }
+        free(c);
+        return 0;
+    }
     size_t n_val = 0;
     for (size_t k = 0; k < n; k++)
         if (c[k].is_val) n_val += c[k].len;
@@ -147,6 +172,29 @@ int qd_split_text(const char *text, size_t len, const qd_split_cfg *cfg, qd_toke
     return 0;
 }
 
+double qd_tokens_bytes_per_token(const qd_tokens *t) {
+    return t->bytes && t->n ? (double)t->bytes / (double)t->n : 1.0;
+}
+
+uint64_t qd_tokenizer_hash(const qd_tokenizer *t) {
+    if (!t || qd_tokenizer_kind(t) == QD_TOK_BYTE) return 0;
+    qd_vocab_view v;
+    qd_tokenizer_vocab_view(t, &v);
+    uint64_t h = 1469598103934665603ULL;
+#define MIX(p, n) (h = h * 1099511628211ULL ^ qd_fnv1a64((p), (n)))
+    int32_t head[8] = {(int32_t)qd_tokenizer_kind(t), v.n, v.n_merges, v.bos, v.eos, v.unk, v.add_bos, v.add_eos};
+    MIX(head, sizeof head);
+    if (v.model) MIX(v.model, strlen(v.model));
+    if (v.pre) MIX(v.pre, strlen(v.pre));
+    for (int i = 0; i < v.n; i++) {
+        MIX(v.tokens[i], strlen(v.tokens[i]) + 1);
+        if (v.types) MIX(&v.types[i], sizeof v.types[i]);
+    }
+    for (int i = 0; i < v.n_merges; i++) MIX(v.merges[i], strlen(v.merges[i]) + 1);
+#undef MIX
+    return h ? h : 1;
+}
+
 /* ---------------------------------------------------------------- HDF5 */
 
 /* The token file is a bare store file (store/h5store.h): one deflated int32
@@ -162,14 +210,16 @@ int qd_tokens_save_h5(const char *path, const qd_tokens *t, const qd_token_meta 
     if (!w) return -1;
     if (qt_h5w_i32_deflate(w, TOKENS, t->n, t->tok) ||
         qt_h5w_attr_i32(w, TOKENS, "format_version", 1) ||
-        qt_h5w_attr_i32(w, TOKENS, "vocab", QD_VOCAB) ||
+        qt_h5w_attr_i32(w, TOKENS, "vocab", meta->vocab > 0 ? meta->vocab : QD_VOCAB) ||
         qt_h5w_attr_i32(w, TOKENS, "part", meta->part) ||
         qt_h5w_attr_u64(w, TOKENS, "source_size", meta->source_size) ||
         qt_h5w_attr_i64(w, TOKENS, "source_mtime_ns", meta->source_mtime_ns) ||
         qt_h5w_attr_u64(w, TOKENS, "source_hash", meta->source_hash) ||
         qt_h5w_attr_u64(w, TOKENS, "split_seed", meta->split_seed) ||
         qt_h5w_attr_u64(w, TOKENS, "chunk_bytes", meta->chunk_bytes) ||
-        qt_h5w_attr_double(w, TOKENS, "val_fraction", meta->val_fraction)) {
+        qt_h5w_attr_double(w, TOKENS, "val_fraction", meta->val_fraction) ||
+        (meta->tokenizer_hash && (qt_h5w_attr_u64(w, TOKENS, "tokenizer_hash", meta->tokenizer_hash) ||
+                                  qt_h5w_attr_u64(w, TOKENS, "text_bytes", meta->text_bytes)))) {
         qt_set_err(err, errlen, "%s", qt_h5w_error(w));
         qt_h5w_abort(w);
         return -1;
@@ -207,10 +257,16 @@ int qd_tokens_load_h5(const char *path, qd_tokens *t, qd_token_meta *meta, char 
         qt_set_err(err, errlen, "%s", qt_h5r_error(r));
         goto done;
     }
+    int32_t vocab = QD_VOCAB;
+    if (qt_h5r_attr_i32(r, TOKENS, "vocab", &vocab) == 0 && vocab < 1) vocab = QD_VOCAB;
     for (size_t i = 0; i < t->n; i++) {
-        if (t->tok[i] < 0 || t->tok[i] >= QD_VOCAB) {
-            qt_set_err(err, errlen, "%s: token %zu is %d, expected a byte token in [0, %d)", path, i,
-                       (int)t->tok[i], QD_VOCAB);
+        if (t->tok[i] < 0 || t->tok[i] >= vocab) {
+            if (vocab == QD_VOCAB)
+                qt_set_err(err, errlen, "%s: token %zu is %d, expected a byte token in [0, %d)", path, i,
+                           (int)t->tok[i], QD_VOCAB);
+            else
+                qt_set_err(err, errlen, "%s: token %zu is %d, expected a token in [0, %d) (attribute vocab)", path,
+                           i, (int)t->tok[i], (int)vocab);
             goto done;
         }
     }
@@ -223,7 +279,13 @@ int qd_tokens_load_h5(const char *path, qd_tokens *t, qd_token_meta *meta, char 
         qt_h5r_attr_u64(r, TOKENS, "split_seed", &meta->split_seed);
         qt_h5r_attr_u64(r, TOKENS, "chunk_bytes", &meta->chunk_bytes);
         qt_h5r_attr_double(r, TOKENS, "val_fraction", &meta->val_fraction);
+        qt_h5r_attr_u64(r, TOKENS, "tokenizer_hash", &meta->tokenizer_hash);
+        meta->vocab = vocab;
     }
+    uint64_t text_bytes = 0;
+    qt_h5r_attr_u64(r, TOKENS, "text_bytes", &text_bytes);
+    t->bytes = (size_t)text_bytes;
+    if (meta) meta->text_bytes = text_bytes;
     rc = 0;
 done:
     qt_h5r_close(r);
@@ -242,7 +304,8 @@ void qd_text_free(qd_text_data *d) {
 static int meta_matches(const qd_token_meta *a, const qd_token_meta *b, int32_t part) {
     return a->part == part && a->source_size == b->source_size &&
            a->source_hash == b->source_hash && a->split_seed == b->split_seed &&
-           a->chunk_bytes == b->chunk_bytes && a->val_fraction == b->val_fraction;
+           a->chunk_bytes == b->chunk_bytes && a->val_fraction == b->val_fraction &&
+           a->tokenizer_hash == b->tokenizer_hash;
 }
 
 int qd_text_load(const char *path, const qd_split_cfg *cfg, const char *cache_prefix,
@@ -265,6 +328,8 @@ int qd_text_load(const char *path, const qd_split_cfg *cfg, const char *cache_pr
     m.chunk_bytes = cfg->chunk_bytes;
     m.val_fraction = cfg->val_fraction;
     m.part = QD_PART_ALL;
+    m.vocab = cfg->tok ? qd_tokenizer_vocab(cfg->tok) : QD_VOCAB;
+    m.tokenizer_hash = qd_tokenizer_hash(cfg->tok);
     out->meta = m;
 
     char ptrain[4096], pval[4096];
@@ -280,7 +345,7 @@ int qd_text_load(const char *path, const qd_split_cfg *cfg, const char *cache_pr
         if (qd_tokens_load_h5(ptrain, &out->train, &mt, e2, sizeof e2) == 0 &&
             qd_tokens_load_h5(pval, &out->val, &mv, e2, sizeof e2) == 0 &&
             meta_matches(&mt, &m, QD_PART_TRAIN) && meta_matches(&mv, &m, QD_PART_VAL) &&
-            out->train.n + out->val.n == len) {
+            (m.tokenizer_hash ? mt.text_bytes + mv.text_bytes == len : out->train.n + out->val.n == len)) {
             out->from_cache = 1;
             free(text);
             return 0;
@@ -299,6 +364,8 @@ int qd_text_load(const char *path, const qd_split_cfg *cfg, const char *cache_pr
         qd_token_meta mt = m, mv = m;
         mt.part = QD_PART_TRAIN;
         mv.part = QD_PART_VAL;
+        mt.text_bytes = out->train.bytes;
+        mv.text_bytes = out->val.bytes;
         if (qd_tokens_save_h5(ptrain, &out->train, &mt, err, errlen) ||
             qd_tokens_save_h5(pval, &out->val, &mv, err, errlen)) {
             qd_text_free(out);

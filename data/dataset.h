@@ -18,14 +18,18 @@
  *   leaves train empty, the chunk with the largest u_k goes to train.
  *   Train (val) tokens are the train (val) chunks concatenated in text order.
  *
+ * Each chunk is tokenized on its own with the split's tokenizer (bytes by
+ * default), so train and val never share a token.
+ *
  * Token files (HDF5, written and read through store/h5store.h as bare
- * files): dataset "tokens" (int32, 1-D, values in [0, 256), chunked and
- * deflated), with scalar attributes format_version = 1, vocab = 256 and the
+ * files): dataset "tokens" (int32, 1-D, values in [0, vocab), chunked and
+ * deflated), with scalar attributes format_version = 1, vocab and the
  * provenance of qd_token_meta (part, source_size, source_mtime_ns,
- * source_hash, split_seed, chunk_bytes, val_fraction).
- * A cache is valid only when size, content hash (FNV-1a 64) and split
- * parameters all match the current source; the mtime is stored for
- * information but a mere touch does not invalidate the cache. */
+ * source_hash, split_seed, chunk_bytes, val_fraction, and for a tokenizer
+ * other than bytes tokenizer_hash and text_bytes).
+ * A cache is valid only when size, content hash (FNV-1a 64), split
+ * parameters and tokenizer all match the current source; the mtime is stored
+ * for information but a mere touch does not invalidate the cache. */
 #ifndef QATC_DATA_DATASET_H
 #define QATC_DATA_DATASET_H
 
@@ -39,7 +43,12 @@
 typedef struct qd_tokens {
     int32_t *tok;
     size_t n;
+    size_t bytes;   /* UTF-8 bytes of the text the tokens encode; 0: one per token */
 } qd_tokens;
+
+/* Bytes of text per token of t (1 for the byte tokenizer): bits per byte =
+ * bits per token / this. */
+double qd_tokens_bytes_per_token(const qd_tokens *t);
 
 /* Frees the array and zeroes the struct (safe on a zeroed struct). */
 void qd_tokens_free(qd_tokens *t);
@@ -53,9 +62,10 @@ typedef struct qd_split_cfg {
     size_t chunk_bytes;   /* target chunk size (>= 1); default 4096 */
     double val_fraction;  /* in [0, 1); default 0.05 */
     uint64_t seed;        /* default 1 */
+    const qd_tokenizer *tok; /* tokenizer of every chunk; NULL = bytes (default) */
 } qd_split_cfg;
 
-/* The default split: 4096-byte chunks, 5% val, seed 1. */
+/* The default split: 4096-byte chunks, 5% val, seed 1, byte tokens. */
 qd_split_cfg qd_split_default(void);
 
 typedef struct qd_chunk {
@@ -84,7 +94,14 @@ typedef struct qd_token_meta {
     uint64_t chunk_bytes;
     double val_fraction;
     int32_t part;            /* QD_PART_* */
+    int32_t vocab;           /* tokenizer vocabulary (256: bytes) */
+    uint64_t tokenizer_hash; /* qd_tokenizer_hash of the tokenizer (0: bytes) */
+    uint64_t text_bytes;     /* bytes of text the tokens encode (0: one per token) */
 } qd_token_meta;
+
+/* A fingerprint of a tokenizer's vocabulary, merges and specials (0 for the
+ * byte tokenizer or NULL), so that a token cache never outlives its tokenizer. */
+uint64_t qd_tokenizer_hash(const qd_tokenizer *t);
 
 /* Writes tokens (and meta, may be NULL = zeros) to an HDF5 file, atomically
  * (the store's temp file "<path>.tmp.<pid>" renamed over path; on failure,
@@ -94,7 +111,8 @@ int qd_tokens_save_h5(const char *path, const qd_tokens *t, const qd_token_meta 
 /* Reads an HDF5 token file into t (and its meta, if meta is non-NULL; a
  * missing or malformed attribute leaves its field 0). Errors name the file:
  * missing, not HDF5, no "tokens" dataset, wrong rank, not int32, a length
- * the stored bytes cannot hold, or a token outside [0, 256). */
+ * the stored bytes cannot hold, or a token outside [0, vocab) (vocab: the
+ * file's attribute, 256 when absent). */
 int qd_tokens_load_h5(const char *path, qd_tokens *t, qd_token_meta *meta,
                       char *err, size_t errlen);
 

@@ -496,16 +496,43 @@ fail:
     return -1;
 }
 
+/* Tokens of the training text item by item (each item encoded on its own,
+ * with BOS first when the tokenizer adds one to prompts), and the token
+ * offset of every item. */
+static int encode_items(const qd_tokenizer *t, const char *text, size_t len, const size_t *starts, size_t n_starts,
+                        qd_ids *ids, size_t *tok_starts, char *err, size_t errlen) {
+    int bos = qd_tokenizer_add_bos(t) ? qd_tokenizer_bos(t) : -1;
+    for (size_t i = 0; i < n_starts; i++) {
+        size_t end = i + 1 < n_starts ? starts[i + 1] : len;
+        tok_starts[i] = ids->n;
+        if ((bos >= 0 && qd_ids_push(ids, bos, err, errlen)) ||
+            qd_tokenizer_encode(t, text + starts[i], end - starts[i], 0, ids, err, errlen))
+            return -1;
+    }
+    return 0;
+}
+
 int qd_mix_add_suite(qd_mix *m, const qd_suite *s, uint64_t seed, size_t min_bytes,
-                     double weight, char *err, size_t errlen) {
+                     double weight, const qd_tokenizer *tok, char *err, size_t errlen) {
     char *text;
     size_t len, *starts, n_starts;
     if (qd_suite_train_text(s, seed, min_bytes, &text, &len, &starts, &n_starts, err, errlen))
         return -1;
-    int32_t *tok = NULL;
-    int rc = qd_tok_encode_alloc(text, len, &tok, err, errlen);
-    if (rc == 0) rc = qd_mix_add(m, s->name, tok, len, starts, n_starts, weight, err, errlen);
-    free(tok);
+    int rc;
+    if (!tok || qd_tokenizer_kind(tok) == QD_TOK_BYTE) {
+        int32_t *ids = NULL;
+        rc = qd_tok_encode_alloc(text, len, &ids, err, errlen);
+        if (rc == 0) rc = qd_mix_add(m, s->name, ids, len, starts, n_starts, weight, err, errlen);
+        free(ids);
+    } else {
+        qd_ids ids = {0};
+        size_t *tstarts = malloc((n_starts ? n_starts : 1) * sizeof *tstarts);
+        rc = tstarts ? encode_items(tok, text, len, starts, n_starts, &ids, tstarts, err, errlen) : -1;
+        if (!tstarts) qt_set_err(err, errlen, "suite %s: out of memory", s->name);
+        if (rc == 0) rc = qd_mix_add(m, s->name, ids.v, ids.n, tstarts, n_starts, weight, err, errlen);
+        qd_ids_free(&ids);
+        free(tstarts);
+    }
     free(text);
     free(starts);
     return rc;

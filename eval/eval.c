@@ -74,19 +74,40 @@ qt_lm_score qt_eval_lm(qt_ctx *ctx, qt_model *m, qt_model *ref, const int32_t *t
     return s;
 }
 
-double qt_eval_exact_match(qt_ctx *ctx, qt_model *m, const char *const *prompts, const char *const *answers, int n,
-                           int batch) {
+/* The ids of a prompt (BOS first when the tokenizer adds one) and of its
+ * answer; bytes when tok is NULL. */
+static int item_ids(const qd_tokenizer *tok, const char *prompt, const char *answer, qd_ids *p, qd_ids *a) {
+    char e[256];
+    if (!tok) {
+        for (const char *c = prompt; *c; c++)
+            if (qd_ids_push(p, (unsigned char)*c, e, sizeof e)) return -1;
+        for (const char *c = answer; *c; c++)
+            if (qd_ids_push(a, (unsigned char)*c, e, sizeof e)) return -1;
+        return 0;
+    }
+    if (qd_tokenizer_add_bos(tok) && qd_tokenizer_bos(tok) >= 0 && qd_ids_push(p, qd_tokenizer_bos(tok), e, sizeof e))
+        return -1;
+    return qd_tokenizer_encode(tok, prompt, strlen(prompt), 0, p, e, sizeof e) ||
+           qd_tokenizer_encode(tok, answer, strlen(answer), 0, a, e, sizeof e);
+}
+
+double qt_eval_exact_match(qt_ctx *ctx, qt_model *m, const qd_tokenizer *tok, const char *const *prompts,
+                           const char *const *answers, int n, int batch) {
     int V = m->cfg.vocab, ctxlen = m->cfg.ctx;
     int correct = 0;
     int32_t *x = malloc((size_t)batch * ctxlen * sizeof *x);
     int *ofs = malloc((size_t)batch * sizeof *ofs), *plen = malloc((size_t)batch * sizeof *plen);
     int *alen = malloc((size_t)batch * sizeof *alen);
+    qd_ids *pid = calloc((size_t)batch, sizeof *pid), *aid = calloc((size_t)batch, sizeof *aid);
+    if (!x || !ofs || !plen || !alen || !pid || !aid) qt_die("out of memory");
     qt_no_grad(ctx, 1);
     for (int i0 = 0; i0 < n; i0 += batch) {
         int rows = n - i0 < batch ? n - i0 : batch, Tmax = 2;
         for (int r = 0; r < rows; r++) {
-            int lp = (int)strlen(prompts[i0 + r]), la = (int)strlen(answers[i0 + r]);
-            int len = lp + la - 1; /* the last answer byte is predicted, never fed */
+            pid[r].n = aid[r].n = 0;
+            if (item_ids(tok, prompts[i0 + r], answers[i0 + r], &pid[r], &aid[r])) qt_die("exact match: out of memory");
+            int lp = (int)pid[r].n, la = (int)aid[r].n;
+            int len = lp + la - 1; /* the last answer token is predicted, never fed */
             ofs[r] = len > ctxlen ? len - ctxlen : 0;
             plen[r] = lp;
             alen[r] = la;
@@ -94,10 +115,9 @@ double qt_eval_exact_match(qt_ctx *ctx, qt_model *m, const char *const *prompts,
             if (used > Tmax) Tmax = used;
         }
         for (int r = 0; r < rows; r++) {
-            const char *p = prompts[i0 + r], *a = answers[i0 + r];
             for (int t = 0; t < Tmax; t++) {
                 int k = ofs[r] + t; /* index into prompt+answer */
-                int c = k < plen[r] ? (unsigned char)p[k] : k < plen[r] + alen[r] ? (unsigned char)a[k - plen[r]] : 0;
+                int c = k < plen[r] ? pid[r].v[k] : k < plen[r] + alen[r] ? aid[r].v[k - plen[r]] : 0;
                 x[(size_t)r * Tmax + t] = c % V;
             }
         }
@@ -106,14 +126,20 @@ double qt_eval_exact_match(qt_ctx *ctx, qt_model *m, const char *const *prompts,
         for (int r = 0; r < rows; r++) {
             int ok = alen[r] > 0;
             for (int j = 0; j < alen[r] && ok; j++) {
-                int pos = plen[r] + j - 1 - ofs[r]; /* position whose logits predict answer byte j */
+                int pos = plen[r] + j - 1 - ofs[r]; /* position whose logits predict answer token j */
                 if (pos < 0) { ok = 0; break; }
-                ok = argmax(z->data + ((size_t)r * Tmax + pos) * V, V) == (unsigned char)answers[i0 + r][j];
+                ok = argmax(z->data + ((size_t)r * Tmax + pos) * V, V) == aid[r].v[j];
             }
             correct += ok;
         }
     }
     qt_no_grad(ctx, -1);
+    for (int r = 0; r < batch; r++) {
+        qd_ids_free(&pid[r]);
+        qd_ids_free(&aid[r]);
+    }
+    free(pid);
+    free(aid);
     free(x);
     free(ofs);
     free(plen);

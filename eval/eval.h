@@ -4,11 +4,13 @@
 #ifndef QATC_EVAL_H
 #define QATC_EVAL_H
 
+#include "data/tokenizer.h"
 #include "nn/model.h"
 
 typedef struct qt_lm_score {
     double nll;      /* mean next-token NLL in nats */
-    double bpb;      /* nll / ln 2 (bits per byte with the byte tokenizer) */
+    double bpb;      /* nll / ln 2: bits per token, which is bits per byte with the byte
+                        tokenizer (else divide by the bytes per token of the text) */
     double ppl;      /* exp(nll) */
     double kl;       /* mean KL(ref ‖ model) per token, nats; 0 without a reference */
     double top1;     /* share of positions where argmax agrees with the reference */
@@ -21,12 +23,14 @@ typedef struct qt_lm_score {
  * agreement on the same positions. */
 qt_lm_score qt_eval_lm(qt_ctx *ctx, qt_model *m, qt_model *ref, const int32_t *tokens, long n, int T, int batch);
 
-/* Exact match of n items: an item counts when the model's greedy choice at
- * every answer position, given the prompt and the answer so far, is the
- * answer's byte (equivalent to greedy decoding of len(answer) bytes, computed
- * with one teacher-forced forward per item). Items longer than the model's
- * ctx keep their last ctx bytes. Returns the share in [0, 1]. */
-double qt_eval_exact_match(qt_ctx *ctx, qt_model *m, const char *const *prompts, const char *const *answers, int n,
-                           int batch);
+/* Exact match of n items: prompt and answer are tokenized separately by tok
+ * (NULL: bytes; BOS before the prompt when the tokenizer adds one, as
+ * llama.cpp does), and an item counts when the model's greedy choice at every
+ * answer position, given the prompt and the answer so far, is the answer's
+ * token (equivalent to greedy decoding of the answer's length, computed with
+ * one teacher-forced forward per item). Items longer than the model's ctx
+ * keep their last ctx tokens. Returns the share in [0, 1]. */
+double qt_eval_exact_match(qt_ctx *ctx, qt_model *m, const qd_tokenizer *tok, const char *const *prompts,
+                           const char *const *answers, int n, int batch);
 
 #endif

@@ -14,8 +14,10 @@
 
 #include "run/config_schema.h"
 
+#include "data/tokenizer.h"
+
 /* Enum fields are read and written through int *. */
-_Static_assert(sizeof(qt_arch) == sizeof(int) && sizeof(qt_cfg_tokenizer) == sizeof(int) &&
+_Static_assert(sizeof(qt_arch) == sizeof(int) &&
                sizeof(qt_schedule_kind) == sizeof(int) && sizeof(qt_grid) == sizeof(int) &&
                sizeof(qt_cfg_scale) == sizeof(int) && sizeof(qt_scale_init) == sizeof(int) &&
                sizeof(qt_act_mode) == sizeof(int) && sizeof(qt_cfg_ptq_method) == sizeof(int) &&
@@ -536,6 +538,20 @@ int qt_config_parse(const char *text, const char *name, unsigned flags, qt_confi
     return rc;
 }
 
+/* data.tokenizer: loads it (so a malformed file fails before any work) and
+ * checks its vocabulary against model.vocab. */
+static int check_tokenizer(vctx *c, const qt_config *cfg) {
+    char e[1024];
+    qd_tokenizer *t = qd_tokenizer_load(cfg->data.tokenizer, e, sizeof e);
+    if (!t) return fail(c, "key \"data.tokenizer\": %s", e);
+    int v = qd_tokenizer_vocab(t);
+    qd_tokenizer_free(t);
+    if (v != cfg->model.vocab)
+        return fail(c, "key \"model.vocab\": expected %d (the vocabulary of data.tokenizer \"%s\"), got %d", v,
+                    cfg->data.tokenizer, cfg->model.vocab);
+    return 0;
+}
+
 int qt_config_load(const char *path, qt_config *cfg, char *err, size_t errlen) {
     vctx c = {path, 0, err, errlen};
     memset(cfg, 0, sizeof *cfg);
@@ -569,6 +585,10 @@ int qt_config_load(const char *path, qt_config *cfg, char *err, size_t errlen) {
     }
     int rc = qt_config_parse(buf, path, 0, cfg, err, errlen);
     free(buf);
+    if (rc == 0 && check_tokenizer(&c, cfg)) {
+        qt_config_free(cfg);
+        return -1;
+    }
     return rc;
 }
 

@@ -27,7 +27,6 @@ typedef struct cJSON cJSON;
  * values the layers below define use those layers' enums (qt_arch,
  * qt_schedule_kind, qt_grid, qt_scale_init, qt_act_mode; run/config_schema.c
  * asserts that the orders agree); the enums here exist only in the config. */
-typedef enum { QT_CFG_TOKENIZER_BYTE } qt_cfg_tokenizer;
 typedef enum { QT_CFG_SCALE_LSQ, QT_CFG_SCALE_FIXED } qt_cfg_scale;
 typedef enum { QT_CFG_PTQ_RTN, QT_CFG_PTQ_GPTQ, QT_CFG_PTQ_AWQ, QT_CFG_PTQ_SMOOTHQUANT } qt_cfg_ptq_method;
 typedef enum { QT_CFG_CALIB_TRAIN, QT_CFG_CALIB_TEXT, QT_CFG_CALIB_FILE } qt_cfg_calib_source;
@@ -64,7 +63,7 @@ typedef struct {
     int n_train;
     char *val;               /* NULL = split the train text with val_fraction */
     double val_fraction;
-    qt_cfg_tokenizer tokenizer;
+    char *tokenizer;         /* "byte", a tokenizer.json or a .gguf (its tokenizer.ggml.*) */
     char *cache_dir;         /* default "<out_dir>/cache" */
 } qt_cfg_data;
 

@@ -17,7 +17,6 @@ _Static_assert(QT_ACT_NONE == 0 && QT_ACT_PER_TOKEN == 1 && QT_ACT_STATIC == 2 &
                "quant.activations.mode choices");
 
 static const char *const ARCHS[] = {"llama", "mlp", NULL};
-static const char *const TOKENIZERS[] = {"byte", NULL};
 static const char *const SCHEDULES[] = {"constant", "cosine", NULL};
 static const char *const GRIDS[] = {"sym", "asym", "float_min", NULL};
 static const char *const SCALES[] = {"lsq", "fixed", NULL};
@@ -91,7 +90,10 @@ const qt_cfg_field qt_cfg_schema[] = {
       .meaning = "validation text; when absent, a val_fraction share of the train text is held out" },
     NUM("data.val_fraction", qt_cfg_data, val_fraction, "0.05", RANGE_OC(0, 0.5),
         "share of the train text held out for validation when data.val is absent"),
-    ENUM("data.tokenizer", qt_cfg_data, tokenizer, TOKENIZERS, "\"byte\"", "byte: one token per byte (vocab 256)"),
+    { .path = "data.tokenizer", .type = QT_FT_STR, .off = offsetof(qt_cfg_data, tokenizer), .def = "\"byte\"",
+      .meaning = "\"byte\" (one token per byte, vocab 256), a Hugging Face tokenizer.json (tokenizer_config.json "
+                 "beside it), or a .gguf whose tokenizer.ggml.* is used; its vocabulary must equal model.vocab; "
+                 "used by every text path (training text, suites, calibration, evaluation)" },
     { .path = "data.cache_dir", .type = QT_FT_STR, .flags = QT_F_DERIVED, .off = offsetof(qt_cfg_data, cache_dir),
       .doc_default = "`<out_dir>/cache`", .meaning = "cache of tokenized data" },
 
@@ -271,7 +273,7 @@ static int rule_group(const qt_config *c, char *msg, size_t len) {
 }
 
 static int rule_byte_vocab(const qt_config *c, char *msg, size_t len) {
-    if (c->data.tokenizer != QT_CFG_TOKENIZER_BYTE || c->model.vocab >= 256) return 0;
+    if (strcmp(c->data.tokenizer, "byte") || c->model.vocab >= 256) return 0;
     snprintf(msg, len, "key \"model.vocab\": expected at least 256 with data.tokenizer \"byte\", got %d",
              c->model.vocab);
     return -1;

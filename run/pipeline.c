@@ -41,6 +41,7 @@ typedef struct {
     const char *cfg_path;
     char *cfg_json;
     qt_plan plan;
+    qd_tokenizer *tok;  /* data.tokenizer: every text path */
     qd_mix mix;
     qd_mix textmix;   /* the text files only (calib.source "text") */
     qd_tokens val;
@@ -96,6 +97,7 @@ static int append_tokens(qd_tokens *dst, const qd_tokens *src) {
     memcpy(t + dst->n, src->tok, src->n * sizeof *t);
     dst->tok = t;
     dst->n += src->n;
+    dst->bytes += src->bytes;
     return 0;
 }
 
@@ -105,6 +107,7 @@ static int setup_data(run_state *rs, char *err, size_t errlen) {
     qd_split_cfg split = qd_split_default();
     split.val_fraction = cfg->data.val ? 0.0 : cfg->data.val_fraction;
     split.seed = (uint64_t)cfg->seed;
+    split.tok = rs->tok;
     if (qt_mkdirs(cfg->data.cache_dir, err, errlen)) return -1;
     qd_mix_init(&rs->mix);
     qd_mix_init(&rs->textmix);
@@ -128,7 +131,8 @@ static int setup_data(run_state *rs, char *err, size_t errlen) {
         } else {
             qd_suite s;
             if (open_suite(cfg, &s, src->kind == QT_CFG_SRC_SUITE ? src->suite : -1, src->jsonl, qerr, sizeof qerr) ||
-                qd_mix_add_suite(&rs->mix, &s, (uint64_t)cfg->seed, (size_t)1 << 20, src->weight, qerr, sizeof qerr)) {
+                qd_mix_add_suite(&rs->mix, &s, (uint64_t)cfg->seed, (size_t)1 << 20, src->weight, rs->tok, qerr,
+                                 sizeof qerr)) {
                 snprintf(err, errlen, "%s", qerr);
                 qd_suite_free(&s);
                 return -1;
@@ -193,13 +197,13 @@ static void eval_method(run_state *rs, qt_model *m, qt_model *ref, method_result
     if (rs->val.n >= 2) {
         long n = (long)rs->val.n < cfg->eval.val_tokens ? (long)rs->val.n : cfg->eval.val_tokens;
         qt_lm_score s = qt_eval_lm(&rs->ectx, m, rs->want_kl ? ref : NULL, rs->val.tok, n, cfg->model.ctx, batch);
-        r->val_bpb = s.bpb;
+        r->val_bpb = s.bpb / qd_tokens_bytes_per_token(&rs->val); /* per byte of the text */
         r->val_ppl = s.ppl;
         r->kl = ref ? s.kl : 0.0;
         r->top1 = ref ? s.top1 : 1.0;
     }
     for (int i = 0; i < rs->n_suites; i++)
-        r->acc[i] = qt_eval_exact_match(&rs->ectx, m, rs->suites[i].prompts, rs->suites[i].answers,
+        r->acc[i] = qt_eval_exact_match(&rs->ectx, m, rs->tok, rs->suites[i].prompts, rs->suites[i].answers,
                                         (int)rs->suites[i].set.n, batch);
     fprintf(stderr, "eval %-12s val bpb %.4f ppl %.3f", r->name, r->val_bpb, r->val_ppl);
     for (int i = 0; i < rs->n_suites; i++) fprintf(stderr, "  %s %.3f", rs->suites[i].name, r->acc[i]);
@@ -279,6 +283,7 @@ static void free_state(run_state *rs) {
     qt_ctx_free(&rs->ectx);
     free(rs->cfg_json);
     qt_plan_free(&rs->plan);
+    qd_tokenizer_free(rs->tok);
 }
 
 /* Calibration windows for one PTQ method, from calib.source. */
@@ -308,12 +313,12 @@ static int make_calib(run_state *rs, const qt_cfg_ptq *p, qt_calib *c, char *src
         snprintf(err, errlen, "%s", qerr);
         return -1;
     }
-    int32_t *tok = malloc((len ? len : 1) * sizeof *tok);
-    for (size_t i = 0; i < len; i++) tok[i] = (unsigned char)text[i];
+    qd_ids ids = {0};
+    int rc = qd_tokenizer_encode(rs->tok, text, len, 0, &ids, err, errlen);
     free(text);
-    int rc = qt_calib_from_tokens(tok, len, nseq, T, seed, c, err, errlen);
+    if (rc == 0) rc = qt_calib_from_tokens(ids.v, ids.n, nseq, T, seed, c, err, errlen);
     if (rc) snprintf(err + strlen(err), errlen - strlen(err), " (calib.file %s)", cfg->calib.file);
-    free(tok);
+    qd_ids_free(&ids);
     return rc;
 }
 
@@ -429,6 +434,8 @@ int qt_pipeline_run(const qt_config *cfg, const char *config_path, int resume, v
         snprintf(err, sizeof err, "cannot open %s: %s", mpath, strerror(errno));
         goto out;
     }
+    rs.tok = qd_tokenizer_load(cfg->data.tokenizer, err, sizeof err);
+    if (!rs.tok) goto out;
     if (setup_data(&rs, err, sizeof err)) goto out;
 
     qt_model_cfg mc = qt_plan_model_cfg(cfg);

@@ -384,7 +384,7 @@ static void test_tokens(const ctx_t *c, const char *corpus) {
     /* a valid file, then truncated */
     int32_t tok[300];
     for (int i = 0; i < 300; i++) tok[i] = "the cat sat on the mat\n"[i % 23];
-    qd_tokens t = {tok, 300};
+    qd_tokens t = {tok, 300, 0};
     CHECK(qd_tokens_save_h5(tpath(c, "t_good.h5", p, sizeof p), &t, NULL, err, sizeof err) == 0, "save: %s", err);
     size_t n;
     char *bytes = slurp(p, &n);
@@ -677,7 +677,7 @@ static void test_disk_full(const ctx_t *c) {
         else if (qt_h5w_f32(w, "w", 1, (int[]){(int)n}, big) == 0 && qt_h5w_commit(w, err, sizeof err) == 0)
             code = 12; /* written past the limit? */
         else if (!strstr(err, "full.h5") || !strstr(err, "too large")) code = 13;
-        qd_tokens t = {calloc(n, sizeof(int32_t)), n};
+        qd_tokens t = {calloc(n, sizeof(int32_t)), n, 0};
         uint64_t x = 88172645463325252ull; /* incompressible byte tokens */
         for (size_t i = 0; i < n; i++) {
             x ^= x << 13, x ^= x >> 7, x ^= x << 17;

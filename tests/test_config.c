@@ -127,7 +127,7 @@ static void check_full(const qt_config *c) {
         CHECK(s[3].kind == QT_CFG_SRC_JSONL && s[3].jsonl && s[3].weight == 0.5, "train[3]");
         CHECK(s[4].kind == QT_CFG_SRC_FILE && streq(s[4].file, p) && s[4].weight == 2.0, "train[4]");
     }
-    CHECK(c->data.val != NULL && c->data.val_fraction == 0.05 && c->data.tokenizer == QT_CFG_TOKENIZER_BYTE, "data");
+    CHECK(c->data.val != NULL && c->data.val_fraction == 0.05 && streq(c->data.tokenizer, "byte"), "data");
     snprintf(p, sizeof p, "%s/run/cache", g_dir);
     CHECK(streq(c->data.cache_dir, p), "cache_dir %s", c->data.cache_dir);
 

@@ -139,7 +139,7 @@ static void test_split(void) {
     char err[256];
     size_t len = 400000;
     char *text = make_text(len, 3);
-    qd_split_cfg cfg = {1000, 0.1, 11};
+    qd_split_cfg cfg = {1000, 0.1, 11, NULL};
     qd_chunk *c;
     size_t n;
     CHECK(qd_split_plan(text, len, &cfg, &c, &n, err, sizeof err) == 0, "plan: %s", err);
@@ -201,7 +201,7 @@ static void test_split(void) {
 
     /* tiny text: val and train both non-empty by the fallback rule */
     const char *tiny = "one\ntwo\nthree\n";
-    qd_split_cfg tcfg = {4, 0.01, 1};
+    qd_split_cfg tcfg = {4, 0.01, 1, NULL};
     CHECK(qd_split_text(tiny, strlen(tiny), &tcfg, &tr, &va, err, sizeof err) == 0, "tiny: %s", err);
     CHECK(tr.n > 0 && va.n > 0 && tr.n + va.n == strlen(tiny), "tiny split train %zu val %zu", tr.n, va.n);
     qd_tokens_free(&tr);
@@ -217,7 +217,7 @@ static void test_split(void) {
     qd_tokens_free(&va);
 
     /* bad config */
-    qd_split_cfg bad = {1000, 1.0, 1};
+    qd_split_cfg bad = {1000, 1.0, 1, NULL};
     CHECK(qd_split_plan(text, len, &bad, &c, &n, err, sizeof err) == -1 && strstr(err, "val_fraction"), "fraction 1 accepted: %s", err);
     bad.val_fraction = 0.1;
     bad.chunk_bytes = 0;
@@ -247,11 +247,11 @@ static void test_files(const char *dir) {
 
 static void test_h5(const char *dir) {
     char err[256], path[1024];
-    qd_tokens t = {malloc(100000 * sizeof(int32_t)), 100000}, u;
+    qd_tokens t = {malloc(100000 * sizeof(int32_t)), 100000, 0}, u;
     qrng r;
     qrng_seed(&r, 9);
     for (size_t i = 0; i < t.n; i++) t.tok[i] = (int32_t)qrng_below(&r, 256);
-    qd_token_meta m = {123, 456789, 0xdeadbeefcafeULL, 77, 4096, 0.05, QD_PART_VAL}, m2;
+    qd_token_meta m = {123, 456789, 0xdeadbeefcafeULL, 77, 4096, 0.05, QD_PART_VAL, 256, 0, 0}, m2;
     snprintf(path, sizeof path, "%s/tok.h5", dir);
     CHECK(qd_tokens_save_h5(path, &t, &m, err, sizeof err) == 0, "save: %s", err);
     CHECK(qd_tokens_load_h5(path, &u, &m2, err, sizeof err) == 0, "load: %s", err);
@@ -262,7 +262,7 @@ static void test_h5(const char *dir) {
     qd_tokens_free(&u);
 
     /* empty array */
-    qd_tokens e = {NULL, 0};
+    qd_tokens e = {NULL, 0, 0};
     snprintf(path, sizeof path, "%s/empty.h5", dir);
     CHECK(qd_tokens_save_h5(path, &e, NULL, err, sizeof err) == 0, "save empty: %s", err);
     CHECK(qd_tokens_load_h5(path, &u, NULL, err, sizeof err) == 0 && u.n == 0, "load empty: %s", err);
@@ -319,7 +319,7 @@ static void test_text_cache(const char *dir) {
     size_t len = 50000;
     char *text = make_text(len, 5);
     write_file(src, text, len);
-    qd_split_cfg cfg = {512, 0.1, 3};
+    qd_split_cfg cfg = {512, 0.1, 3, NULL};
     qd_text_data d;
     CHECK(qd_text_load(src, &cfg, prefix, &d, err, sizeof err) == 0, "load 1: %s", err);
     CHECK(!d.from_cache, "first load claims cache");
@@ -381,7 +381,7 @@ static void test_text_cache(const char *dir) {
 }
 
 static void test_windows(void) {
-    qd_tokens t = {malloc(1001 * sizeof(int32_t)), 1001};
+    qd_tokens t = {malloc(1001 * sizeof(int32_t)), 1001, 0};
     for (size_t i = 0; i < t.n; i++) t.tok[i] = (int32_t)(i % 256);
     CHECK(qd_tokens_n_windows(&t, 100) == 10, "n_windows(1001, 100) = %zu", qd_tokens_n_windows(&t, 100));
     CHECK(qd_tokens_n_windows(&t, 1000) == 1 && qd_tokens_n_windows(&t, 1001) == 0, "edge window counts");

@@ -80,8 +80,8 @@ int main(void) {
         answers[i] = abuf[i];
         wrong[i] = wbuf[i];
     }
-    double acc = qt_eval_exact_match(&ctx, m, prompts, answers, N, 5);
-    double bad = qt_eval_exact_match(&ctx, m, prompts, wrong, N, 5);
+    double acc = qt_eval_exact_match(&ctx, m, NULL, prompts, answers, N, 5);
+    double bad = qt_eval_exact_match(&ctx, m, NULL, prompts, wrong, N, 5);
     CHECK(acc == 1.0, "accuracy on rule-following answers %.3f, expected 1", acc);
     CHECK(bad == 0.0, "accuracy on answers breaking the rule %.3f, expected 0", bad);
 

@@ -131,11 +131,11 @@ static void test_qat_beats_rtn(void) {
     CHECK(qd_suite_arith(&s, NULL, qerr, sizeof qerr) == 0, "%s", qerr);
     qd_mix mix;
     qd_mix_init(&mix);
-    CHECK(qd_mix_add_suite(&mix, &s, 1, 200000, 1.0, qerr, sizeof qerr) == 0, "%s", qerr);
+    CHECK(qd_mix_add_suite(&mix, &s, 1, 200000, 1.0, NULL, qerr, sizeof qerr) == 0, "%s", qerr);
     char *vt;
     size_t vlen;
     CHECK(qd_suite_train_text(&s, 99, 20000, &vt, &vlen, NULL, NULL, qerr, sizeof qerr) == 0, "%s", qerr);
-    qd_tokens val = {malloc(vlen * sizeof(int32_t)), vlen};
+    qd_tokens val = {malloc(vlen * sizeof(int32_t)), vlen, 0};
     for (size_t i = 0; i < vlen; i++) val.tok[i] = (unsigned char)vt[i];
     free(vt);
 

@@ -349,8 +349,8 @@ static void test_mix(void) {
     qd_suite_recall(&rc, NULL, err, sizeof err);
     qd_mix m;
     qd_mix_init(&m);
-    CHECK(qd_mix_add_suite(&m, &ar, 1, 50000, 1.0, err, sizeof err) == 0, "add arith: %s", err);
-    CHECK(qd_mix_add_suite(&m, &rc, 1, 50000, 1.0, err, sizeof err) == 0, "add recall: %s", err);
+    CHECK(qd_mix_add_suite(&m, &ar, 1, 50000, 1.0, NULL, err, sizeof err) == 0, "add arith: %s", err);
+    CHECK(qd_mix_add_suite(&m, &rc, 1, 50000, 1.0, NULL, err, sizeof err) == 0, "add recall: %s", err);
     CHECK(m.n_src == 2 && strcmp(m.src[0].name, "arith") == 0 && strcmp(m.src[1].name, "recall") == 0, "names");
     enum { B = 16, T = 256 };
     int32_t x[B * T], y[B * T];

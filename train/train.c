@@ -201,6 +201,7 @@ int qt_train_run(const qt_train_spec *sp, qt_train_env *env, int resume, qt_trai
         if (env->val && sp->eval_every > 0 && (step % sp->eval_every == 0 || last)) {
             long n = (long)env->val->n < sp->val_tokens ? (long)env->val->n : sp->val_tokens;
             qt_lm_score s = qt_eval_lm(&ectx, model, NULL, env->val->tok, n, T, B);
+            s.bpb /= qd_tokens_bytes_per_token(env->val); /* bits per byte of the text */
             if (tty) fputc('\n', stderr);
             fprintf(stderr, "[%s] step %lld val loss %.4f bpb %.4f\n", sp->stage, (long long)step, s.nll, s.bpb);
             if (env->metrics) {

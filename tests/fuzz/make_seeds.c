@@ -49,7 +49,7 @@ static int ckpt_min(const char *path) {
 }
 
 static int tokens(const char *path, size_t n, int part) {
-    qd_tokens t = {malloc(n * sizeof(int32_t) + 4), n};
+    qd_tokens t = {malloc(n * sizeof(int32_t) + 4), n, 0};
     for (size_t i = 0; i < n; i++) t.tok[i] = (int32_t)("the cat sat on the mat.\n"[i % 24]);
     qd_token_meta m = {n, 1, 0x1234, 1, 4096, 0.05, part};
     char err[256];
