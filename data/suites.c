@@ -452,30 +452,35 @@ int qd_suite_eval_set(const qd_suite *s, uint64_t seed, size_t n, qd_eval_set *o
     return 0;
 }
 
-int qd_suite_train_text(const qd_suite *s, uint64_t seed, size_t min_bytes, char **text,
-                        size_t *len, size_t **starts, size_t *n_starts, char *err, size_t errlen) {
+/* qd_suite_train_text, and with astarts non-NULL also the byte offset of
+ * every item's answer (*astarts, n_starts entries). */
+static int train_text(const qd_suite *s, uint64_t seed, size_t min_bytes, char **text, size_t *len, size_t **starts,
+                      size_t **astarts, size_t *n_starts, char *err, size_t errlen) {
     *text = NULL;
     *len = 0;
     if (starts) *starts = NULL;
+    if (astarts) *astarts = NULL;
     if (n_starts) *n_starts = 0;
     qrng r;
     qrng_seed_stream(&r, seed, QD_STREAM_TRAIN);
     sbuf b = {NULL, 0, 0};
-    size_t *st = NULL, nst = 0, cst = 0;
+    size_t *st = NULL, *ast = NULL, nst = 0, cst = 0;
     do {
         qd_eval_item it;
         if (suite_sample(s, &r, 1, &it, err, errlen)) goto fail;
-        if (starts) {
+        if (starts || astarts) {
             if (nst == cst) {
                 cst = cst ? 2 * cst : 1024;
-                size_t *ns = realloc(st, cst * sizeof *ns);
-                if (!ns) {
+                size_t *ns = realloc(st, cst * sizeof *ns), *na = ns ? realloc(ast, cst * sizeof *na) : NULL;
+                if (ns) st = ns;
+                if (na) ast = na;
+                if (!ns || !na) {
                     qd_eval_item_free(&it);
                     goto oom;
                 }
-                st = ns;
             }
-            st[nst++] = b.n;
+            st[nst] = b.n;
+            ast[nst++] = b.n + strlen(it.prompt);
         }
         int e = sb_put(&b, it.prompt, strlen(it.prompt)) ||
                 sb_put(&b, it.answer, strlen(it.answer));
@@ -485,6 +490,9 @@ int qd_suite_train_text(const qd_suite *s, uint64_t seed, size_t min_bytes, char
     *text = b.p;
     *len = b.n;
     if (starts) *starts = st;
+    else free(st);
+    if (astarts) *astarts = ast;
+    else free(ast);
     if (n_starts) *n_starts = nst;
     return 0;
 oom:
@@ -493,20 +501,29 @@ oom:
 fail:
     free(b.p);
     free(st);
+    free(ast);
     return -1;
 }
 
-/* Tokens of the training text item by item (each item encoded on its own,
- * with BOS first when the tokenizer adds one to prompts), and the token
- * offset of every item. */
-static int encode_items(const qd_tokenizer *t, const char *text, size_t len, const size_t *starts, size_t n_starts,
-                        qd_ids *ids, size_t *tok_starts, char *err, size_t errlen) {
+int qd_suite_train_text(const qd_suite *s, uint64_t seed, size_t min_bytes, char **text,
+                        size_t *len, size_t **starts, size_t *n_starts, char *err, size_t errlen) {
+    return train_text(s, seed, min_bytes, text, len, starts, NULL, n_starts, err, errlen);
+}
+
+/* Tokens of the training text item by item, prompt and answer each encoded
+ * on its own (as evaluation and llama.cpp's text path see them: the prompt
+ * is tokenized, the answer generated after it), with BOS first when the
+ * tokenizer adds one to prompts; tok_starts gets every item's token offset. */
+static int encode_items(const qd_tokenizer *t, const char *text, size_t len, const size_t *starts,
+                        const size_t *astarts, size_t n_starts, qd_ids *ids, size_t *tok_starts, char *err,
+                        size_t errlen) {
     int bos = qd_tokenizer_add_bos(t) ? qd_tokenizer_bos(t) : -1;
     for (size_t i = 0; i < n_starts; i++) {
         size_t end = i + 1 < n_starts ? starts[i + 1] : len;
         tok_starts[i] = ids->n;
         if ((bos >= 0 && qd_ids_push(ids, bos, err, errlen)) ||
-            qd_tokenizer_encode(t, text + starts[i], end - starts[i], 0, ids, err, errlen))
+            qd_tokenizer_encode(t, text + starts[i], astarts[i] - starts[i], 0, ids, err, errlen) ||
+            qd_tokenizer_encode(t, text + astarts[i], end - astarts[i], 0, ids, err, errlen))
             return -1;
     }
     return 0;
@@ -515,11 +532,12 @@ static int encode_items(const qd_tokenizer *t, const char *text, size_t len, con
 int qd_mix_add_suite(qd_mix *m, const qd_suite *s, uint64_t seed, size_t min_bytes,
                      double weight, const qd_tokenizer *tok, char *err, size_t errlen) {
     char *text;
-    size_t len, *starts, n_starts;
-    if (qd_suite_train_text(s, seed, min_bytes, &text, &len, &starts, &n_starts, err, errlen))
+    size_t len, *starts, *astarts = NULL, n_starts;
+    int bytes = !tok || qd_tokenizer_kind(tok) == QD_TOK_BYTE;
+    if (train_text(s, seed, min_bytes, &text, &len, &starts, bytes ? NULL : &astarts, &n_starts, err, errlen))
         return -1;
     int rc;
-    if (!tok || qd_tokenizer_kind(tok) == QD_TOK_BYTE) {
+    if (bytes) {
         int32_t *ids = NULL;
         rc = qd_tok_encode_alloc(text, len, &ids, err, errlen);
         if (rc == 0) rc = qd_mix_add(m, s->name, ids, len, starts, n_starts, weight, err, errlen);
@@ -527,7 +545,7 @@ int qd_mix_add_suite(qd_mix *m, const qd_suite *s, uint64_t seed, size_t min_byt
     } else {
         qd_ids ids = {0};
         size_t *tstarts = malloc((n_starts ? n_starts : 1) * sizeof *tstarts);
-        rc = tstarts ? encode_items(tok, text, len, starts, n_starts, &ids, tstarts, err, errlen) : -1;
+        rc = tstarts ? encode_items(tok, text, len, starts, astarts, n_starts, &ids, tstarts, err, errlen) : -1;
         if (!tstarts) qt_set_err(err, errlen, "suite %s: out of memory", s->name);
         if (rc == 0) rc = qd_mix_add(m, s->name, ids.v, ids.n, tstarts, n_starts, weight, err, errlen);
         qd_ids_free(&ids);
@@ -535,5 +553,6 @@ int qd_mix_add_suite(qd_mix *m, const qd_suite *s, uint64_t seed, size_t min_byt
     }
     free(text);
     free(starts);
+    free(astarts);
     return rc;
 }

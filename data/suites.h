@@ -110,9 +110,10 @@ int qd_suite_train_text(const qd_suite *s, uint64_t seed, size_t min_bytes, char
                         size_t *len, size_t **starts, size_t *n_starts, char *err, size_t errlen);
 /* Adds the suite's training stream (min_bytes long, seed) to a mixture as
  * source s->name with the given weight, tokenized by tok (NULL: bytes) item
- * by item, each item starting with BOS when the tokenizer adds one to
- * prompts; windows start at item starts, so every row begins with a whole
- * item. */
+ * by item: BOS when the tokenizer adds one to prompts, the prompt's tokens,
+ * the answer's tokens (prompt and answer encoded separately, as evaluation
+ * and llama.cpp's text path see them); windows start at item starts, so
+ * every row begins with a whole item. */
 int qd_mix_add_suite(qd_mix *m, const qd_suite *s, uint64_t seed, size_t min_bytes,
                      double weight, const qd_tokenizer *tok, char *err, size_t errlen);
 
