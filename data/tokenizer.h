@@ -70,6 +70,8 @@ int qd_tokenizer_eos(const qd_tokenizer *t);
 /* 1 when a prompt is to start with BOS (tokenizer_config.json's
  * add_bos_token, GGUF's tokenizer.ggml.add_bos_token), else 0. */
 int qd_tokenizer_add_bos(const qd_tokenizer *t);
+/* 1 when a prompt is to end with EOS (add_eos_token), else 0. */
+int qd_tokenizer_add_eos(const qd_tokenizer *t);
 /* Where it came from ("byte" or the path), for messages and reports. */
 const char *qd_tokenizer_source(const qd_tokenizer *t);
 
