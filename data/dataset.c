@@ -390,7 +390,10 @@ void qd_tokens_window(const qd_tokens *t, size_t i, int T, int32_t *x, int32_t *
 
 /* ---------------------------------------------------------------- mixture */
 
-void qd_mix_init(qd_mix *m) { memset(m, 0, sizeof *m); }
+void qd_mix_init(qd_mix *m) {
+    memset(m, 0, sizeof *m);
+    m->vocab = QD_VOCAB;
+}
 
 void qd_mix_free(qd_mix *m) {
     if (!m) return;
@@ -415,10 +418,10 @@ int qd_mix_add(qd_mix *m, const char *name, const int32_t *tok, size_t n, const 
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
-        if (tok[i] < 0 || tok[i] >= QD_VOCAB) {
+        if (tok[i] < 0 || tok[i] >= m->vocab) {
             qt_set_err(err, errlen,
                        "mixture: source \"%s\" token %zu is %d, expected [0, %d)", name, i,
-                     (int)tok[i], QD_VOCAB);
+                     (int)tok[i], m->vocab);
             return -1;
         }
     }

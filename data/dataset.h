@@ -156,9 +156,10 @@ typedef struct qd_source {
 typedef struct qd_mix {
     qd_source *src;
     int n_src, cap;
+    int vocab;         /* tokens must lie in [0, vocab); QD_VOCAB after qd_mix_init */
 } qd_mix;
 
-/* An empty mixture. */
+/* An empty mixture of byte tokens (set vocab for another tokenizer). */
 void qd_mix_init(qd_mix *m);
 /* Frees every source. */
 void qd_mix_free(qd_mix *m);

@@ -111,6 +111,7 @@ static int setup_data(run_state *rs, char *err, size_t errlen) {
     if (qt_mkdirs(cfg->data.cache_dir, err, errlen)) return -1;
     qd_mix_init(&rs->mix);
     qd_mix_init(&rs->textmix);
+    rs->mix.vocab = rs->textmix.vocab = qd_tokenizer_vocab(rs->tok);
     for (int i = 0; i < cfg->data.n_train; i++) {
         const qt_cfg_source *src = &cfg->data.train[i];
         if (src->kind == QT_CFG_SRC_FILE) {
