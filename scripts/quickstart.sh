@@ -6,10 +6,7 @@
 # Extra arguments go to qat_train (e.g. --resume after an interruption).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install_deps.sh --run
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build -j"$(nproc)"
-scripts/fetch_brown.sh data
+scripts/prepare_run.sh
 resume=()
 if [ -e runs/quickstart/base.h5 ] || [ -e runs/quickstart/base.ckpt.h5 ]; then
   [ "$#" -gt 0 ] || { echo "runs/quickstart holds an earlier run: continuing it (--resume); delete it for a fresh one" >&2; resume=(--resume); }
