@@ -38,11 +38,18 @@ check unknown_key_check "{$ok, \"train\": {\"lrr\": 1}}" 'unknown key "train.lrr
 mkdir -p "$tmp/ex/data" "$tmp/ex/runs/quickstart"
 echo "text" > "$tmp/ex/data/brown.txt"
 : > "$tmp/ex/runs/quickstart/base.h5"
+# examples/bpe.json reads a 2048-token tokenizer: one trained on stand-in text
+mkdir -p "$tmp/ex/runs/bpe-tokenizer"
+awk 'BEGIN { srand(7); for (i = 0; i < 60000; i++) { w = ""; n = 2 + int(rand() * 6);
+       for (j = 0; j < n; j++) w = w sprintf("%c", 97 + int(rand() * 26)); printf "%s ", w } }' > "$tmp/words.txt"
+"${QATC_BIN:?}/qat_tokenizer" train --vocab 2048 "$tmp/words.txt" -o "$tmp/ex/runs/bpe-tokenizer/tokenizer.json" \
+  > /dev/null 2> "$tmp/err" || fail "stand-in tokenizer: $(cat "$tmp/err")"
+before=$(find "$tmp/ex/runs" -mindepth 1 | wc -l)
 n=0
 for f in "${QATC_SRC:?}"/examples/*.json; do
   (cd "$tmp/ex" && "$bin" "$f" --check > /dev/null 2> "$tmp/err") || fail "example $f: $(cat "$tmp/err")"
   n=$((n + 1))
 done
 [ $n -ge 3 ] || fail "only $n example configs found"
-[ "$(find "$tmp/ex/runs" -mindepth 1 | wc -l)" -eq 2 ] || fail "--check wrote into runs/: $(find "$tmp/ex/runs")"
+[ "$(find "$tmp/ex/runs" -mindepth 1 | wc -l)" -eq "$before" ] || fail "--check wrote into runs/: $(find "$tmp/ex/runs")"
 echo "config errors: ok"
