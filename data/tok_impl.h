@@ -18,6 +18,10 @@
 
 #include "data/tokenizer.h"
 
+/* Makes room for one more element in a growable array (*v, n used, *cap
+ * allocated, elem bytes each; doubling from 64). 0, or -1 on OOM. */
+int qk_grow(void **v, size_t n, size_t *cap, size_t elem);
+
 /* ---- growable byte buffer ---- */
 typedef struct qk_buf {
     char *p;
