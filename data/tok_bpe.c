@@ -30,13 +30,7 @@ typedef struct heap {
 static int h_less(const hent *a, const hent *b) { return a->key < b->key || (a->key == b->key && a->pos < b->pos); }
 
 static int h_push(heap *h, hent e) {
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? 2 * h->cap : 64;
-        hent *v = realloc(h->v, cap * sizeof *v);
-        if (!v) return -1;
-        h->v = v;
-        h->cap = cap;
-    }
+    if (qk_grow((void **)&h->v, h->n, &h->cap, sizeof *h->v)) return -1;
     size_t i = h->n++;
     while (i > 0) {
         size_t p = (i - 1) / 2;
@@ -86,13 +80,7 @@ typedef struct syms {
 } syms;
 
 static int s_push(syms *s, int32_t id, uint32_t start, uint32_t len) {
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? 2 * s->cap : 64;
-        sym *v = realloc(s->v, cap * sizeof *v);
-        if (!v) return -1;
-        s->v = v;
-        s->cap = cap;
-    }
+    if (qk_grow((void **)&s->v, s->n, &s->cap, sizeof *s->v)) return -1;
     s->v[s->n] = (sym){id, (int32_t)s->n - 1, (int32_t)s->n + 1, start, len};
     s->n++;
     return 0;

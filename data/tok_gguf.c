@@ -13,7 +13,8 @@
 #define FAIL(...)                                    \
     do {                                             \
         char m_[512];                                \
-        snprintf(m_, sizeof m_, __VA_ARGS__);        \
+        snprintf(m_, sizeof m_, __VA_ARGS__);         \
+        qk_one_line(m_);        \
         qt_set_err(err, errlen, "%s: %s", path, m_); \
         goto fail;                                   \
     } while (0)

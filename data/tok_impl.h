@@ -18,6 +18,10 @@
 
 #include "data/tokenizer.h"
 
+/* Makes room for one more element in a growable array (*v, n used, *cap
+ * allocated, elem bytes each; doubling from 64). 0, or -1 on OOM. */
+int qk_grow(void **v, size_t n, size_t *cap, size_t elem);
+
 /* ---- growable byte buffer ---- */
 typedef struct qk_buf {
     char *p;
@@ -35,6 +39,9 @@ int qk_utf8_put(uint32_t cp, char *out);
 /* Replaces every maximal ill-formed subpart of s[0..n) by U+FFFD. Returns 0
  * with *out = NULL when s is valid, or a new buffer in *out / *outn; -1 on OOM. */
 int qk_utf8_sanitize(const char *s, size_t n, char **out, size_t *outn);
+/* Replaces control characters (newlines...) in a message by '?': error
+ * messages quote token texts and must stay one line. */
+void qk_one_line(char *s);
 /* Unicode White_Space (Rust's char::is_whitespace). */
 int qk_is_space(uint32_t cp);
 /* Letters, numbers or '_' (single_word boundaries). */

@@ -21,7 +21,8 @@ typedef struct ld {
 #define FAIL(L, ...)                                   \
     do {                                               \
         char m_[512];                                  \
-        snprintf(m_, sizeof m_, __VA_ARGS__);          \
+        snprintf(m_, sizeof m_, __VA_ARGS__);         \
+        qk_one_line(m_);          \
         qt_set_err((L)->err, (L)->errlen, "%s: %s", (L)->path, m_); \
         return -1;                                     \
     } while (0)
@@ -246,19 +247,20 @@ static int parse_vocab(ld *L, const cJSON *vocab, const cJSON *added) {
     int total = n, i = 0;
     for (const cJSON *x = na ? added->child : NULL; x; x = x->next, i++) {
         const cJSON *id = get(x, "id"), *c = get(x, "content");
-        if (!cJSON_IsNumber(id) || id->valuedouble != (double)(int64_t)id->valuedouble)
-            FAIL(L, "added_tokens[%d].id: expected an integer", i);
-        if (id->valuedouble < 0 || id->valuedouble >= (double)n + na)
+        if (!cJSON_IsNumber(id)) FAIL(L, "added_tokens[%d].id: expected an integer", i);
+        if (!(id->valuedouble >= 0 && id->valuedouble < (double)n + na))
             FAIL(L, "added_tokens[%d].id: %.0f out of range [0, %d)", i, id->valuedouble, n + na);
+        if (id->valuedouble != (double)(int)id->valuedouble) FAIL(L, "added_tokens[%d].id: expected an integer", i);
         if (!cJSON_IsString(c) || !c->valuestring[0]) FAIL(L, "added_tokens[%d].content: expected a non-empty string", i);
         if ((int)id->valuedouble + 1 > total) total = (int)id->valuedouble + 1;
     }
     if (qk_alloc_vocab(t, total)) FAIL(L, "out of memory (%d tokens)", total);
     for (const cJSON *x = vocab->child; x; x = x->next) {
-        if (!cJSON_IsNumber(x) || x->valuedouble != (double)(int64_t)x->valuedouble)
-            FAIL(L, "model.vocab[\"%.60s\"]: expected an integer id", x->string);
-        if (x->valuedouble < 0 || x->valuedouble >= n)
+        if (!cJSON_IsNumber(x)) FAIL(L, "model.vocab[\"%.60s\"]: expected an integer id", x->string);
+        if (!(x->valuedouble >= 0 && x->valuedouble < n))
             FAIL(L, "model.vocab[\"%.60s\"]: id %.0f out of range [0, %d)", x->string, x->valuedouble, n);
+        if (x->valuedouble != (double)(int)x->valuedouble)
+            FAIL(L, "model.vocab[\"%.60s\"]: expected an integer id", x->string);
         int id = (int)x->valuedouble;
         if (t->tokens[id]) FAIL(L, "model.vocab: id %d given to both \"%.60s\" and \"%.60s\"", id, t->tokens[id], x->string);
         t->tokens[id] = strdup(x->string);
@@ -369,6 +371,7 @@ static int token_field(ld *L, const cJSON *cfg, const char *k, const char *cfgpa
     *id = find_token(L->t, c->valuestring);
     if (*id < 0) {
         qt_set_err(L->err, L->errlen, "%s: %s: \"%.60s\" is not a token of %s", cfgpath, k, c->valuestring, L->path);
+        if (L->err) qk_one_line(L->err);
         return -1;
     }
     return 0;

@@ -53,13 +53,7 @@ typedef struct plist {
 
 static int pl_push(plist *l, size_t off, size_t len, int at_start) {
     if (!len) return 0;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 64;
-        piece *v = realloc(l->v, cap * sizeof *v);
-        if (!v) return -1;
-        l->v = v;
-        l->cap = cap;
-    }
+    if (qk_grow((void **)&l->v, l->n, &l->cap, sizeof *l->v)) return -1;
     l->v[l->n++] = (piece){off, len, at_start};
     return 0;
 }
@@ -75,13 +69,7 @@ typedef struct slist {
 } slist;
 
 static int sl_push(slist *l, size_t a, size_t b, int m) {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 64;
-        span *v = realloc(l->v, cap * sizeof *v);
-        if (!v) return -1;
-        l->v = v;
-        l->cap = cap;
-    }
+    if (qk_grow((void **)&l->v, l->n, &l->cap, sizeof *l->v)) return -1;
     l->v[l->n++] = (span){a, b, m};
     return 0;
 }

@@ -6,6 +6,16 @@
 
 #include "data/tok_impl.h"
 
+int qk_grow(void **v, size_t n, size_t *cap, size_t elem) {
+    if (n < *cap) return 0;
+    size_t c = *cap ? 2 * *cap : 64;
+    void *p = realloc(*v, c * elem);
+    if (!p) return -1;
+    *v = p;
+    *cap = c;
+    return 0;
+}
+
 int qk_buf_put(qk_buf *b, const void *s, size_t n) {
     if (b->n + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 64;
@@ -148,6 +158,11 @@ int qk_utf8_sanitize(const char *s, size_t n, char **out, size_t *outn) {
 oom:
     qk_buf_free(&b);
     return -1;
+}
+
+void qk_one_line(char *s) {
+    for (; *s; s++)
+        if ((unsigned char)*s < 32 || *s == 127) *s = '?';
 }
 
 int qk_is_space(uint32_t cp) {

@@ -8,19 +8,48 @@
  *                pre-tokenizer split regexes (PCRE2, Unicode properties),
  *                GPT-2's byte-to-unicode map, merges applied by rank.
  *   QD_TOK_SPM   SentencePiece-style BPE (Llama-2 / Mistral / TinyLlama):
- *                spaces as U+2581, a prefix space, merges (or scores), byte
- *                fallback to <0xNN> tokens.
+ *                spaces as U+2581 (Prepend/Replace normalizers or the
+ *                Metaspace pre-tokenizer), a prefix space, merges by rank
+ *                (or scores, GGUF), byte fallback to <0xNN> tokens.
  * Added/special tokens (BOS, EOS, control tokens, user-defined added
  * tokens) are matched whole in the text (when parse_special) and never
  * split.
  *
  * Sources: "byte"; a Hugging Face tokenizer.json (tokenizer_config.json
- * beside it, when present, gives bos/eos tokens and add_bos_token); a GGUF
- * file's tokenizer.ggml.* keys. Unsupported kinds (Unigram, WordPiece, ...)
- * are refused in one line naming the file and the kind.
+ * beside it, when present, gives bos/eos/pad tokens and add_bos_token /
+ * add_eos_token; without them the post-processor's TemplateProcessing
+ * decides); a GGUF file's tokenizer.ggml.* keys (model "gpt2" with merges and
+ * tokenizer.ggml.pre in llama-bpe / llama3 / qwen2 / gpt2 / default, or
+ * "llama" with merges, else llama.cpp's score-ordered bigrams). Unsupported
+ * kinds (Unigram, WordPiece, WordLevel, unknown normalizers or
+ * pre-tokenizers, ...) are refused in one line naming the file and the field.
+ * Encoding equals Hugging Face tokenizers' (tests/test_tokenizer.c checks it
+ * against the Rust crate on Llama-3, Qwen3 and Mistral/Llama-2 files).
  *
- * Encoding never adds BOS/EOS by itself: callers that want llama.cpp's
- * behaviour prepend qd_tokenizer_bos() when qd_tokenizer_add_bos() says so. */
+ * Decisions:
+ * - Invalid UTF-8 (BPE and SPM kinds): each maximal ill-formed subpart becomes
+ *   U+FFFD before anything else (Python's errors="replace", WHATWG; llama.cpp
+ *   substitutes U+FFFD too), so decode(encode(x)) gives the repaired text.
+ *   The byte tokenizer keeps every byte.
+ * - parse_special = 0 turns off added tokens marked special (CONTROL) only;
+ *   non-special added tokens (USER_DEFINED, e.g. Qwen's <tool_call>) are still
+ *   matched whole, as in HF (encode_special_tokens) and llama.cpp.
+ * - SPM: the prefix U+2581 is prepended to every text segment between added
+ *   tokens (HF's Prepend normalizer); decode turns U+2581 into a space,
+ *   <0xNN> into raw bytes, and strips one leading space of the whole output.
+ *   So decode(encode(x)) == x for text without special tokens, except that a
+ *   literal U+2581 comes back as a space. Byte-level BPE: decode(encode(x))
+ *   == x (NFC(x) when the tokenizer normalizes with NFC, as Qwen's does).
+ * - SPM scores in the GGUF view (tokenizer.json BPE has none; gguf-py's
+ *   LlamaHfVocab, which convert_hf_to_gguf.py uses for tokenizer.json-only
+ *   Llama vocabularies, writes -1000 for every token, leaving llama.cpp's SPM
+ *   bigram order to position alone): a token made by merges
+ *   scores -(1 + the rank of the first merge making it), single characters,
+ *   bytes and added tokens 0, other tokens -(1 + n_merges). llama.cpp's
+ *   highest-score-first bigrams then follow HF's merge order (the test checks
+ *   it by loading such a GGUF without merges).
+ * - Encoding is thread-safe: the per-word cache, the only state encode
+ *   changes, sits behind a mutex. */
 #ifndef QATC_DATA_TOKENIZER_H
 #define QATC_DATA_TOKENIZER_H
 
@@ -78,11 +107,13 @@ const char *qd_tokenizer_source(const qd_tokenizer *t);
 /* ---- encode / decode ---- */
 /* Appends the ids of len bytes of text to out (no BOS/EOS). With
  * parse_special, added/special token strings in the text become their ids;
- * without, they are ordinary text. Returns 0, or -1 with a message. */
+ * without, special ones are ordinary text (non-special added tokens are
+ * still matched, see above). Returns 0, or -1 with a message. */
 int qd_tokenizer_encode(const qd_tokenizer *t, const char *text, size_t len, int parse_special, qd_ids *out,
                         char *err, size_t errlen);
 /* The text of ids[0..n) as a new NUL-terminated buffer (*text, *len bytes
- * before the NUL). Special tokens are rendered as their text. Returns 0, or
+ * before the NUL). Special tokens are rendered as their text; byte tokens as
+ * raw bytes (the result may be invalid UTF-8 for a partial sequence). Returns 0, or
  * -1 when an id is outside [0, vocab) (err names its position and value). */
 int qd_tokenizer_decode(const qd_tokenizer *t, const int32_t *ids, size_t n, char **text, size_t *len, char *err,
                         size_t errlen);

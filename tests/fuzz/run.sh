@@ -50,7 +50,7 @@ SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-fram
 # library code: warnings shown, not fatal (clang's set differs from gcc's, and
 # the gcc builds hold the -Werror line); fuzz targets: -Werror
 BASE="-std=c11 -g -O1 -D_POSIX_C_SOURCE=200809L -fopenmp -I$src $hdf5_cflags"
-LIBS="$(pkg-config --libs openblas libcjson) $hdf5_libs -fopenmp -lm"
+LIBS="$(pkg-config --libs openblas libcjson libpcre2-8 libutf8proc) $hdf5_libs -fopenmp -lm"
 
 # 1. the library, instrumented for coverage (fuzzer-no-link) and sanitizers,
 #    through a generated Makefile (incremental, header dependencies by -MMD)
@@ -80,7 +80,7 @@ if [ $# -gt 0 ]; then targets=("$@"); else
 fi
 for t in "${targets[@]}"; do
   [ -f "$here/$t.c" ] || { echo "no target $here/$t.c" >&2; exit 2; }
-  if [ ! -e "$bld/bin/$t" ] || [ "$here/$t.c" -nt "$bld/bin/$t" ] || [ "$here/fuzz_util.h" -nt "$bld/bin/$t" ] || [ "$here/h5_checks.h" -nt "$bld/bin/$t" ] ||
+  if [ ! -e "$bld/bin/$t" ] || [ "$here/$t.c" -nt "$bld/bin/$t" ] || [ "$here/fuzz_util.h" -nt "$bld/bin/$t" ] || [ "$here/h5_checks.h" -nt "$bld/bin/$t" ] || [ "$here/fuzz_tok_check.h" -nt "$bld/bin/$t" ] ||
      [ "$bld/libqatc_fuzz.a" -nt "$bld/bin/$t" ]; then
     $CC $CFLAGS $SAN -fsanitize=fuzzer "$here/$t.c" "$bld/libqatc_fuzz.a" $LIBS -o "$bld/bin/$t"
   fi
