@@ -8,6 +8,7 @@
  * pair's list and updates the counts of the neighbouring pairs in place. */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "data/bpe_train.h"
+#include "data/tok_impl.h"
 
 #include <cjson/cJSON.h>
 #include <pcre2.h>
@@ -687,30 +688,12 @@ oom_model:
 
 /* ---------------------------------------------------------------- output */
 
-/* GPT-2's byte-to-unicode map: bytes that are printable Latin-1 ('!'..'~',
- * 0xA1..0xAC, 0xAE..0xFF) stand for themselves, the other 68 for U+0100 +
- * their rank among them. */
-static void byte_unicode(int cp[256]) {
-    int k = 0;
-    for (int b = 0; b < 256; b++) {
-        int keep = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
-        cp[b] = keep ? b : 0x100 + k++;
-    }
-}
-
-/* The byte-level form of n raw bytes (new NUL-terminated string). */
-static char *byte_level(const int cp[256], const char *s, size_t n) {
+/* The byte-level form of n raw bytes (GPT-2's byte-to-unicode map,
+ * qk_byte_cp) as a new NUL-terminated string. */
+static char *byte_level(const char *s, size_t n) {
     char *o = malloc(2 * n + 1), *p = o;
     if (!o) return NULL;
-    for (size_t i = 0; i < n; i++) {
-        int u = cp[(unsigned char)s[i]];
-        if (u < 0x80) {
-            *p++ = (char)u;
-        } else {
-            *p++ = (char)(0xC0 | (u >> 6));
-            *p++ = (char)(0x80 | (u & 0x3F));
-        }
-    }
+    for (size_t i = 0; i < n; i++) p += qk_utf8_put(qk_byte_cp((unsigned char)s[i]), p);
     *p = 0;
     return o;
 }
@@ -725,14 +708,12 @@ static cJSON *byte_level_obj(const char *type, int trim_offsets) {
 }
 
 char *qd_bpe_model_json(const qd_bpe_model *m, char *err, size_t errlen) {
-    int cp[256];
-    byte_unicode(cp);
     char **forms = calloc((size_t)m->n_tokens + 1, sizeof *forms);
     cJSON *root = cJSON_CreateObject();
     char *out = NULL;
     if (!forms || !root) goto done;
     for (int i = 0; i < m->n_tokens; i++)
-        if (!(forms[i] = byte_level(cp, m->bytes[i], m->n_bytes[i]))) goto done;
+        if (!(forms[i] = byte_level(m->bytes[i], m->n_bytes[i]))) goto done;
     cJSON_AddStringToObject(root, "version", "1.0");
     cJSON_AddNullToObject(root, "truncation");
     cJSON_AddNullToObject(root, "padding");
