@@ -140,7 +140,12 @@ int qd_tokenizer_decode(const qd_tokenizer *t, const int32_t *ids, size_t n, cha
 void qd_tokenizer_vocab_view(const qd_tokenizer *t, qd_vocab_view *v) {
     memset(v, 0, sizeof *v);
     v->model = "gpt2";
-    v->pre = "default";
+    /* The pre-tokenizer only splits text into words before merges; with no
+       merges every split gives the same byte tokens. "qwen2" because llama.cpp
+       turns its detokenizer's clean-up of spaces off for it: with "default"
+       or "gpt-2", llama_detokenize drops the space in " .", " ,", " ?", " !"
+       and before "'" (tests/cli/llamacpp_text.sh checks both directions). */
+    v->pre = "qwen2";
     v->n = t->vocab;
     v->tokens = (const char *const *)t->tokens;
     v->types = t->types;

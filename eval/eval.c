@@ -74,8 +74,23 @@ qt_lm_score qt_eval_lm(qt_ctx *ctx, qt_model *m, qt_model *ref, const int32_t *t
     return s;
 }
 
+/* the outcome's margin at one answer position (see qt_eval_exact_match_items) */
+static float decision_gap(const float *z, int V, int target) {
+    int best = argmax(z, V);
+    if (best != target) return z[best] - z[target];
+    float other = -INFINITY;
+    for (int j = 0; j < V; j++)
+        if (j != target && z[j] > other) other = z[j];
+    return z[target] - other;
+}
+
 double qt_eval_exact_match(qt_ctx *ctx, qt_model *m, const char *const *prompts, const char *const *answers, int n,
                            int batch) {
+    return qt_eval_exact_match_items(ctx, m, prompts, answers, n, batch, NULL, NULL);
+}
+
+double qt_eval_exact_match_items(qt_ctx *ctx, qt_model *m, const char *const *prompts, const char *const *answers,
+                                 int n, int batch, int *item_ok, float *item_margin) {
     int V = m->cfg.vocab, ctxlen = m->cfg.ctx;
     int correct = 0;
     int32_t *x = malloc((size_t)batch * ctxlen * sizeof *x);
@@ -105,12 +120,21 @@ double qt_eval_exact_match(qt_ctx *ctx, qt_model *m, const char *const *prompts,
         qt_tensor *z = qt_model_forward(ctx, m, x, rows, Tmax);
         for (int r = 0; r < rows; r++) {
             int ok = alen[r] > 0;
+            float margin = INFINITY;
             for (int j = 0; j < alen[r] && ok; j++) {
                 int pos = plen[r] + j - 1 - ofs[r]; /* position whose logits predict answer byte j */
                 if (pos < 0) { ok = 0; break; }
-                ok = argmax(z->data + ((size_t)r * Tmax + pos) * V, V) == (unsigned char)answers[i0 + r][j];
+                const float *zr = z->data + ((size_t)r * Tmax + pos) * V;
+                int target = (unsigned char)answers[i0 + r][j];
+                ok = argmax(zr, V) == target;
+                if (item_margin) {
+                    float gap = decision_gap(zr, V, target);
+                    if (gap < margin) margin = gap;
+                }
             }
             correct += ok;
+            if (item_ok) item_ok[i0 + r] = ok;
+            if (item_margin) item_margin[i0 + r] = margin;
         }
     }
     qt_no_grad(ctx, -1);
