@@ -273,7 +273,12 @@ qd_tokenizer *qd_tokenizer_byte(void) {
         t->tok_len[b] = (uint32_t)qk_utf8_put(qk_byte_cp(b), t->tokens[b]);
     }
     t->model_name = "gpt2";
-    t->pre_name = "default";
+    /* The pre-tokenizer only splits text into words before merges; with no
+       merges every split gives the same byte tokens. "qwen2" because llama.cpp
+       turns its detokenizer's clean-up of spaces off for it: with "default"
+       or "gpt-2", llama_detokenize drops the space in " .", " ,", " ?", " !"
+       and before "'" (tests/cli/llamacpp_text.sh checks both directions). */
+    t->pre_name = "qwen2";
     return t;
 fail:
     qd_tokenizer_free(t);

@@ -74,6 +74,17 @@ qt_lm_score qt_eval_lm(qt_ctx *ctx, qt_model *m, qt_model *ref, const int32_t *t
     return s;
 }
 
+/* The gap between the answer token's logit and the best other one (the
+ * winner's lead over it when it is not the argmax). */
+static float decision_gap(const float *z, int V, int target) {
+    int best = argmax(z, V);
+    if (best != target) return z[best] - z[target];
+    float other = -INFINITY;
+    for (int j = 0; j < V; j++)
+        if (j != target && z[j] > other) other = z[j];
+    return z[target] - other;
+}
+
 /* The ids of a prompt (BOS first when the tokenizer adds one) and of its
  * answer; bytes when tok is NULL. */
 static int item_ids(const qd_tokenizer *tok, const char *prompt, const char *answer, qd_ids *p, qd_ids *a) {
@@ -93,6 +104,11 @@ static int item_ids(const qd_tokenizer *tok, const char *prompt, const char *ans
 
 double qt_eval_exact_match(qt_ctx *ctx, qt_model *m, const qd_tokenizer *tok, const char *const *prompts,
                            const char *const *answers, int n, int batch) {
+    return qt_eval_exact_match_items(ctx, m, tok, prompts, answers, n, batch, NULL, NULL);
+}
+
+double qt_eval_exact_match_items(qt_ctx *ctx, qt_model *m, const qd_tokenizer *tok, const char *const *prompts,
+                                 const char *const *answers, int n, int batch, int *item_ok, float *item_margin) {
     int V = m->cfg.vocab, ctxlen = m->cfg.ctx;
     int correct = 0;
     int32_t *x = malloc((size_t)batch * ctxlen * sizeof *x);
@@ -125,12 +141,20 @@ double qt_eval_exact_match(qt_ctx *ctx, qt_model *m, const qd_tokenizer *tok, co
         qt_tensor *z = qt_model_forward(ctx, m, x, rows, Tmax);
         for (int r = 0; r < rows; r++) {
             int ok = alen[r] > 0;
+            float margin = INFINITY;
             for (int j = 0; j < alen[r] && ok; j++) {
                 int pos = plen[r] + j - 1 - ofs[r]; /* position whose logits predict answer token j */
                 if (pos < 0) { ok = 0; break; }
-                ok = argmax(z->data + ((size_t)r * Tmax + pos) * V, V) == aid[r].v[j];
+                const float *zr = z->data + ((size_t)r * Tmax + pos) * V;
+                ok = argmax(zr, V) == aid[r].v[j];
+                if (item_margin) {
+                    float g = decision_gap(zr, V, aid[r].v[j]);
+                    if (g < margin) margin = g;
+                }
             }
             correct += ok;
+            if (item_ok) item_ok[i0 + r] = ok;
+            if (item_margin) item_margin[i0 + r] = margin;
         }
     }
     qt_no_grad(ctx, -1);

@@ -32,5 +32,13 @@ qt_lm_score qt_eval_lm(qt_ctx *ctx, qt_model *m, qt_model *ref, const int32_t *t
  * keep their last ctx tokens. Returns the share in [0, 1]. */
 double qt_eval_exact_match(qt_ctx *ctx, qt_model *m, const qd_tokenizer *tok, const char *const *prompts,
                            const char *const *answers, int n, int batch);
+/* The same, item by item: item_ok[i] is 1 when item i counts, and
+ * item_margin[i] its decision margin in logits: the smallest, over the answer
+ * positions up to the first wrong one, of the gap between the answer token's
+ * logit and the best other logit (the winner's lead over the answer token at a
+ * wrong position). A perturbation of the logits smaller than half the margin
+ * cannot change the item's outcome. Either array may be NULL. */
+double qt_eval_exact_match_items(qt_ctx *ctx, qt_model *m, const qd_tokenizer *tok, const char *const *prompts,
+                                 const char *const *answers, int n, int batch, int *item_ok, float *item_margin);
 
 #endif

@@ -17,6 +17,33 @@
  * with `float_f16` (norms stay F32). Our rope rotates adjacent pairs like
  * llama.cpp's "llama" arch, so q/k rows are written unpermuted.
  *
+ * GGUF tokenizer (tokenizer.ggml.*): written from the tokenizer's GGUF view
+ * (qd_tokenizer_vocab_view, data/tokenizer.h): model, pre (when set),
+ * tokens, scores (when set), token_type, merges (always for "gpt2", which
+ * llama.cpp refuses without the key; an empty array when there are none),
+ * bos/eos/unknown/padding ids when the tokenizer has them, add_bos_token and
+ * add_eos_token always (explicit false included). Model vocabulary rows
+ * beyond the tokenizer's tokens are UNUSED "<extra_N>" tokens; a tokenizer
+ * larger than the model's vocabulary is refused.
+ * The byte tokenizer (opts.tokenizer NULL) is "gpt2", pre "qwen2" (any
+ * split is the same without merges; llama.cpp's detokenizer keeps spaces
+ * before punctuation for it, unlike "default"), 256 tokens in GPT-2's
+ * byte-to-unicode form, no merges: llama.cpp's text path (llama-cli,
+ * llama-server, Ollama) then tokenizes any valid UTF-8 text to exactly its
+ * bytes and detokenizes ids to exactly those bytes (tests/cli/llamacpp_text.sh;
+ * SentencePiece "<0xNN>" tokens would get a U+2581 prefix space and every
+ * space turned into E2 96 81). It has no BOS
+ * and no EOS of its own: add_bos_token is written false, and
+ * eos_token_id = 10 ('\n'), the stop byte of qatc's suites (data/suites.h),
+ * so llama.cpp's generation ends at the end of a line, as qatc's greedy
+ * decoding does. Without the key llama.cpp would take its BPE default
+ * bos = eos = 11 (byte 0x0B, vertical tab), which text never produces, so
+ * generation would run to the token limit (both checked with llama.cpp
+ * 0.5.0). Either way llama.cpp logs "special_eos_id is not in
+ * special_eog_ids" at load (it knows EOG tokens by their text); harmless.
+ * No BOS key is written (llama.cpp's default 11 is never used with
+ * add_bos_token false).
+ *
  * AWQ (AutoAWQ GEMM, safetensors + config.json in a directory): every
  * quantized Linear must be ASYM <= 4-bit (or SYM <= 4-bit, written exactly
  * as code + 8 with zero point 8) with a group of 32, 64 or 128 and fp16
@@ -28,6 +55,7 @@
 
 #include <stddef.h>
 
+#include "data/tokenizer.h"
 #include "nn/model.h"
 
 typedef struct qt_export_opts {
@@ -36,6 +64,7 @@ typedef struct qt_export_opts {
     int requantize;       /* re-quantize specs the type cannot hold instead of refusing */
     const char *name;     /* general.name / model name; NULL = "qatc" */
     const char *config_json; /* hdf5 export: effective config stored with the checkpoint (may be NULL) */
+    const qd_tokenizer *tokenizer; /* GGUF: the tokenizer written as tokenizer.ggml.*; NULL = the byte tokenizer */
 } qt_export_opts;
 
 /* Writes m (llama arch) as a GGUF file. Returns 0, or -1 with a one-line

@@ -8,6 +8,7 @@
 #include "io/export.h"
 
 #include "base/files.h"
+#include "data/tokenizer.h"
 #include "store/gguf.h"
 #include "quant/ggml_blocks.h"
 #include "quant/quant.h"
@@ -168,32 +169,68 @@ static int set_metadata(qt_gguf *g, const qt_model *m, const qt_export_opts *o, 
     bad |= qt_gguf_set_f32(g, "llama.rope.freq_base", c->rope_theta);
     bad |= qt_gguf_set_u32(g, "llama.rope.dimension_count", (uint32_t)hd);
     bad |= qt_gguf_set_u32(g, "llama.vocab_size", (uint32_t)c->vocab);
-    /* byte-level vocabulary: <0x00> .. <0xFF> as BYTE tokens, then unused extras */
-    const int V = c->vocab;
-    char **tok = calloc((size_t)V, sizeof *tok);
-    float *scores = calloc((size_t)V, sizeof *scores);
+    return bad ? -1 : 0;
+}
+
+/* ---------------------------------------------------------- tokenizer */
+
+/* tokenizer.ggml.* from the tokenizer's GGUF view (see io/export.h): the
+ * model's vocabulary rows beyond the tokenizer's tokens become UNUSED
+ * "<extra_N>" tokens. */
+static int set_tokenizer(qt_gguf *g, const qt_model *m, const qd_tokenizer *t, const char *path, char *err,
+                         size_t errlen) {
+    qd_vocab_view v;
+    qd_tokenizer_vocab_view(t, &v);
+    const int V = m->cfg.vocab;
+    if (v.n > V) {
+        snprintf(err, errlen, "gguf export: %s: tokenizer %s has %d tokens, more than the model's %d vocabulary rows",
+                 path, qd_tokenizer_source(t), v.n, V);
+        return -1;
+    }
+    const char **tok = calloc((size_t)V, sizeof *tok);
+    char **extra = calloc((size_t)V, sizeof *extra);
+    float *scores = v.scores ? calloc((size_t)V, sizeof *scores) : NULL;
     int32_t *types = calloc((size_t)V, sizeof *types);
-    if (!tok || !scores || !types) bad = 1;
+    int bad = !tok || !extra || !types || (v.scores && !scores);
     for (int i = 0; !bad && i < V; i++) {
-        tok[i] = malloc(16);
-        if (!tok[i]) {
+        if (i < v.n) {
+            tok[i] = v.tokens[i];
+            types[i] = v.types ? v.types[i] : QD_TT_NORMAL;
+            if (scores) scores[i] = v.scores[i];
+            continue;
+        }
+        extra[i] = malloc(24);
+        if (!extra[i]) {
             bad = 1;
             break;
         }
-        if (i < 256) snprintf(tok[i], 16, "<0x%02X>", i);
-        else snprintf(tok[i], 16, "<extra_%d>", i - 256);
-        types[i] = i < 256 ? 6 : 5;
+        snprintf(extra[i], 24, "<extra_%d>", i - v.n);
+        tok[i] = extra[i];
+        types[i] = QD_TT_UNUSED;
     }
+    int eos = v.eos;
+    if (eos < 0 && qd_tokenizer_kind(t) == QD_TOK_BYTE) eos = '\n'; /* see io/export.h */
     if (!bad) {
-        bad |= qt_gguf_set_str(g, "tokenizer.ggml.model", "llama");
-        bad |= qt_gguf_set_arr_str(g, "tokenizer.ggml.tokens", (const char *const *)tok, (uint64_t)V);
-        bad |= qt_gguf_set_arr(g, "tokenizer.ggml.scores", QT_GGUF_F32, scores, (uint64_t)V);
+        bad |= qt_gguf_set_str(g, "tokenizer.ggml.model", v.model);
+        if (v.pre) bad |= qt_gguf_set_str(g, "tokenizer.ggml.pre", v.pre);
+        bad |= qt_gguf_set_arr_str(g, "tokenizer.ggml.tokens", tok, (uint64_t)V);
+        if (scores) bad |= qt_gguf_set_arr(g, "tokenizer.ggml.scores", QT_GGUF_F32, scores, (uint64_t)V);
         bad |= qt_gguf_set_arr(g, "tokenizer.ggml.token_type", QT_GGUF_I32, types, (uint64_t)V);
-        bad |= qt_gguf_set_bool(g, "tokenizer.ggml.add_bos_token", 0);
-        bad |= qt_gguf_set_bool(g, "tokenizer.ggml.add_eos_token", 0);
+        /* llama.cpp refuses a "gpt2" vocabulary without the merges key; an empty array is fine */
+        if (v.n_merges > 0 || !strcmp(v.model, "gpt2"))
+            bad |= qt_gguf_set_arr_str(g, "tokenizer.ggml.merges", v.merges, (uint64_t)(v.n_merges > 0 ? v.n_merges : 0));
+        if (v.bos >= 0) bad |= qt_gguf_set_u32(g, "tokenizer.ggml.bos_token_id", (uint32_t)v.bos);
+        if (eos >= 0) bad |= qt_gguf_set_u32(g, "tokenizer.ggml.eos_token_id", (uint32_t)eos);
+        if (v.unk >= 0) bad |= qt_gguf_set_u32(g, "tokenizer.ggml.unknown_token_id", (uint32_t)v.unk);
+        if (v.pad >= 0) bad |= qt_gguf_set_u32(g, "tokenizer.ggml.padding_token_id", (uint32_t)v.pad);
+        bad |= qt_gguf_set_bool(g, "tokenizer.ggml.add_bos_token", v.add_bos != 0);
+        bad |= qt_gguf_set_bool(g, "tokenizer.ggml.add_eos_token", v.add_eos != 0);
+        if (bad) snprintf(err, errlen, "gguf export: %s: out of memory writing the tokenizer", path);
+    } else {
+        snprintf(err, errlen, "gguf export: %s: out of memory for the tokenizer's %d tokens", path, V);
     }
-    if (tok)
-        for (int i = 0; i < V; i++) free(tok[i]);
+    for (int i = 0; extra && i < V; i++) free(extra[i]);
+    free(extra);
     free(tok);
     free(scores);
     free(types);
@@ -242,6 +279,17 @@ int qt_export_gguf(const qt_model *m, const qt_export_opts *o, const char *path,
     if (!rc && set_metadata(g, m, o, type, e.n_quant > 0)) {
         snprintf(err, errlen, "gguf export: %s: out of memory writing metadata", path);
         rc = -1;
+    }
+    if (!rc) {
+        qd_tokenizer *own = o->tokenizer ? NULL : qd_tokenizer_byte();
+        const qd_tokenizer *t = o->tokenizer ? o->tokenizer : own;
+        if (!t) {
+            snprintf(err, errlen, "gguf export: %s: out of memory for the byte tokenizer", path);
+            rc = -1;
+        } else {
+            rc = set_tokenizer(g, m, t, path, err, errlen);
+        }
+        qd_tokenizer_free(own);
     }
     if (!rc) rc = qt_gguf_write(g, path, err, errlen);
     if (!rc && e.n_requant)

@@ -73,21 +73,39 @@ qt_model *qt_load_qat(const char *ckpt, const char *config_path, int quant, qt_c
     return m;
 }
 
+qd_tokenizer *qt_run_tokenizer(const qt_config *cfg, char *err, size_t errlen) {
+    char e[1024];
+    qd_tokenizer *t = qd_tokenizer_load(cfg->data.tokenizer ? cfg->data.tokenizer : "byte", e, sizeof e);
+    if (!t) snprintf(err, errlen, "key \"data.tokenizer\": %s", e);
+    return t;
+}
+
 int qt_export_run(const qt_config *cfg, const qt_model *qat, char *err, size_t errlen) {
+    qd_tokenizer *tok = NULL;
     for (int i = 0; i < cfg->n_exports; i++) {
+        if (cfg->exports[i].format != QT_CFG_EXPORT_GGUF || tok) continue;
+        char e[1024];
+        if (!(tok = qt_run_tokenizer(cfg, e, sizeof e))) {
+            snprintf(err, errlen, "export[%d]: %s", i, e);
+            return -1;
+        }
+    }
+    int rc = 0;
+    for (int i = 0; !rc && i < cfg->n_exports; i++) {
         const qt_cfg_export *x = &cfg->exports[i];
         char path[4096], e[1024];
         snprintf(path, sizeof path, "%s/%s", cfg->out_dir, x->path);
         if (qt_mkdirs_for(path, e, sizeof e)) {
             snprintf(err, errlen, "export[%d]: %s", i, e);
-            return -1;
+            rc = -1;
+            break;
         }
         qt_export_opts o = {0};
         o.type = x->type;
         o.requantize = x->requantize;
         o.float_f16 = x->f16;
         o.name = "qatc";
-        int rc;
+        o.tokenizer = tok;
         const char *fmt = qt_config_enum_name("export[].format", (int)x->format);
         if (x->format == QT_CFG_EXPORT_GGUF) {
             rc = qt_export_gguf(qat, &o, path, e, sizeof e);
@@ -98,10 +116,8 @@ int qt_export_run(const qt_config *cfg, const qt_model *qat, char *err, size_t e
             rc = qt_model_save(qat, path, json, e, sizeof e);
             free(json);
         }
-        if (rc) {
-            snprintf(err, errlen, "export[%d] (%s, %s): %s", i, fmt ? fmt : "?", x->path, e);
-            return -1;
-        }
+        if (rc) snprintf(err, errlen, "export[%d] (%s, %s): %s", i, fmt ? fmt : "?", x->path, e);
     }
-    return 0;
+    qd_tokenizer_free(tok);
+    return rc ? -1 : 0;
 }

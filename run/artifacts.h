@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 
+#include "data/tokenizer.h"
 #include "nn/model.h"
 #include "run/config.h"
 
@@ -21,8 +22,16 @@
 qt_model *qt_load_qat(const char *ckpt, const char *config_path, int quant, qt_config *cfg, char *err,
                       size_t errlen);
 
+/* The run's tokenizer (free with qd_tokenizer_free): the one place where the
+ * config's tokenizer choice becomes a qd_tokenizer for the exporters (and
+ * qat_export). Today every config uses the byte tokenizer; a config key naming
+ * a tokenizer (qd_tokenizer_load spec) is to be plugged in here. NULL with a
+ * message on error. */
+qd_tokenizer *qt_run_tokenizer(const qt_config *cfg, char *err, size_t errlen);
+
 /* Writes every entry of cfg->exports (format gguf | awq | hdf5, type, path
- * relative to cfg->out_dir) from the QAT model. Returns 0, or -1 with a
+ * relative to cfg->out_dir) from the QAT model; GGUF files carry the run's
+ * tokenizer (qt_run_tokenizer). Returns 0, or -1 with a
  * message naming the export entry. */
 int qt_export_run(const qt_config *cfg, const qt_model *qat, char *err, size_t errlen);
 

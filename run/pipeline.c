@@ -68,29 +68,6 @@ static void base_name(const char *path, char *out, size_t n) {
     if (dot && dot != out) *dot = 0;
 }
 
-static qd_recall_cfg recall_cfg(const qt_config *cfg) {
-    qd_recall_cfg r = qd_recall_default();
-    r.ctx_bytes = cfg->suites.recall.ctx_bytes ? cfg->suites.recall.ctx_bytes
-                                               : (r.ctx_bytes > cfg->model.ctx ? cfg->model.ctx : r.ctx_bytes);
-    r.n_keys = cfg->suites.recall.keys;
-    r.n_values = cfg->suites.recall.values;
-    return r;
-}
-
-static int open_suite(const qt_config *cfg, qd_suite *s, int builtin, const char *path, char *err, size_t errlen) {
-    memset(s, 0, sizeof *s);
-    if (builtin == QT_CFG_SUITE_ARITH) {
-        qd_arith_cfg ac = {.min_digits = cfg->suites.arith.min_digits, .max_digits = cfg->suites.arith.max_digits,
-                           .subtraction = cfg->suites.arith.subtraction};
-        return qd_suite_arith(s, &ac, err, errlen);
-    }
-    if (builtin == QT_CFG_SUITE_RECALL) {
-        qd_recall_cfg rc = recall_cfg(cfg);
-        return qd_suite_recall(s, &rc, err, errlen);
-    }
-    return qd_suite_load_file(s, path, err, errlen);
-}
-
 static int append_tokens(qd_tokens *dst, const qd_tokens *src) {
     int32_t *t = realloc(dst->tok, (dst->n + src->n) * sizeof *t);
     if (!t) return -1;
@@ -131,7 +108,8 @@ static int setup_data(run_state *rs, char *err, size_t errlen) {
             qd_text_free(&td);
         } else {
             qd_suite s;
-            if (open_suite(cfg, &s, src->kind == QT_CFG_SRC_SUITE ? src->suite : -1, src->jsonl, qerr, sizeof qerr) ||
+            if (qt_plan_open_suite(cfg, &s, src->kind == QT_CFG_SRC_SUITE ? src->suite : -1, src->jsonl, qerr,
+                                   sizeof qerr) ||
                 qd_mix_add_suite(&rs->mix, &s, (uint64_t)cfg->seed, (size_t)1 << 20, src->weight, rs->tok, qerr,
                                  sizeof qerr)) {
                 snprintf(err, errlen, "%s", qerr);
@@ -166,9 +144,8 @@ static int setup_data(run_state *rs, char *err, size_t errlen) {
         }
         eval_suite *es = &rs->suites[rs->n_suites];
         qd_suite s;
-        int builtin = !strcmp(name, "arith") ? QT_CFG_SUITE_ARITH : !strcmp(name, "recall") ? QT_CFG_SUITE_RECALL : -1;
         memset(&es->set, 0, sizeof es->set);
-        if (open_suite(cfg, &s, builtin, name, qerr, sizeof qerr) ||
+        if (qt_plan_open_eval_suite(cfg, &s, name, qerr, sizeof qerr) ||
             qd_suite_eval_set(&s, (uint64_t)cfg->seed, (size_t)cfg->eval.samples, &es->set, qerr, sizeof qerr)) {
             snprintf(err, errlen, "%s", qerr);
             qd_suite_free(&s);
@@ -435,7 +412,7 @@ int qt_pipeline_run(const qt_config *cfg, const char *config_path, int resume, v
         snprintf(err, sizeof err, "cannot open %s: %s", mpath, strerror(errno));
         goto out;
     }
-    rs.tok = qd_tokenizer_load(cfg->data.tokenizer, err, sizeof err);
+    rs.tok = qt_run_tokenizer(cfg, err, sizeof err);
     if (!rs.tok) goto out;
     if (setup_data(&rs, err, sizeof err)) goto out;
 

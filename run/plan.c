@@ -89,3 +89,31 @@ qt_awq_opts qt_plan_awq_opts(const qt_cfg_ptq *p) {
     qt_awq_opts o = {.n_grid = 20, .clip = 1};
     return o;
 }
+
+static qd_recall_cfg recall_cfg(const qt_config *cfg) {
+    qd_recall_cfg r = qd_recall_default();
+    r.ctx_bytes = cfg->suites.recall.ctx_bytes ? cfg->suites.recall.ctx_bytes
+                                               : (r.ctx_bytes > cfg->model.ctx ? cfg->model.ctx : r.ctx_bytes);
+    r.n_keys = cfg->suites.recall.keys;
+    r.n_values = cfg->suites.recall.values;
+    return r;
+}
+
+int qt_plan_open_suite(const qt_config *cfg, qd_suite *s, int builtin, const char *path, char *err, size_t errlen) {
+    memset(s, 0, sizeof *s);
+    if (builtin == QT_CFG_SUITE_ARITH) {
+        qd_arith_cfg ac = {.min_digits = cfg->suites.arith.min_digits, .max_digits = cfg->suites.arith.max_digits,
+                           .subtraction = cfg->suites.arith.subtraction};
+        return qd_suite_arith(s, &ac, err, errlen);
+    }
+    if (builtin == QT_CFG_SUITE_RECALL) {
+        qd_recall_cfg rc = recall_cfg(cfg);
+        return qd_suite_recall(s, &rc, err, errlen);
+    }
+    return qd_suite_load_file(s, path, err, errlen);
+}
+
+int qt_plan_open_eval_suite(const qt_config *cfg, qd_suite *s, const char *name, char *err, size_t errlen) {
+    int builtin = !strcmp(name, "arith") ? QT_CFG_SUITE_ARITH : !strcmp(name, "recall") ? QT_CFG_SUITE_RECALL : -1;
+    return qt_plan_open_suite(cfg, s, builtin, name, err, errlen);
+}

@@ -4,6 +4,7 @@
 #ifndef QATC_RUN_PLAN_H
 #define QATC_RUN_PLAN_H
 
+#include "data/suites.h"
 #include "nn/model.h"
 #include "qat/policy.h"
 #include "qat/ptq/ptq.h"
@@ -32,5 +33,11 @@ qt_train_spec qt_plan_train_spec(const qt_config *cfg, const char *stage, const 
 /* Options of one PTQ entry. */
 qt_gptq_opts qt_plan_gptq_opts(const qt_cfg_ptq *p);
 qt_awq_opts qt_plan_awq_opts(const qt_cfg_ptq *p);
+/* A capability suite as the config describes it: builtin QT_CFG_SUITE_ARITH
+ * or QT_CFG_SUITE_RECALL with the suites.* parameters, or (builtin < 0) the
+ * file at path. Returns 0, or -1 with a message (free with qd_suite_free). */
+int qt_plan_open_suite(const qt_config *cfg, qd_suite *s, int builtin, const char *path, char *err, size_t errlen);
+/* The suite of an eval.suites entry: "arith", "recall" or a file path. */
+int qt_plan_open_eval_suite(const qt_config *cfg, qd_suite *s, const char *name, char *err, size_t errlen);
 
 #endif

@@ -9,6 +9,8 @@
  *    Q8_0 ← sym 4), the nibble order is llama.cpp's, and the imported
  *    GGUF gives the same logits as the QAT model's deploy form;
  *  - a spec the type cannot hold is refused naming the tensor, unless requantize;
+ *  - the tokenizer keys (the byte tokenizer as llama.cpp's "gpt2"), extra
+ *    vocabulary rows, a tokenizer larger than the vocabulary refused;
  *  - Q8 block activation rounding: codes within [-127, 127], error <= d/2, STE. */
 #include <stdlib.h>
 #include <string.h>
@@ -377,6 +379,77 @@ static void test_export_run(const char *dir) {
     qt_config_free(&cfg);
 }
 
+/* the tokenizer keys: the byte tokenizer as llama.cpp's "gpt2" (GPT-2 byte
+ * form, an empty merges array, no BOS, EOS '\n'); extra vocabulary rows;
+ * a tokenizer larger than the model's vocabulary is refused */
+static void test_export_tokenizer(const char *dir) {
+    char path[600], path2[600], err[1024];
+    snprintf(path, sizeof path, "%s/tok.gguf", dir);
+    snprintf(path2, sizeof path2, "%s/tok2.gguf", dir);
+    qt_model_cfg cfg = {.arch = QT_ARCH_LLAMA, .dim = 32, .layers = 1, .heads = 2, .kv_heads = 2, .ffn = 64,
+                        .ctx = 16, .vocab = 300, .rope_theta = 10000.0f, .norm_eps = 1e-5f};
+    qt_model *m = qt_model_new(&cfg);
+    qt_model_init(m, 3);
+    qt_export_opts o = {.type = "F32"};
+    CHECK(qt_export_gguf(m, &o, path, err, sizeof err) == 0, "%s", err);
+    qd_tokenizer *bt = qd_tokenizer_byte();
+    o.tokenizer = bt;
+    CHECK(qt_export_gguf(m, &o, path2, err, sizeof err) == 0, "%s", err);
+    size_t n1 = 0, n2 = 0;
+    unsigned char *b1 = slurp(path, &n1), *b2 = slurp(path2, &n2);
+    CHECK(b1 && b2 && n1 == n2 && n1 && !memcmp(b1, b2, n1), "the byte tokenizer and NULL wrote different files");
+    free(b1);
+    free(b2);
+    qt_gguf *g = qt_gguf_read(path, err, sizeof err);
+    CHECK(g != NULL, "%s", err);
+    if (g) {
+        const char *s = qt_gguf_get_str(g, "tokenizer.ggml.model", err, sizeof err);
+        CHECK(s && !strcmp(s, "gpt2"), "tokenizer.ggml.model %s", s ? s : err);
+        s = qt_gguf_get_str(g, "tokenizer.ggml.pre", err, sizeof err);
+        CHECK(s && !strcmp(s, "qwen2"), "tokenizer.ggml.pre %s", s ? s : err);
+        const qt_gguf_kv *kv = qt_gguf_find(g, "tokenizer.ggml.tokens");
+        CHECK(kv && kv->type == QT_GGUF_ARRAY && kv->arr_type == QT_GGUF_STRING && kv->n == 300, "tokens");
+        if (kv && kv->n == 300) {
+            CHECK(!strcmp(kv->strs['A'], "A") && !strcmp(kv->strs[0], "\xC4\x80") && !strcmp(kv->strs[' '], "\xC4\xA0") &&
+                  !strcmp(kv->strs['\n'], "\xC4\x8A") && !strcmp(kv->strs[0xFF], "\xC3\xBF") &&
+                  !strcmp(kv->strs[0xAD], "\xC5\x83"), "byte tokens are not in GPT-2's byte-to-unicode form");
+            CHECK(!strcmp(kv->strs[256], "<extra_0>") && !strcmp(kv->strs[299], "<extra_43>"), "extra rows");
+        }
+        kv = qt_gguf_find(g, "tokenizer.ggml.token_type");
+        CHECK(kv && kv->arr_type == QT_GGUF_I32 && kv->n == 300, "token_type");
+        if (kv && kv->n == 300) {
+            const int32_t *tt = kv->arr;
+            CHECK(tt[0] == QD_TT_NORMAL && tt[255] == QD_TT_NORMAL && tt[256] == QD_TT_UNUSED && tt[299] == QD_TT_UNUSED,
+                  "token types %d %d %d", tt[0], tt[255], tt[256]);
+        }
+        kv = qt_gguf_find(g, "tokenizer.ggml.merges");
+        CHECK(kv && kv->type == QT_GGUF_ARRAY && kv->arr_type == QT_GGUF_STRING && kv->n == 0,
+              "merges: expected an empty string array");
+        uint32_t eos = 0;
+        CHECK(qt_gguf_get_u32(g, "tokenizer.ggml.eos_token_id", &eos, err, sizeof err) == 0 && eos == '\n',
+              "eos %u %s", eos, err);
+        kv = qt_gguf_find(g, "tokenizer.ggml.add_bos_token");
+        CHECK(kv && kv->type == QT_GGUF_BOOL && kv->val.u == 0, "add_bos_token: expected false");
+        kv = qt_gguf_find(g, "tokenizer.ggml.add_eos_token");
+        CHECK(kv && kv->type == QT_GGUF_BOOL && kv->val.u == 0, "add_eos_token: expected false");
+        CHECK(!qt_gguf_find(g, "tokenizer.ggml.bos_token_id") && !qt_gguf_find(g, "tokenizer.ggml.scores"),
+              "unexpected bos_token_id or scores");
+        qt_gguf_free(g);
+    }
+    /* the importer reads the file back */
+    qt_model *im = qt_import_gguf(path, err, sizeof err);
+    CHECK(im && im->cfg.vocab == 300, "import: %s", im ? "vocab" : err);
+    qt_model_free(im);
+    qt_model_free(m);
+    cfg.vocab = 200;
+    m = qt_model_new(&cfg);
+    qt_model_init(m, 4);
+    CHECK(qt_export_gguf(m, &o, path, err, sizeof err) == -1 && strstr(err, "byte") && strstr(err, "256") &&
+          strstr(err, "200") && strstr(err, path), "a tokenizer larger than the vocabulary: %s", err);
+    qt_model_free(m);
+    qd_tokenizer_free(bt);
+}
+
 static void test_q8_blocks(void) {
     uint64_t s = 9;
     const int n = 80; /* two full blocks and a partial one */
@@ -437,6 +510,7 @@ int main(void) {
     test_export(dir, QT_GRID_FLOAT_MIN, 4, "Q4_1");
     test_refusals(dir);
     test_export_run(dir);
+    test_export_tokenizer(dir);
     test_q8_blocks();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

@@ -75,7 +75,12 @@ int main(int argc, char **argv) {
         return 1;
     }
     int rc;
-    if (!strcmp(format, "gguf")) rc = qt_export_gguf(m, &o, out, err, sizeof err);
+    qd_tokenizer *tok = NULL;
+    if (!strcmp(format, "gguf")) {
+        tok = qt_run_tokenizer(&cfg, err, sizeof err);
+        o.tokenizer = tok;
+        rc = tok ? qt_export_gguf(m, &o, out, err, sizeof err) : -1;
+    }
     else if (!strcmp(format, "awq")) rc = qt_export_awq(m, &o, out, err, sizeof err);
     else {
         char *json = qt_config_to_json(&cfg);
@@ -84,6 +89,7 @@ int main(int argc, char **argv) {
     }
     if (rc) fprintf(stderr, "qat_export: %s\n", err);
     else fprintf(stderr, "qat_export: wrote %s\n", out);
+    qd_tokenizer_free(tok);
     qt_policy_detach(m);
     qt_model_free(m);
     qt_config_free(&cfg);

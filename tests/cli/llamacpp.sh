@@ -15,31 +15,14 @@
 # parser checks every file's metadata, tensor types and shapes. A spec the
 # type cannot hold is refused (naming the tensor) unless --requantize.
 set -euo pipefail
-src=${QATC_SRC:?}; bin=${QATC_BIN:?}; py=${QATC_PYTHON:-/usr/bin/python3}
-orc=$src/tests/oracles
-fail() { echo "FAIL: $*" >&2; exit 1; }
-[ -d "$orc/node_modules/node-llama-cpp" ] && [ -d "$orc/node_modules/@huggingface/gguf" ] ||
-  fail "npm oracles missing: run scripts/install_oracles.sh (scripts/install_deps.sh does)"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/qatc_llamacpp_XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-export NODE_LLAMA_CPP_SKIP_DOWNLOAD=true NODE_LLAMA_CPP_GPU=false
+. "${QATC_SRC:?}/tests/cli/llamacpp_env.bash" qatc_llamacpp
 
 # training text and a held-out token file (different seed), byte tokens
-"$py" - "$tmp" <<'PY'
-import random, sys
-d = sys.argv[1]
-words = ("the of and to in is was he for it with as his on be at by this had not are but from or have an they "
-         "which one you were her all she there would their we him been has when who will more no if out so said what "
-         "up its about into than them can only other new some could time these two may then do first any my now "
-         "such like our over man me even most made after also did many before must through back years where much "
-         "your way well down should because each just those people how too little state good very make world").split()
-def text(seed, n):
-    r = random.Random(seed)
-    return "\n".join(" ".join(r.choice(words) for _ in range(r.randint(5, 14))).capitalize() + "." for _ in range(n))
-open(f"{d}/train.txt", "w").write(text(1, 2500) + "\n")
-ids = list(text(2, 60).encode())[:657]      # 10 chunks of 64 and a partial chunk of 17
-open(f"{d}/tokens.txt", "w").write(" ".join(map(str, ids)) + "\n")
-PY
+"$py" "$orc/word_text.py" 1 2500 > "$tmp/train.txt"
+"$py" "$orc/word_text.py" 2 60 | "$py" -c '
+import sys
+ids = list(sys.stdin.buffer.read())[:657]   # 10 chunks of 64 and a partial chunk of 17
+print(" ".join(map(str, ids)))' > "$tmp/tokens.txt"
 
 # model: dim 64, 2 layers, 4 heads, 2 kv heads (GQA), ffn 128, ctx 64, byte vocab
 conf() { # conf NAME BITS GRID INIT

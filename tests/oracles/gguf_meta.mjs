@@ -44,15 +44,30 @@ want("llama.attention.head_count_kv", VT.UINT32, KV);
 want("llama.rope.dimension_count", VT.UINT32, D / H);
 want("llama.attention.layer_norm_rms_epsilon", VT.FLOAT32);
 want("llama.rope.freq_base", VT.FLOAT32);
-want("tokenizer.ggml.model", VT.STRING, "llama");
+// the byte tokenizer: "gpt2" with GPT-2's byte-to-unicode tokens, no merges, no BOS, EOS '\n'
+want("tokenizer.ggml.model", VT.STRING, "gpt2");
+want("tokenizer.ggml.pre", VT.STRING, "qwen2");
 want("tokenizer.ggml.tokens", VT.ARRAY);
+want("tokenizer.ggml.token_type", VT.ARRAY);
+want("tokenizer.ggml.merges", VT.ARRAY);
+want("tokenizer.ggml.add_bos_token", VT.BOOL, false);
+want("tokenizer.ggml.add_eos_token", VT.BOOL, false);
+want("tokenizer.ggml.eos_token_id", VT.UINT32, 10);
+for (const k of ["tokenizer.ggml.bos_token_id", "tokenizer.ggml.scores"]) if (md[k]) errs.push(`unexpected ${k}`);
 const quantized = type !== "F32" && type !== "F16";
 if (quantized) want("general.quantization_version", VT.UINT32, 2);
 const toks = md["tokenizer.ggml.tokens"]?.value ?? [];
 if (toks.length !== V) errs.push(`tokenizer.ggml.tokens has ${toks.length} entries, expected ${V}`);
-if (toks[0] !== "<0x00>" || toks[65] !== "<0x41>" || toks[255] !== "<0xFF>") errs.push("byte tokens are not <0xXX>");
+const printable = (b) => (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
+for (let b = 0, k = 0; b < 256; b++) {
+  const want = String.fromCodePoint(printable(b) ? b : 0x100 + k++);
+  if (toks[b] !== want) errs.push(`token ${b} = ${JSON.stringify(toks[b])}, expected ${JSON.stringify(want)} (GPT-2 byte form)`);
+}
+for (let i = 256; i < V; i++) if (toks[i] !== `<extra_${i - 256}>`) errs.push(`token ${i} = ${toks[i]}`);
 const tt = md["tokenizer.ggml.token_type"]?.value ?? [];
-if (tt.length !== V || tt.slice(0, 256).some((x) => x !== 6)) errs.push("token_type: expected 6 (BYTE) for bytes");
+if (tt.length !== V || tt.slice(0, 256).some((x) => x !== 1) || tt.slice(256).some((x) => x !== 5))
+  errs.push("token_type: expected 1 (NORMAL) for bytes, 5 (UNUSED) for extra rows");
+if ((md["tokenizer.ggml.merges"]?.value ?? [1]).length !== 0) errs.push("merges: expected an empty array");
 
 const hd = D / H;
 const expect = new Map();
