@@ -41,6 +41,9 @@
  * generation would run to the token limit (both checked with llama.cpp
  * 0.5.0). Either way llama.cpp logs "special_eos_id is not in
  * special_eog_ids" at load (it knows EOG tokens by their text); harmless.
+ * Any other tokenizer without an EOS (e.g. one trained by qat_tokenizer)
+ * gets the same rule: eos_token_id is the token "\n" encodes to, when it is
+ * a single token.
  * No BOS key is written (llama.cpp's default 11 is never used with
  * add_bos_token false).
  *

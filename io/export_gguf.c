@@ -209,7 +209,12 @@ static int set_tokenizer(qt_gguf *g, const qt_model *m, const qd_tokenizer *t, c
         types[i] = QD_TT_UNUSED;
     }
     int eos = v.eos;
-    if (eos < 0 && qd_tokenizer_kind(t) == QD_TOK_BYTE) eos = '\n'; /* see io/export.h */
+    if (eos < 0) { /* no EOS of its own: the token of "\n", when one token is all of it (see io/export.h) */
+        qd_ids nl = {0};
+        char e[128];
+        if (qd_tokenizer_encode(t, "\n", 1, 0, &nl, e, sizeof e) == 0 && nl.n == 1) eos = nl.v[0];
+        qd_ids_free(&nl);
+    }
     if (!bad) {
         bad |= qt_gguf_set_str(g, "tokenizer.ggml.model", v.model);
         if (v.pre) bad |= qt_gguf_set_str(g, "tokenizer.ggml.pre", v.pre);
