@@ -22,7 +22,11 @@ int qk_pre_compile(qk_pre *p, char *err, size_t errlen) {
     const char *pat = p->kind == QK_PRE_BYTELEVEL ? QK_RE_GPT2 : p->pattern;
     int ec;
     PCRE2_SIZE eo;
-    uint32_t opt = PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK | (p->literal ? PCRE2_LITERAL : 0);
+    /* the pattern comes from a file: PCRE2 checks that it is valid UTF-8 (with
+       PCRE2_NO_UTF_CHECK an invalid one is undefined behaviour: a fuzzed
+       tokenizer.json crashed pcre2_compile); subjects are sanitized before
+       matching and skip the check there */
+    uint32_t opt = PCRE2_UTF | PCRE2_UCP | (p->literal ? PCRE2_LITERAL : 0);
     pcre2_code *c = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, opt, &ec, &eo, NULL);
     if (!c) {
         PCRE2_UCHAR msg[160];
