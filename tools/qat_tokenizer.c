@@ -14,6 +14,7 @@
 static const char *usage_text =
     "usage: qat_tokenizer train --vocab N [--special TOKEN]... [--pretok qwen2|llama3|gpt2] FILES... -o tokenizer.json\n"
     "       qat_tokenizer encode TOKENIZER [--special] < text   (ids, space-separated, one line)\n"
+    "       qat_tokenizer encode TOKENIZER [--special] --hex-lines < items  (one line of ids per item)\n"
     "       qat_tokenizer decode TOKENIZER < ids                (text)\n"
     "       qat_tokenizer info TOKENIZER                        (kind, vocabulary, bos/eos, add_bos)\n"
     "TOKENIZER is \"byte\", a tokenizer.json or a .gguf file.\n"
@@ -21,7 +22,9 @@ static const char *usage_text =
     "  tokens and the special tokens (added tokens, never split or merged). --pretok picks\n"
     "  the split regex: qwen2 (default: every digit its own token), llama3 (digit groups\n"
     "  of up to 3), gpt2. Same files and options give a byte-identical file.\n"
-    "encode --special: special-token strings in the text become their ids.\n";
+    "encode --special: special-token strings in the text become their ids.\n"
+    "encode --hex-lines: each stdin line is one text, its bytes in hex (any byte survives);\n"
+    "  each is encoded on its own (one tokenizer load for a whole corpus).\n";
 
 static int fail(const char *msg) {
     fprintf(stderr, "qat_tokenizer: %s\n", msg);
@@ -185,6 +188,53 @@ static int cmd_encode(qd_tokenizer *t, int parse_special) {
     return 0;
 }
 
+static int hexval(int c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* --hex-lines: one text per stdin line, its bytes in hex; one line of ids per text */
+static int cmd_encode_hex_lines(qd_tokenizer *t, int parse_special) {
+    size_t n;
+    char *in = read_stdin(&n), err[1024];
+    if (!in) return fail("stdin: read error");
+    char *text = malloc(n / 2 + 1);
+    if (!text) {
+        free(in);
+        return fail("out of memory");
+    }
+    int rc = 0;
+    size_t line = 0;
+    for (char *p = in; *p && !rc; line++) {
+        char *e = strchr(p, '\n');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len && p[len - 1] == '\r') len--;
+        size_t m = 0;
+        for (size_t i = 0; i < len; i += 2) {
+            int hi = hexval((unsigned char)p[i]), lo = i + 1 < len ? hexval((unsigned char)p[i + 1]) : -1;
+            if (hi < 0 || lo < 0) {
+                snprintf(err, sizeof err, "stdin: line %zu: expected pairs of hex digits", line + 1);
+                rc = fail(err);
+                break;
+            }
+            text[m++] = (char)(hi * 16 + lo);
+        }
+        if (rc) break;
+        text[m] = 0;
+        qd_ids ids = {0};
+        if (qd_tokenizer_encode(t, text, m, parse_special, &ids, err, sizeof err)) {
+            rc = fail(err);
+        } else {
+            for (size_t i = 0; i < ids.n; i++) printf(i ? " %d" : "%d", (int)ids.v[i]);
+            printf("\n");
+        }
+        qd_ids_free(&ids);
+        p = e ? e + 1 : p + strlen(p);
+    }
+    free(text);
+    free(in);
+    return rc;
+}
+
 static int cmd_decode(qd_tokenizer *t) {
     size_t n;
     char *in = read_stdin(&n), err[1024];
@@ -250,7 +300,7 @@ int main(int argc, char **argv) {
         return usage_error(msg);
     }
     const char *spec = NULL;
-    int parse_special = 0;
+    int parse_special = 0, hex_lines = 0;
     for (int i = 2; i < argc; i++) {
         char msg[256];
         if (is_help(argv[i])) {
@@ -259,6 +309,8 @@ int main(int argc, char **argv) {
         }
         if (!strcmp(cmd, "encode") && !strcmp(argv[i], "--special")) {
             parse_special = 1;
+        } else if (!strcmp(cmd, "encode") && !strcmp(argv[i], "--hex-lines")) {
+            hex_lines = 1;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             snprintf(msg, sizeof msg, "%s: unknown option %.100s", cmd, argv[i]);
             return usage_error(msg);
@@ -276,7 +328,7 @@ int main(int argc, char **argv) {
     }
     qd_tokenizer *t = load(spec);
     if (!t) return 1;
-    int rc = !strcmp(cmd, "encode") ? cmd_encode(t, parse_special) : !strcmp(cmd, "decode") ? cmd_decode(t) : cmd_info(t);
+    int rc = !strcmp(cmd, "encode") ? (hex_lines ? cmd_encode_hex_lines(t, parse_special) : cmd_encode(t, parse_special)) : !strcmp(cmd, "decode") ? cmd_decode(t) : cmd_info(t);
     qd_tokenizer_free(t);
     return rc;
 }
