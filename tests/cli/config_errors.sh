@@ -28,6 +28,18 @@ check bad_enum "{$ok, \"model\": {\"arch\": \"gpt\"}}" 'key "model.arch": expect
 check missing_file "{\"out_dir\": \"$tmp/run\", \"data\": {\"train\": [\"$tmp/nope.txt\"]}}" "nope.txt"
 check missing_required "{\"data\": {\"train\": [\"$tmp/t.txt\"]}}" 'out_dir'
 check malformed "{$ok,, }" 'malformed JSON'
+# data.tokenizer: loaded and checked against model.vocab before any work
+od='"out_dir": "'$tmp'/run"'
+echo '{"model": {"type": "BPE", "vocab": ' > "$tmp/broken_tok.json"
+printf '{"model": {"type": "WordPiece", "vocab": {"a": 0}}}\n' > "$tmp/wordpiece.json"
+printf 'a b c\n' > "$tmp/words_small.txt"
+"${QATC_BIN:?}/qat_tokenizer" train --vocab 258 "$tmp/words_small.txt" -o "$tmp/tok258.json" > /dev/null 2>&1 ||
+  fail "qat_tokenizer train for the vocab check"
+check tok_malformed "{$od, \"data\": {\"train\": [\"$tmp/t.txt\"], \"tokenizer\": \"$tmp/broken_tok.json\"}}" 'broken_tok.json'
+check tok_kind "{$od, \"data\": {\"train\": [\"$tmp/t.txt\"], \"tokenizer\": \"$tmp/wordpiece.json\"}}" 'WordPiece'
+check tok_vocab "{$od, \"data\": {\"train\": [\"$tmp/t.txt\"], \"tokenizer\": \"$tmp/tok258.json\"}}" \
+  'key "model.vocab": expected'
+check tok_missing "{$od, \"data\": {\"train\": [\"$tmp/t.txt\"], \"tokenizer\": \"$tmp/nope.json\"}}" 'nope.json'
 check cross_field "{$ok, \"model\": {\"dim\": 100, \"heads\": 3}}" 'model.dim'
 
 set +e; "$bin" "$tmp/absent.json" 2> "$tmp/err"; rc=$?; set -e
