@@ -21,7 +21,7 @@ static double chunk_nll(const float *z, const int32_t *ids, int len, int V) {
 int qt_deploy_score(qt_ctx *ctx, qt_model *m, const int32_t *ids, long n, int N, double *nll_mean, long *n_scored,
                     char *err, size_t errlen) {
     const int V = m->cfg.vocab;
-    if (m->cfg.arch != QT_ARCH_LLAMA) {
+    if (!qt_arch_is_decoder(m->cfg.arch)) {
         snprintf(err, errlen, "score: only the llama arch is supported (this model is mlp)");
         return -1;
     }

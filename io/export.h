@@ -15,7 +15,14 @@
  * rounding (the QAT gain may be lost; the exporter says so on stderr).
  * Unquantized tensors (embedding, norms, skipped Linears) are F32, or F16
  * with `float_f16` (norms stay F32). Our rope rotates adjacent pairs like
- * llama.cpp's "llama" arch, so q/k rows are written unpermuted.
+ * llama.cpp's "llama" arch, so for llama/mistral q/k rows are written
+ * unpermuted; qwen2/qwen3 (llama.cpp arch "qwen2"/"qwen3", NEOX rope) get
+ * q/k rows, q/k biases and q/k norm weights in HF's half-split order.
+ * Per family (qt_gguf_arch_of): keys "ARCH.*", attention.key_length /
+ * value_length when the head size is not dim/heads, blk.N.attn_{q,k,v}.bias
+ * (qwen2), blk.N.attn_{q,k}_norm.weight (qwen3), rope_freqs.weight (llama3
+ * rope scaling: the frequency divisors). A tied model has no output.weight
+ * (llama.cpp multiplies by token_embd, written at the output Linear's type).
  *
  * GGUF tokenizer (tokenizer.ggml.*): written from the tokenizer's GGUF view
  * (qd_tokenizer_vocab_view, data/tokenizer.h): model, pre (when set),
@@ -51,8 +58,16 @@
  * quantized Linear must be ASYM <= 4-bit (or SYM <= 4-bit, written exactly
  * as code + 8 with zero point 8) with a group of 32, 64 or 128 and fp16
  * scales; qweight/qzeros int32 packed along the output dimension in the AWQ
- * order [0, 2, 4, 6, 1, 3, 5, 7], scales fp16 [in/g, out]; HF Llama names;
- * q/k rows permuted to HF's half-split rope. Other tensors fp16. */
+ * order [0, 2, 4, 6, 1, 3, 5, 7], scales fp16 [in/g, out]; HF names of the
+ * family; q/k rows permuted to HF's half-split rope. Other tensors fp16.
+ * A quantized output layer is refused (HF's AWQ loader never converts lm_head).
+ *
+ * HF (a Hugging Face directory: model.safetensors, config.json of the
+ * family, tokenizer.json and tokenizer_config.json copied from the run's
+ * tokenizer when it was read from a tokenizer.json): type F32, F16 or BF16
+ * (default BF16); a quantized Linear is written as the weights it computes
+ * with (its frozen grid dequantized), refused when the type cannot hold
+ * them exactly unless `requantize` (then rounded, with a warning). */
 #ifndef QATC_IO_EXPORT_H
 #define QATC_IO_EXPORT_H
 
@@ -60,6 +75,7 @@
 
 #include "data/tokenizer.h"
 #include "nn/model.h"
+#include "store/safetensors.h"
 
 typedef struct qt_export_opts {
     const char *type;     /* GGUF: "F32", "F16", "Q8_0", "Q4_0", "Q4_1"; NULL = derived from the specs */
@@ -80,28 +96,57 @@ int qt_export_gguf(const qt_model *m, const qt_export_opts *o, const char *path,
  * 32/64/128) from the float master weights. Returns 0 or -1. */
 int qt_export_awq(const qt_model *m, const qt_export_opts *o, const char *dir, char *err, size_t errlen);
 
-/* The Hugging Face Llama name of a qatc parameter ("layers.0.attention.wq.weight"
+/* Writes m as a Hugging Face directory (see above). Returns 0 or -1. */
+int qt_export_hf(const qt_model *m, const qt_export_opts *o, const char *dir, char *err, size_t errlen);
+/* llama.cpp's architecture name of a family ("llama" for llama/mistral). */
+const char *qt_gguf_arch_of(qt_arch a);
+
+/* ---- Hugging Face layout (io/hf.c, io/export_hf.c) ---- */
+
+/* The Hugging Face name of a qatc parameter ("layers.0.attention.wq.weight"
  * → "model.layers.0.self_attn.q_proj.weight") into buf; NULL when unknown. */
 const char *qt_hf_name(const char *qatc_name, char *buf, size_t len);
 /* Row r of HF's half-split rope layout within a q/k weight of `heads` heads
  * of size hd comes from our (llama.cpp, adjacent pairs) row
  * qt_hf_rope_row(r, hd): within a head, HF row j·hd/2 + i is our row 2i + j. */
 int qt_hf_rope_row(int r, int hd);
+/* The head size when parameter `name` of m is stored in rope order (q/k
+ * weights and biases: rows; q/k norm weights: elements), else 0. */
+int qt_hf_rope_hd(const qt_model *m, const char *name);
+/* A model config from a Hugging Face config.json text (path for messages):
+ * model_type llama, mistral, qwen2 or qwen3; what changes the math and qatc
+ * does not implement (hidden_act other than silu, rope_scaling other than
+ * llama3, attention/mlp biases outside qwen2, quantization_config,
+ * pretraining_tp > 1) is refused by name. A sliding window caps ctx (within
+ * it attention is plain causal). 0, or -1 with a one-line message. */
+int qt_hf_config_parse(const char *text, const char *path, qt_model_cfg *c, char *err, size_t errlen);
+/* qt_hf_config_parse of the file at path, then qt_model_cfg_check. */
+int qt_hf_config_read(const char *path, qt_model_cfg *c, char *err, size_t errlen);
+/* config.json of m's family as a new cJSON object (NULL for mlp). */
+struct cJSON *qt_hf_config_json(const qt_model *m, const char *torch_dtype);
+/* Writes qt_hf_config_json(m) plus quant_config (taken over; may be NULL) to path. */
+int qt_hf_write_config(const qt_model *m, struct cJSON *quant_config, const char *torch_dtype, const char *path,
+                       char *err, size_t errlen);
+/* Adds float tensor w [shape] to st as dtype dt (F32, F16, BF16; round to
+ * nearest even), rows in HF order when rope_hd > 0 (elements of a 1-D tensor). */
+int qt_hf_add_float(qt_safetensors *st, const char *name, const float *w, int ndim, const int64_t *shape, int rope_hd,
+                    qt_st_dtype dt, char *err, size_t errlen);
 
 /* ---- import (io/import.c) ---- */
 
-/* A GGUF file (arch "llama"; F32, F16, BF16, Q8_0, Q4_0, Q4_1 tensors) as a
+/* A GGUF file (arch "llama", "qwen2" or "qwen3"; F32, F16, BF16, Q8_0, Q4_0, Q4_1 tensors) as a
  * deployed model: weights dequantized; per Linear the input rounding that
  * llama.cpp's CPU backend applies to its tensor type (qt_ggml_vec_dot_type:
  * Q8_0/Q4_0 → Q8_0, Q4_1 → Q8_1, F16 → F16; none for F32/BF16). Turn it off
  * with qt_model_clear_input_types. NULL with a message on error. */
 qt_model *qt_import_gguf(const char *path, char *err, size_t errlen);
 
-/* A Hugging Face Llama checkpoint directory (config.json plus
- * model.safetensors, or model.safetensors.index.json and its shards; F32,
- * F16 or BF16 tensors) as a float model; q/k rows are permuted from HF's
- * half-split rope to ours. A path to a .safetensors file reads config.json
- * beside it. NULL with a message on error. */
+/* A Hugging Face checkpoint directory of a decoder family (config.json, see
+ * qt_hf_config_parse, plus model.safetensors, or model.safetensors.index.json
+ * and its shards, every named shard present; F32, F16 or BF16 tensors,
+ * shapes as config.json says, finite) as a float model; q/k rows are
+ * permuted from HF's half-split rope to ours. A path to a .safetensors file
+ * reads config.json beside it. NULL with a message on error. */
 qt_model *qt_import_hf(const char *path, char *err, size_t errlen);
 
 /* A float base model from path: a .gguf file (qt_import_gguf, weights

@@ -14,56 +14,8 @@
 
 static const int AWQ_ORDER[8] = {0, 2, 4, 6, 1, 3, 5, 7};
 
-const char *qt_hf_name(const char *n, char *buf, size_t len) {
-    static const struct {
-        const char *ours, *hf;
-    } M[] = {
-        {"attention_norm.weight", "input_layernorm.weight"},
-        {"ffn_norm.weight", "post_attention_layernorm.weight"},
-        {"attention.wq.weight", "self_attn.q_proj.weight"},
-        {"attention.wk.weight", "self_attn.k_proj.weight"},
-        {"attention.wv.weight", "self_attn.v_proj.weight"},
-        {"attention.wo.weight", "self_attn.o_proj.weight"},
-        {"feed_forward.w1.weight", "mlp.gate_proj.weight"},
-        {"feed_forward.w2.weight", "mlp.down_proj.weight"},
-        {"feed_forward.w3.weight", "mlp.up_proj.weight"},
-    };
-    if (!strcmp(n, "tok_embeddings.weight")) return snprintf(buf, len, "model.embed_tokens.weight"), buf;
-    if (!strcmp(n, "norm.weight")) return snprintf(buf, len, "model.norm.weight"), buf;
-    if (!strcmp(n, "output.weight")) return snprintf(buf, len, "lm_head.weight"), buf;
-    int layer, k = 0;
-    if (sscanf(n, "layers.%d.%n", &layer, &k) != 1 || k == 0) return NULL;
-    for (size_t i = 0; i < sizeof M / sizeof M[0]; i++)
-        if (!strcmp(n + k, M[i].ours)) return snprintf(buf, len, "model.layers.%d.%s", layer, M[i].hf), buf;
-    return NULL;
-}
-
-int qt_hf_rope_row(int r, int hd) {
-    int h = r / hd, w = r % hd, half = hd / 2;
-    int j = w / half, i = w % half; /* HF row h·hd + j·hd/2 + i */
-    return h * hd + 2 * i + j;
-}
-
 /* source row (ours) of output row o in HF order: permuted for q/k */
 static int src_row(int o, int rope_hd) { return rope_hd ? qt_hf_rope_row(o, rope_hd) : o; }
-
-static int add_f16(qt_safetensors *st, const char *name, const float *w, int rows, int cols, int rope_hd, char *err,
-                   size_t errlen) {
-    size_t n = (size_t)rows * cols;
-    uint16_t *h = malloc((n ? n : 1) * sizeof *h);
-    if (!h) {
-        snprintf(err, errlen, "awq export: out of memory for %s", name);
-        return -1;
-    }
-    for (int r = 0; r < rows; r++) {
-        const float *src = w + (size_t)src_row(r, rope_hd) * cols;
-        for (int c = 0; c < cols; c++) h[(size_t)r * cols + c] = qt_f32_to_f16(src[c]);
-    }
-    int64_t shape[2] = {rows, cols};
-    int rc = qt_st_add(st, name, QT_ST_F16, rows == 1 ? 1 : 2, rows == 1 ? shape + 1 : shape, h, n * 2, err, errlen);
-    free(h);
-    return rc;
-}
 
 /* AWQ asym 4-bit grid of a float weight (re-quantization), fp16 scales */
 static qt_qweight *awq_requant(const qt_tensor *w, int group, char *err, size_t errlen) {
@@ -174,61 +126,35 @@ static int awq_mismatch(const qt_qweight *qw, char *why, size_t len) {
 }
 
 static int write_config(const qt_model *m, int group, const char *path, char *err, size_t errlen) {
-    const qt_model_cfg *c = &m->cfg;
-    cJSON *j = cJSON_CreateObject();
-    cJSON *arch = cJSON_AddArrayToObject(j, "architectures");
-    cJSON_AddItemToArray(arch, cJSON_CreateString("LlamaForCausalLM"));
-    cJSON_AddStringToObject(j, "model_type", "llama");
-    cJSON_AddNumberToObject(j, "hidden_size", c->dim);
-    cJSON_AddNumberToObject(j, "intermediate_size", c->ffn);
-    cJSON_AddNumberToObject(j, "num_hidden_layers", c->layers);
-    cJSON_AddNumberToObject(j, "num_attention_heads", c->heads);
-    cJSON_AddNumberToObject(j, "num_key_value_heads", c->kv_heads);
-    cJSON_AddNumberToObject(j, "head_dim", c->dim / c->heads);
-    cJSON_AddNumberToObject(j, "max_position_embeddings", c->ctx);
-    char num[32]; /* the shortest decimal of the float (1e-05, not 9.99999974737875e-06) */
-    snprintf(num, sizeof num, "%.7g", c->norm_eps);
-    cJSON_AddNumberToObject(j, "rms_norm_eps", strtod(num, NULL));
-    snprintf(num, sizeof num, "%.7g", c->rope_theta);
-    cJSON_AddNumberToObject(j, "rope_theta", strtod(num, NULL));
-    cJSON_AddNumberToObject(j, "vocab_size", c->vocab);
-    cJSON_AddStringToObject(j, "hidden_act", "silu");
-    cJSON_AddBoolToObject(j, "tie_word_embeddings", 0);
-    cJSON_AddBoolToObject(j, "attention_bias", 0);
-    cJSON_AddBoolToObject(j, "mlp_bias", 0);
-    cJSON_AddStringToObject(j, "torch_dtype", "float16");
-    cJSON *q = cJSON_AddObjectToObject(j, "quantization_config");
+    cJSON *q = cJSON_CreateObject();
     cJSON_AddStringToObject(q, "quant_method", "awq");
     cJSON_AddBoolToObject(q, "zero_point", 1);
     cJSON_AddNumberToObject(q, "group_size", group);
     cJSON_AddNumberToObject(q, "bits", 4);
     cJSON_AddStringToObject(q, "version", "gemm");
     cJSON_AddNullToObject(q, "modules_to_not_convert");
-    char *text = cJSON_Print(j);
-    cJSON_Delete(j);
-    FILE *f = text ? fopen(path, "w") : NULL;
-    int bad = !f || fputs(text, f) < 0 || fputc('\n', f) == EOF;
-    if (f && fclose(f)) bad = 1;
-    free(text);
-    if (bad) {
-        snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
-        return -1;
-    }
-    return 0;
+    return qt_hf_write_config(m, q, "float16", path, err, errlen);
 }
 
 int qt_export_awq(const qt_model *m, const qt_export_opts *o, const char *dir, char *err, size_t errlen) {
     static const qt_export_opts defaults = {0};
     if (!o) o = &defaults;
-    if (m->cfg.arch != QT_ARCH_LLAMA) {
-        snprintf(err, errlen, "awq export: %s: only the llama arch maps to HF Llama (this model is mlp)", dir);
+    if (!qt_arch_is_decoder(m->cfg.arch)) {
+        snprintf(err, errlen, "awq export: %s: the mlp arch has no Hugging Face form", dir);
+        return -1;
+    }
+    /* Hugging Face's AWQ loader converts the decoder Linears only: a packed
+     * lm_head (or a tied embedding) would be read as a random float matrix */
+    if (m->output.wq) {
+        snprintf(err, errlen, "awq export: %s: %s (the output layer%s) is quantized, but AWQ checkpoints keep it in "
+                 "fp16 (Hugging Face's loader never converts lm_head); add \"%s\" to quant.skip", dir,
+                 m->output.w->name, m->cfg.tied ? ", tied to the embedding" : "", m->output.w->name);
         return -1;
     }
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "awq export: %s: cannot create the directory: %s", dir, strerror(errno));
         return -1;
     }
-    const int hd = m->cfg.dim / m->cfg.heads;
     qt_safetensors *st = qt_st_new();
     int rc = st ? 0 : -1, group = 0, n_quant = 0, n_requant = 0;
     char first_requant[320] = "";
@@ -242,9 +168,10 @@ int qt_export_awq(const qt_model *m, const qt_export_opts *o, const char *dir, c
             break;
         }
         const qt_linear_layer *l = qt_model_linear(m, p->name);
-        int rope = (strstr(p->name, ".attention.wq.") || strstr(p->name, ".attention.wk.")) ? hd : 0;
+        int rope = qt_hf_rope_hd(m, p->name);
         if (!l || !l->wq) {
-            rc = add_f16(st, hf, p->data, p->ndim == 1 ? 1 : qt_rows(p), qt_cols(p), rope, err, errlen);
+            int64_t shape[2] = {p->shape[0], p->ndim == 2 ? p->shape[1] : 0};
+            rc = qt_hf_add_float(st, hf, p->data, p->ndim, shape, rope, QT_ST_F16, err, errlen);
             continue;
         }
         qt_qweight *qw = qt_freeze(l->w, l->wq);

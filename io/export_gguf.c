@@ -24,7 +24,25 @@ typedef struct {
     char first_requant[320];
     char *err;
     size_t errlen;
+    int perm_hd;       /* > 0: rows of the current tensor go out in HF's half-split rope order (NEOX archs) */
 } ectx;
+
+/* Adds a tensor; with e->perm_hd its rows (elements when 1-D) are written in
+ * HF's order: output row r is our row qt_hf_rope_row(r, hd), whatever the type
+ * (every ggml type stores a row as whole blocks). */
+static int e_add(ectx *e, const char *name, int type, int nd, const uint64_t *ne, const void *data, size_t bytes) {
+    if (e->perm_hd <= 0) return qt_gguf_add_tensor(e->g, name, type, nd, ne, data, bytes, e->err, e->errlen);
+    size_t rows = nd == 1 ? ne[0] : ne[1], rb = bytes / rows;
+    char *buf = malloc(bytes);
+    if (!buf) {
+        snprintf(e->err, e->errlen, "gguf export: out of memory for %s", name);
+        return -1;
+    }
+    for (size_t r = 0; r < rows; r++) memcpy(buf + r * rb, (const char *)data + (size_t)qt_hf_rope_row((int)r, e->perm_hd) * rb, rb);
+    int rc = qt_gguf_add_tensor(e->g, name, type, nd, ne, buf, bytes, e->err, e->errlen);
+    free(buf);
+    return rc;
+}
 
 static int add_float(ectx *e, const char *name, const float *w, int rows, int cols, int f16) {
     uint64_t ne[2] = {(uint64_t)cols, (uint64_t)rows};
@@ -39,10 +57,10 @@ static int add_float(ectx *e, const char *name, const float *w, int rows, int co
             return -1;
         }
         qt_ggml_quantize_ref(QT_GGML_F16, w, h, n);
-        rc = qt_gguf_add_tensor(e->g, name, QT_GGML_F16, nd, ne, h, n * 2, e->err, e->errlen);
+        rc = e_add(e, name, QT_GGML_F16, nd, ne, h, n * 2);
         free(h);
     } else {
-        rc = qt_gguf_add_tensor(e->g, name, QT_GGML_F32, nd, ne, w, n * 4, e->err, e->errlen);
+        rc = e_add(e, name, QT_GGML_F32, nd, ne, w, n * 4);
     }
     return rc;
 }
@@ -62,7 +80,7 @@ static int add_requant(ectx *e, const char *name, const float *w, int rows, int 
     }
     qt_ggml_quantize_ref(type, w, buf, (size_t)rows * cols);
     uint64_t ne[2] = {(uint64_t)cols, (uint64_t)rows};
-    int rc = qt_gguf_add_tensor(e->g, name, type, 2, ne, buf, nblk * bsz, e->err, e->errlen);
+    int rc = e_add(e, name, type, 2, ne, buf, nblk * bsz);
     free(buf);
     e->n_quant++;
     return rc;
@@ -113,7 +131,7 @@ static int add_linear(ectx *e, const char *gname, const qt_linear_layer *l) {
         }
         qt_ggml_quantize_qweight(qw, want, buf, why, sizeof why);
         uint64_t ne[2] = {(uint64_t)cols, (uint64_t)rows};
-        rc = qt_gguf_add_tensor(e->g, gname, want, 2, ne, buf, bytes, e->err, e->errlen);
+        rc = e_add(e, gname, want, 2, ne, buf, bytes);
         free(buf);
         e->n_quant++;
         qt_qweight_free(qw);
@@ -152,23 +170,40 @@ static int file_type_of(int t) {
     }
 }
 
+/* llama.cpp's architecture for a family: mistral and SmolLM run as "llama" */
+const char *qt_gguf_arch_of(qt_arch a) {
+    switch (a) {
+    case QT_ARCH_QWEN2: return "qwen2";
+    case QT_ARCH_QWEN3: return "qwen3";
+    default: return "llama";
+    }
+}
+
 static int set_metadata(qt_gguf *g, const qt_model *m, const qt_export_opts *o, int type, int any_quant) {
     const qt_model_cfg *c = &m->cfg;
-    const int hd = c->dim / c->heads;
-    int bad = qt_gguf_set_str(g, "general.architecture", "llama");
+    const int hd = qt_model_head_dim(c);
+    const char *arch = qt_gguf_arch_of(c->arch);
+    char k[96];
+#define KEY(s) (snprintf(k, sizeof k, "%s." s, arch), k)
+    int bad = qt_gguf_set_str(g, "general.architecture", arch);
     bad |= qt_gguf_set_str(g, "general.name", o && o->name ? o->name : "qatc");
     if (any_quant) bad |= qt_gguf_set_u32(g, "general.quantization_version", 2);
     bad |= qt_gguf_set_u32(g, "general.file_type", (uint32_t)file_type_of(type));
-    bad |= qt_gguf_set_u32(g, "llama.context_length", (uint32_t)c->ctx);
-    bad |= qt_gguf_set_u32(g, "llama.embedding_length", (uint32_t)c->dim);
-    bad |= qt_gguf_set_u32(g, "llama.block_count", (uint32_t)c->layers);
-    bad |= qt_gguf_set_u32(g, "llama.feed_forward_length", (uint32_t)c->ffn);
-    bad |= qt_gguf_set_u32(g, "llama.attention.head_count", (uint32_t)c->heads);
-    bad |= qt_gguf_set_u32(g, "llama.attention.head_count_kv", (uint32_t)c->kv_heads);
-    bad |= qt_gguf_set_f32(g, "llama.attention.layer_norm_rms_epsilon", c->norm_eps);
-    bad |= qt_gguf_set_f32(g, "llama.rope.freq_base", c->rope_theta);
-    bad |= qt_gguf_set_u32(g, "llama.rope.dimension_count", (uint32_t)hd);
-    bad |= qt_gguf_set_u32(g, "llama.vocab_size", (uint32_t)c->vocab);
+    bad |= qt_gguf_set_u32(g, KEY("context_length"), (uint32_t)c->ctx);
+    bad |= qt_gguf_set_u32(g, KEY("embedding_length"), (uint32_t)c->dim);
+    bad |= qt_gguf_set_u32(g, KEY("block_count"), (uint32_t)c->layers);
+    bad |= qt_gguf_set_u32(g, KEY("feed_forward_length"), (uint32_t)c->ffn);
+    bad |= qt_gguf_set_u32(g, KEY("attention.head_count"), (uint32_t)c->heads);
+    bad |= qt_gguf_set_u32(g, KEY("attention.head_count_kv"), (uint32_t)c->kv_heads);
+    if (hd * c->heads != c->dim) { /* a head size of its own (Qwen3, Mistral Nemo) */
+        bad |= qt_gguf_set_u32(g, KEY("attention.key_length"), (uint32_t)hd);
+        bad |= qt_gguf_set_u32(g, KEY("attention.value_length"), (uint32_t)hd);
+    }
+    bad |= qt_gguf_set_f32(g, KEY("attention.layer_norm_rms_epsilon"), c->norm_eps);
+    bad |= qt_gguf_set_f32(g, KEY("rope.freq_base"), c->rope_theta);
+    bad |= qt_gguf_set_u32(g, KEY("rope.dimension_count"), (uint32_t)hd);
+    bad |= qt_gguf_set_u32(g, KEY("vocab_size"), (uint32_t)c->vocab);
+#undef KEY
     return bad ? -1 : 0;
 }
 
@@ -245,8 +280,8 @@ static int set_tokenizer(qt_gguf *g, const qt_model *m, const qd_tokenizer *t, c
 int qt_export_gguf(const qt_model *m, const qt_export_opts *o, const char *path, char *err, size_t errlen) {
     static const qt_export_opts defaults = {0};
     if (!o) o = &defaults;
-    if (m->cfg.arch != QT_ARCH_LLAMA) {
-        snprintf(err, errlen, "gguf export: %s: only the llama arch maps to GGUF (this model is mlp)", path);
+    if (!qt_arch_is_decoder(m->cfg.arch)) {
+        snprintf(err, errlen, "gguf export: %s: the mlp arch has no GGUF form (llama, mistral, qwen2 and qwen3 do)", path);
         return -1;
     }
     int type = o->type ? qt_ggml_type_from_name(o->type) : derive_type(m);
@@ -261,17 +296,34 @@ int qt_export_gguf(const qt_model *m, const qt_export_opts *o, const char *path,
         snprintf(err, errlen, "gguf export: out of memory");
         return -1;
     }
-    ectx e = {g, o, type, 0, 0, "", err, errlen};
+    ectx e = {g, o, type, 0, 0, "", err, errlen, 0};
     const qt_model_cfg *c = &m->cfg;
-    int rc = add_float(&e, "token_embd.weight", m->tok_emb->data, c->vocab, c->dim, o->float_f16 || type == QT_GGML_F16);
+    /* llama.cpp's qwen2/qwen3 rotate HF's halves (NEOX): q/k rows go out in HF order */
+    const int neox_hd = c->arch == QT_ARCH_QWEN2 || c->arch == QT_ARCH_QWEN3 ? qt_model_head_dim(c) : 0;
+    int rc = 0;
+    if (c->tied) /* one tensor: token_embd at the output Linear's type */
+        rc = add_linear(&e, "token_embd.weight", &m->output);
+    else
+        rc = add_float(&e, "token_embd.weight", m->tok_emb->data, c->vocab, c->dim, o->float_f16 || type == QT_GGML_F16);
+    if (!rc && m->rope_div) {
+        uint64_t ne[1] = {(uint64_t)(qt_model_head_dim(c) / 2)};
+        rc = e_add(&e, "rope_freqs.weight", QT_GGML_F32, 1, ne, m->rope_div, ne[0] * sizeof(float));
+    }
     char nm[96];
     for (int i = 0; rc == 0 && i < c->layers; i++) {
         const qt_block *b = &m->blocks[i];
 #define NM(s) (snprintf(nm, sizeof nm, "blk.%d." s, i), nm)
         rc = add_float(&e, NM("attn_norm.weight"), b->attn_norm->data, 1, c->dim, 0);
+        e.perm_hd = neox_hd;
         if (!rc) rc = add_linear(&e, NM("attn_q.weight"), &b->wq);
         if (!rc) rc = add_linear(&e, NM("attn_k.weight"), &b->wk);
+        if (!rc && b->wq.b) rc = add_float(&e, NM("attn_q.bias"), b->wq.b->data, 1, (int)b->wq.b->n, 0);
+        if (!rc && b->wk.b) rc = add_float(&e, NM("attn_k.bias"), b->wk.b->data, 1, (int)b->wk.b->n, 0);
+        if (!rc && b->q_norm) rc = add_float(&e, NM("attn_q_norm.weight"), b->q_norm->data, 1, (int)b->q_norm->n, 0);
+        if (!rc && b->k_norm) rc = add_float(&e, NM("attn_k_norm.weight"), b->k_norm->data, 1, (int)b->k_norm->n, 0);
+        e.perm_hd = 0;
         if (!rc) rc = add_linear(&e, NM("attn_v.weight"), &b->wv);
+        if (!rc && b->wv.b) rc = add_float(&e, NM("attn_v.bias"), b->wv.b->data, 1, (int)b->wv.b->n, 0);
         if (!rc) rc = add_linear(&e, NM("attn_output.weight"), &b->wo);
         if (!rc) rc = add_float(&e, NM("ffn_norm.weight"), b->ffn_norm->data, 1, c->dim, 0);
         if (!rc) rc = add_linear(&e, NM("ffn_gate.weight"), &b->w1);
@@ -280,7 +332,7 @@ int qt_export_gguf(const qt_model *m, const qt_export_opts *o, const char *path,
 #undef NM
     }
     if (!rc) rc = add_float(&e, "output_norm.weight", m->norm->data, 1, c->dim, 0);
-    if (!rc) rc = add_linear(&e, "output.weight", &m->output);
+    if (!rc && !c->tied) rc = add_linear(&e, "output.weight", &m->output);
     if (!rc && set_metadata(g, m, o, type, e.n_quant > 0)) {
         snprintf(err, errlen, "gguf export: %s: out of memory writing metadata", path);
         rc = -1;

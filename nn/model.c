@@ -8,15 +8,54 @@
 #include "ops/ops.h"
 #include "quant/quant.h"
 
+const char *qt_arch_name(qt_arch a) {
+    static const char *const names[QT_N_ARCHS] = {"llama", "mlp", "mistral", "qwen2", "qwen3"};
+    return (unsigned)a < QT_N_ARCHS ? names[a] : "?";
+}
+
+int qt_arch_is_decoder(qt_arch a) { return a != QT_ARCH_MLP; }
+
+int qt_model_head_dim(const qt_model_cfg *c) { return c->head_dim > 0 ? c->head_dim : c->heads > 0 ? c->dim / c->heads : 0; }
+
+void qt_model_rope_divisors(const qt_model_cfg *c, float *out) {
+    int hd = qt_model_head_dim(c), half = hd / 2;
+    for (int i = 0; i < half; i++) {
+        out[i] = 1.0f;
+        if (!(c->rope_factor > 0.0f)) continue;
+        double freq = pow((double)c->rope_theta, -2.0 * i / hd), wavelen = 6.283185307179586 / freq;
+        double orig = c->rope_orig_ctx, lo = c->rope_low_freq, hi = c->rope_high_freq, f = c->rope_factor;
+        if (wavelen < orig / hi) continue;
+        if (wavelen > orig / lo) {
+            out[i] = (float)f;
+        } else {
+            double sm = (orig / wavelen - lo) / (hi - lo);
+            out[i] = (float)(1.0 / ((1.0 - sm) / f + sm));
+        }
+    }
+}
+
 int qt_model_cfg_check(const qt_model_cfg *c, char *err, size_t errlen) {
 #define BAD(...) do { snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
+    if ((unsigned)c->arch >= QT_N_ARCHS) BAD("model: unknown arch %d", (int)c->arch);
     if (c->dim <= 0 || c->vocab <= 0 || c->ffn <= 0 || c->ctx <= 0) BAD("model: dim, vocab, ffn and ctx must be > 0");
-    if (c->arch == QT_ARCH_LLAMA) {
+    if (qt_arch_is_decoder(c->arch)) {
         if (c->layers <= 0 || c->heads <= 0 || c->kv_heads <= 0) BAD("model: layers, heads and kv_heads must be > 0");
-        if (c->dim % c->heads) BAD("model: dim %d is not a multiple of heads %d", c->dim, c->heads);
+        if (c->head_dim < 0) BAD("model: head_dim %d must be >= 0", c->head_dim);
+        if (!c->head_dim && c->dim % c->heads) BAD("model: dim %d is not a multiple of heads %d", c->dim, c->heads);
         if (c->heads % c->kv_heads) BAD("model: heads %d is not a multiple of kv_heads %d", c->heads, c->kv_heads);
-        if ((c->dim / c->heads) % 2) BAD("model: head dim %d must be even for rope", c->dim / c->heads);
+        if (qt_model_head_dim(c) % 2) BAD("model: head dim %d must be even for rope", qt_model_head_dim(c));
         if (!(c->rope_theta > 0.0f) || !(c->norm_eps > 0.0f)) BAD("model: rope_theta and norm_eps must be > 0");
+        if (c->sliding_window < 0) BAD("model: sliding_window %d must be >= 0", c->sliding_window);
+        if (c->sliding_window > 0 && c->ctx > c->sliding_window)
+            BAD("model: ctx %d exceeds the sliding window %d (qatc computes plain causal attention, which equals "
+                "sliding-window attention only within the window; lower model.ctx)", c->ctx, c->sliding_window);
+        if (c->rope_factor != 0.0f &&
+            !(c->rope_factor >= 1.0f && c->rope_low_freq > 0.0f && c->rope_high_freq > c->rope_low_freq &&
+              c->rope_orig_ctx > 0))
+            BAD("model: rope scaling needs factor >= 1, 0 < low_freq_factor < high_freq_factor and "
+                "original_max_position_embeddings > 0");
+    } else if (c->qkv_bias || c->qk_norm || c->tied || c->rope_factor != 0.0f) {
+        BAD("model: arch mlp has no attention, rope or tied embedding options");
     }
     return 0;
 #undef BAD
@@ -29,8 +68,14 @@ static qt_tensor *add_param(qt_model *m, int cap, const char *name, int ndim, co
     return t;
 }
 
-static void add_linear(qt_model *m, int cap, qt_linear_layer *l, const char *name, int out, int in) {
+static void add_linear(qt_model *m, int cap, qt_linear_layer *l, const char *name, int out, int in, int bias) {
     l->w = add_param(m, cap, name, 2, (int[]){out, in});
+    l->b = NULL;
+    if (bias) {
+        char bn[96];
+        snprintf(bn, sizeof bn, "%.*s.bias", (int)(strlen(name) - strlen(".weight")), name);
+        l->b = add_param(m, cap, bn, 1, (int[]){out});
+    }
     l->wq = NULL;
     l->aq = NULL;
     l->hook = NULL;
@@ -43,36 +88,52 @@ static void add_linear(qt_model *m, int cap, qt_linear_layer *l, const char *nam
 qt_model *qt_model_new(const qt_model_cfg *cfg) {
     qt_model *m = calloc(1, sizeof *m);
     m->cfg = *cfg;
-    int L = cfg->arch == QT_ARCH_LLAMA ? cfg->layers : 0;
-    int cap = 3 + 9 * L + 4;
+    int dec = qt_arch_is_decoder(cfg->arch), L = dec ? cfg->layers : 0;
+    int cap = 3 + 14 * L + 4;
     m->params = calloc((size_t)cap, sizeof *m->params);
     m->linears = calloc((size_t)(7 * L + 3), sizeof *m->linears);
     int D = cfg->dim, V = cfg->vocab, F = cfg->ffn;
     m->tok_emb = add_param(m, cap, "tok_embeddings.weight", 2, (int[]){V, D});
     char name[96];
-    if (cfg->arch == QT_ARCH_LLAMA) {
-        int hd = D / cfg->heads, qd = cfg->heads * hd, kvd = cfg->kv_heads * hd;
+    if (dec) {
+        int hd = qt_model_head_dim(cfg), qd = cfg->heads * hd, kvd = cfg->kv_heads * hd, qb = cfg->qkv_bias;
         m->blocks = calloc((size_t)L, sizeof *m->blocks);
         for (int i = 0; i < L; i++) {
             qt_block *b = &m->blocks[i];
 #define NM(s) (snprintf(name, sizeof name, "layers.%d." s, i), name)
             b->attn_norm = add_param(m, cap, NM("attention_norm.weight"), 1, (int[]){D});
-            add_linear(m, cap, &b->wq, NM("attention.wq.weight"), qd, D);
-            add_linear(m, cap, &b->wk, NM("attention.wk.weight"), kvd, D);
-            add_linear(m, cap, &b->wv, NM("attention.wv.weight"), kvd, D);
-            add_linear(m, cap, &b->wo, NM("attention.wo.weight"), D, qd);
+            add_linear(m, cap, &b->wq, NM("attention.wq.weight"), qd, D, qb);
+            add_linear(m, cap, &b->wk, NM("attention.wk.weight"), kvd, D, qb);
+            add_linear(m, cap, &b->wv, NM("attention.wv.weight"), kvd, D, qb);
+            add_linear(m, cap, &b->wo, NM("attention.wo.weight"), D, qd, 0);
+            if (cfg->qk_norm) {
+                b->q_norm = add_param(m, cap, NM("attention.q_norm.weight"), 1, (int[]){hd});
+                b->k_norm = add_param(m, cap, NM("attention.k_norm.weight"), 1, (int[]){hd});
+            }
             b->ffn_norm = add_param(m, cap, NM("ffn_norm.weight"), 1, (int[]){D});
-            add_linear(m, cap, &b->w1, NM("feed_forward.w1.weight"), F, D);
-            add_linear(m, cap, &b->w2, NM("feed_forward.w2.weight"), D, F);
-            add_linear(m, cap, &b->w3, NM("feed_forward.w3.weight"), F, D);
+            add_linear(m, cap, &b->w1, NM("feed_forward.w1.weight"), F, D, 0);
+            add_linear(m, cap, &b->w2, NM("feed_forward.w2.weight"), D, F, 0);
+            add_linear(m, cap, &b->w3, NM("feed_forward.w3.weight"), F, D, 0);
 #undef NM
         }
         m->norm = add_param(m, cap, "norm.weight", 1, (int[]){D});
+        if (cfg->rope_factor > 0.0f) {
+            m->rope_div = malloc((size_t)(hd / 2) * sizeof *m->rope_div);
+            if (!m->rope_div) qt_die("out of memory");
+            qt_model_rope_divisors(cfg, m->rope_div);
+        }
     } else {
-        add_linear(m, cap, &m->fc1, "mlp.fc1.weight", F, D);
-        add_linear(m, cap, &m->fc2, "mlp.fc2.weight", D, F);
+        add_linear(m, cap, &m->fc1, "mlp.fc1.weight", F, D, 0);
+        add_linear(m, cap, &m->fc2, "mlp.fc2.weight", D, F, 0);
     }
-    add_linear(m, cap, &m->output, "output.weight", V, D);
+    if (cfg->tied) { /* one matrix: the output Linear multiplies by the embedding */
+        memset(&m->output, 0, sizeof m->output);
+        m->output.w = m->tok_emb;
+        m->output.in_type = QT_GGML_F32;
+        m->linears[m->n_linears++] = &m->output;
+    } else {
+        add_linear(m, cap, &m->output, "output.weight", V, D, 0);
+    }
     return m;
 }
 
@@ -94,6 +155,7 @@ void qt_model_free(qt_model *m) {
     free(m->params);
     free(m->linears);
     free(m->blocks);
+    free(m->rope_div);
     free(m);
 }
 
@@ -132,8 +194,9 @@ void qt_model_init(qt_model *m, uint64_t seed) {
     float resid = 0.02f / sqrtf(2.0f * (float)(m->cfg.layers > 0 ? m->cfg.layers : 1));
     for (int i = 0; i < m->n_params; i++) {
         qt_tensor *t = m->params[i];
-        if (t->ndim == 1) {
-            for (size_t j = 0; j < t->n; j++) t->data[j] = 1.0f;
+        if (t->ndim == 1) { /* norms 1, biases 0 */
+            float v = strstr(t->name, ".bias") ? 0.0f : 1.0f;
+            for (size_t j = 0; j < t->n; j++) t->data[j] = v;
             continue;
         }
         float stdv = (strstr(t->name, ".wo.") || strstr(t->name, ".w2.") || strstr(t->name, "fc2")) ? resid : 0.02f;
@@ -159,22 +222,45 @@ size_t qt_model_numel(const qt_model *m) {
     return n;
 }
 
-qt_tensor *qt_linear_forward(qt_ctx *ctx, qt_linear_layer *l, qt_tensor *x) {
-    qt_tensor *w = l->wq ? qt_fake_quant(ctx, l->w, l->wq) : l->w;
+qt_tensor *qt_linear_weight(qt_ctx *ctx, qt_linear_layer *l) { return l->wq ? qt_fake_quant(ctx, l->w, l->wq) : l->w; }
+
+qt_tensor *qt_linear_apply(qt_ctx *ctx, qt_linear_layer *l, qt_tensor *w, qt_tensor *x) {
     if (l->aq) x = qt_act_quant(ctx, x, l->aq);
     if (l->hook) l->hook(l->hook_user, l, x);
-    if (l->in_type == QT_GGML_F32) return qt_linear(ctx, x, w);
-    float *corr = NULL;
-    qt_tensor *y = qt_linear(ctx, qt_act_round_ggml(ctx, x, l->in_type, &corr), w);
-    if (corr) /* y [rows, out] += corr [rows, nb] · minsᵀ */
-        qt_ggml_q8_1_add_min_term(y->data, corr, l->in_mins, qt_rows(x), qt_rows(w), qt_cols(w) / 32);
-    return y;
+    qt_tensor *y;
+    if (l->in_type == QT_GGML_F32) {
+        y = qt_linear(ctx, x, w);
+    } else {
+        float *corr = NULL;
+        y = qt_linear(ctx, qt_act_round_ggml(ctx, x, l->in_type, &corr), w);
+        if (corr) /* y [rows, out] += corr [rows, nb] · minsᵀ */
+            qt_ggml_q8_1_add_min_term(y->data, corr, l->in_mins, qt_rows(x), qt_rows(w), qt_cols(w) / 32);
+    }
+    return l->b ? qt_add(ctx, y, l->b) : y;
 }
 
-qt_tensor *qt_block_forward(qt_ctx *ctx, const qt_model_cfg *cfg, qt_block *blk, qt_tensor *x, int pos0) {
+qt_tensor *qt_linear_forward(qt_ctx *ctx, qt_linear_layer *l, qt_tensor *x) {
+    return qt_linear_apply(ctx, l, qt_linear_weight(ctx, l), x);
+}
+
+/* RMSNorm of each head of x [B, T, H·hd] with weight [hd] */
+static qt_tensor *head_norm(qt_ctx *ctx, qt_tensor *x, qt_tensor *w, int heads, float eps) {
+    int B = x->shape[0], T = x->shape[1], hd = x->shape[2] / heads;
+    qt_tensor *y = qt_rmsnorm(ctx, qt_reshape(ctx, x, 4, (int[]){B, T, heads, hd}), w, eps);
+    return qt_reshape(ctx, y, 3, (int[]){B, T, heads * hd});
+}
+
+qt_tensor *qt_block_forward(qt_ctx *ctx, qt_model *m, int layer, qt_tensor *x, int pos0) {
+    const qt_model_cfg *cfg = &m->cfg;
+    qt_block *blk = &m->blocks[layer];
     qt_tensor *h = qt_rmsnorm(ctx, x, blk->attn_norm, cfg->norm_eps);
-    qt_tensor *q = qt_rope(ctx, qt_linear_forward(ctx, &blk->wq, h), cfg->heads, cfg->rope_theta, pos0);
-    qt_tensor *k = qt_rope(ctx, qt_linear_forward(ctx, &blk->wk, h), cfg->kv_heads, cfg->rope_theta, pos0);
+    qt_tensor *q = qt_linear_forward(ctx, &blk->wq, h), *k = qt_linear_forward(ctx, &blk->wk, h);
+    if (cfg->qk_norm) {
+        q = head_norm(ctx, q, blk->q_norm, cfg->heads, cfg->norm_eps);
+        k = head_norm(ctx, k, blk->k_norm, cfg->kv_heads, cfg->norm_eps);
+    }
+    q = qt_rope(ctx, q, cfg->heads, cfg->rope_theta, m->rope_div, pos0);
+    k = qt_rope(ctx, k, cfg->kv_heads, cfg->rope_theta, m->rope_div, pos0);
     qt_tensor *v = qt_linear_forward(ctx, &blk->wv, h);
     qt_tensor *a = qt_attention(ctx, q, k, v, cfg->heads, cfg->kv_heads);
     x = qt_add(ctx, x, qt_linear_forward(ctx, &blk->wo, a));
@@ -183,13 +269,23 @@ qt_tensor *qt_block_forward(qt_ctx *ctx, const qt_model_cfg *cfg, qt_block *blk,
     return qt_add(ctx, x, qt_linear_forward(ctx, &blk->w2, g));
 }
 
-qt_tensor *qt_model_forward(qt_ctx *ctx, qt_model *m, const int32_t *ids, int B, int T) {
-    qt_tensor *x = qt_embedding(ctx, m->tok_emb, ids, B * T, T);
-    if (m->cfg.arch == QT_ARCH_LLAMA) {
-        for (int i = 0; i < m->cfg.layers; i++) x = qt_block_forward(ctx, &m->cfg, &m->blocks[i], x, 0);
+qt_tensor *qt_model_hidden(qt_ctx *ctx, qt_model *m, const int32_t *ids, int B, int T, qt_tensor **head_w) {
+    qt_tensor *hw = qt_linear_weight(ctx, &m->output);
+    /* tied: the embedding reads the same (fake-quantized) matrix, as llama.cpp
+     * reads token_embd rows from the one quantized tensor */
+    qt_tensor *x = qt_embedding(ctx, m->cfg.tied ? hw : m->tok_emb, ids, B * T, T);
+    if (qt_arch_is_decoder(m->cfg.arch)) {
+        for (int i = 0; i < m->cfg.layers; i++) x = qt_block_forward(ctx, m, i, x, 0);
         x = qt_rmsnorm(ctx, x, m->norm, m->cfg.norm_eps);
     } else {
         x = qt_linear_forward(ctx, &m->fc2, qt_gelu(ctx, qt_linear_forward(ctx, &m->fc1, x)));
     }
-    return qt_linear_forward(ctx, &m->output, x);
+    *head_w = hw;
+    return x;
+}
+
+qt_tensor *qt_model_forward(qt_ctx *ctx, qt_model *m, const int32_t *ids, int B, int T) {
+    qt_tensor *hw;
+    qt_tensor *x = qt_model_hidden(ctx, m, ids, B, T, &hw);
+    return qt_linear_apply(ctx, &m->output, hw, x);
 }

@@ -6,7 +6,11 @@
  *   layers.N.attention.{wq,wk,wv,wo}.weight   (wq [H·hd, D], wk/wv [KV·hd, D], wo [D, H·hd])
  *   layers.N.ffn_norm.weight [D]
  *   layers.N.feed_forward.{w1,w2,w3}.weight  (w1 gate [F, D], w2 down [D, F], w3 up [F, D])
- *   norm.weight [D], output.weight [V, D]
+ *   norm.weight [D], output.weight [V, D] (absent when tied: the output Linear's weight is tok_embeddings.weight)
+ * Family extras: layers.N.attention.{wq,wk,wv}.bias [rows] (qwen2),
+ *   layers.N.attention.{q_norm,k_norm}.weight [hd] (qwen3, RMSNorm of each head before rope).
+ * q/k rows (and their biases and q/k norm weights) are in llama.cpp's "llama" rope order
+ * (adjacent pairs) for every family; io/ permutes from/to HF's half-split order.
  * The "mlp" arch: tok_embeddings.weight, mlp.fc1.weight [F, D], mlp.fc2.weight [D, F],
  * output.weight [V, D] (a next-byte model from the current byte only). */
 #ifndef QATC_NN_MODEL_H
@@ -18,20 +22,47 @@
 struct qt_quantizer;
 struct qt_actquant;
 
-typedef enum { QT_ARCH_LLAMA = 0, QT_ARCH_MLP = 1 } qt_arch;
+/* Decoder families are named after Hugging Face's model_type; all share the
+ * one forward (RMSNorm, RoPE, GQA, SwiGLU) with these switches:
+ *   llama    Llama 1/2/3, SmolLM (rope_scaling "llama3" through rope_factor)
+ *   mistral  llama's math; a sliding window that ctx must not exceed
+ *   qwen2    q/k/v biases (qkv_bias)
+ *   qwen3    per-head RMSNorm of q and k before rope (qk_norm), head_dim free */
+typedef enum { QT_ARCH_LLAMA = 0, QT_ARCH_MLP = 1, QT_ARCH_MISTRAL = 2, QT_ARCH_QWEN2 = 3, QT_ARCH_QWEN3 = 4 } qt_arch;
+#define QT_N_ARCHS 5
 
 typedef struct qt_model_cfg {
     qt_arch arch;
     int dim, layers, heads, kv_heads, ffn, ctx, vocab;
     float rope_theta, norm_eps;
+    int head_dim;        /* size of one head; 0 = dim / heads */
+    int tied;            /* the output Linear's weight is tok_embeddings.weight */
+    int qkv_bias;        /* q/k/v projections have biases (qwen2) */
+    int qk_norm;         /* per-head q/k RMSNorm (qwen3) */
+    int sliding_window;  /* 0 = none; else ctx must not exceed it (attention is then plain causal) */
+    /* rope_scaling "llama3" (rope_factor 0 = none): frequency i is divided by
+     *   1 when its wavelength 2π/f < orig/high, rope_factor when > orig/low,
+     *   else 1 / ((1 - s)/rope_factor + s), s = (orig/wavelength - low)/(high - low)
+     * (HF _compute_llama3_parameters; llama.cpp's rope_freqs.weight holds the divisors) */
+    float rope_factor, rope_low_freq, rope_high_freq;
+    int rope_orig_ctx;
 } qt_model_cfg;
+
+/* The name of an arch ("llama", "mlp", "mistral", "qwen2", "qwen3"). */
+const char *qt_arch_name(qt_arch a);
+/* 1 for the decoder families (every arch but mlp). */
+int qt_arch_is_decoder(qt_arch a);
+/* The head size: cfg->head_dim, or dim / heads when 0. */
+int qt_model_head_dim(const qt_model_cfg *cfg);
+/* The llama3 rope frequency divisors [head_dim/2] of cfg into out (all 1 without rope_factor). */
+void qt_model_rope_divisors(const qt_model_cfg *cfg, float *out);
 
 struct qt_linear_layer;
 /* Calibration hook: called by qt_linear_forward with the Linear and the input
  * x [..., in] its weight multiplies (after activation fake-quant). */
 typedef void (*qt_linear_hook)(void *user, struct qt_linear_layer *l, const qt_tensor *x);
 
-/* A bias-free Linear y = x·Wᵀ whose weight may be fake-quantized (wq) and
+/* A Linear y = x·Wᵀ (+ b when b is set) whose weight may be fake-quantized (wq) and
  * whose input may be fake-quantized (aq) in the forward. hook (NULL = none,
  * no cost) observes the input for PTQ calibration; clones do not copy it.
  *
@@ -48,6 +79,7 @@ typedef void (*qt_linear_hook)(void *user, struct qt_linear_layer *l, const qt_t
  * The rounding is straight-through; the min term has no gradient. */
 typedef struct qt_linear_layer {
     qt_tensor *w;
+    qt_tensor *b;     /* bias [out] or NULL; never quantized */
     struct qt_quantizer *wq;
     struct qt_actquant *aq;
     qt_linear_hook hook;
@@ -58,6 +90,7 @@ typedef struct qt_linear_layer {
 
 typedef struct qt_block {
     qt_tensor *attn_norm, *ffn_norm;
+    qt_tensor *q_norm, *k_norm;   /* [head_dim] when cfg.qk_norm, else NULL */
     qt_linear_layer wq, wk, wv, wo, w1, w2, w3;
 } qt_block;
 
@@ -66,7 +99,8 @@ typedef struct qt_model {
     qt_tensor *tok_emb, *norm;
     qt_block *blocks;
     qt_linear_layer fc1, fc2;   /* mlp arch */
-    qt_linear_layer output;
+    qt_linear_layer output;       /* output.w == tok_emb when cfg.tied */
+    float *rope_div;              /* [head_dim/2] llama3 divisors, NULL without rope scaling */
     qt_tensor **params;   /* every parameter, in a fixed order */
     int n_params;
     qt_linear_layer **linears;  /* every Linear (quantization candidates), same order */
@@ -98,11 +132,20 @@ qt_linear_layer *qt_model_linear(const qt_model *m, const char *weight_name);
 size_t qt_model_numel(const qt_model *m);
 
 /* Linear forward: applies aq to x and wq to W when attached, then the input
- * rounding of l->in_type. */
+ * rounding of l->in_type; adds the bias. */
 qt_tensor *qt_linear_forward(qt_ctx *ctx, qt_linear_layer *l, qt_tensor *x);
-/* One decoder block on x [B, T, D], positions from pos0. */
-qt_tensor *qt_block_forward(qt_ctx *ctx, const qt_model_cfg *cfg, qt_block *blk, qt_tensor *x, int pos0);
+/* The weight a Linear multiplies: W fake-quantized by wq when attached, else W. */
+qt_tensor *qt_linear_weight(qt_ctx *ctx, qt_linear_layer *l);
+/* qt_linear_forward with the weight w already from qt_linear_weight. */
+qt_tensor *qt_linear_apply(qt_ctx *ctx, qt_linear_layer *l, qt_tensor *w, qt_tensor *x);
+/* Decoder block `layer` of m on x [B, T, D], positions from pos0. */
+qt_tensor *qt_block_forward(qt_ctx *ctx, qt_model *m, int layer, qt_tensor *x, int pos0);
 /* Logits [B, T, V] for ids [B·T]. ids must live until backward. */
 qt_tensor *qt_model_forward(qt_ctx *ctx, qt_model *m, const int32_t *ids, int B, int T);
+/* The final hidden states [B, T, D] (after the last norm) and, in *head_w, the
+ * output weight [V, D] to multiply them by (fake-quantized once, shared with
+ * the embedding when tied): logits = qt_linear_apply(ctx, &m->output, *head_w, h).
+ * Training uses it with qt_linear_cross_entropy so logits are never whole. */
+qt_tensor *qt_model_hidden(qt_ctx *ctx, qt_model *m, const int32_t *ids, int B, int T, qt_tensor **head_w);
 
 #endif

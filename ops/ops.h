@@ -43,8 +43,9 @@ qt_tensor *qt_layernorm(qt_ctx *ctx, qt_tensor *x, qt_tensor *w, qt_tensor *b, f
 
 /* ---- rope.c ---- */
 /* Rotary embedding on x [B, T, H·hd] with adjacent pairs (x[2i], x[2i+1]) of
- * each head rotated by (pos0 + t)·theta^(-2i/hd), llama.cpp's "llama" convention. */
-qt_tensor *qt_rope(qt_ctx *ctx, qt_tensor *x, int n_heads, float theta, int pos0);
+ * each head rotated by (pos0 + t)·theta^(-2i/hd) / div[i], llama.cpp's "llama"
+ * convention (div [hd/2]: llama.cpp's rope_freqs; NULL = all 1). */
+qt_tensor *qt_rope(qt_ctx *ctx, qt_tensor *x, int n_heads, float theta, const float *div, int pos0);
 
 /* ---- attention.c ---- */
 /* Causal multi-head attention, one fused op: q [B, T, H·hd], k and v

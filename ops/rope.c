@@ -33,7 +33,7 @@ static void rope_backward(qt_ctx *ctx, qt_node *nd) {
     rope_apply(nd->out->grad, qt_grad(ctx, x), nd->saved[0], nd->saved[1], B, T, H, hd, 1, 1);
 }
 
-qt_tensor *qt_rope(qt_ctx *ctx, qt_tensor *x, int n_heads, float theta, int pos0) {
+qt_tensor *qt_rope(qt_ctx *ctx, qt_tensor *x, int n_heads, float theta, const float *div, int pos0) {
     char sx[64];
     if (x->ndim != 3 || n_heads <= 0 || x->shape[2] % n_heads || (x->shape[2] / n_heads) % 2)
         qt_die("rope: expected [B, T, H·hd] with even hd for %d heads, got %s", n_heads, qt_shape_str(x, sx, 64));
@@ -41,7 +41,7 @@ qt_tensor *qt_rope(qt_ctx *ctx, qt_tensor *x, int n_heads, float theta, int pos0
     float *cs = qt_arena_alloc(&ctx->arena, (size_t)T * half * sizeof(float));
     float *sn = qt_arena_alloc(&ctx->arena, (size_t)T * half * sizeof(float));
     for (int i = 0; i < half; i++) {
-        double freq = pow((double)theta, -2.0 * i / hd);
+        double freq = pow((double)theta, -2.0 * i / hd) / (div ? (double)div[i] : 1.0);
         for (int t = 0; t < T; t++) {
             double a = (double)(pos0 + t) * freq;
             cs[(size_t)t * half + i] = (float)cos(a);

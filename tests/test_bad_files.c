@@ -142,7 +142,7 @@ static void dset_write(hid_t f, const char *name, hid_t ft, hid_t mt, int ndim, 
 /* ---- checkpoints ---- */
 
 static qt_model_cfg tiny_cfg(int dim) {
-    qt_model_cfg m = {QT_ARCH_LLAMA, dim, 1, 2, 2, 2 * dim, 16, 256, 10000.0f, 1e-5f};
+    qt_model_cfg m = {.arch = QT_ARCH_LLAMA, .dim = dim, .layers = 1, .heads = 2, .kv_heads = 2, .ffn = 2 * dim, .ctx = 16, .vocab = 256, .rope_theta = 10000.0f, .norm_eps = 1e-5f};
     return m;
 }
 

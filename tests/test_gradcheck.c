@@ -86,7 +86,9 @@ static qt_tensor *f_log_softmax(qt_ctx *c, qt_tensor **x) { return qt_log_softma
 static qt_tensor *f_rmsnorm(qt_ctx *c, qt_tensor **x) { return qt_rmsnorm(c, x[0], x[1], 1e-5f); }
 static qt_tensor *f_layernorm(qt_ctx *c, qt_tensor **x) { return qt_layernorm(c, x[0], x[1], x[2], 1e-5f); }
 static qt_tensor *f_layernorm_nb(qt_ctx *c, qt_tensor **x) { return qt_layernorm(c, x[0], x[1], NULL, 1e-5f); }
-static qt_tensor *f_rope(qt_ctx *c, qt_tensor **x) { return qt_rope(c, x[0], 2, 10000.0f, 3); }
+static qt_tensor *f_rope(qt_ctx *c, qt_tensor **x) { return qt_rope(c, x[0], 2, 10000.0f, NULL, 3); }
+static const float rope_div[3] = {1.0f, 1.7f, 8.0f}; /* hd 6 */
+static qt_tensor *f_rope_div(qt_ctx *c, qt_tensor **x) { return qt_rope(c, x[0], 2, 10000.0f, rope_div, 3); }
 static qt_tensor *f_attn(qt_ctx *c, qt_tensor **x) { return qt_attention(c, x[0], x[1], x[2], 4, 2); }
 static qt_tensor *f_attn_mha(qt_ctx *c, qt_tensor **x) { return qt_attention(c, x[0], x[1], x[2], 2, 2); }
 static qt_tensor *f_attn_long(qt_ctx *c, qt_tensor **x) { return qt_attention(c, x[0], x[1], x[2], 2, 1); }
@@ -130,6 +132,7 @@ int main(void) {
         {"layernorm", f_layernorm, 3, {P(&rng, 4, 8), P(&rng, 8), P(&rng, 8)}},
         {"layernorm_nobias", f_layernorm_nb, 2, {P(&rng, 4, 8), P(&rng, 8)}},
         {"rope", f_rope, 1, {P(&rng, 2, 5, 12)}},
+        {"rope_div", f_rope_div, 1, {P(&rng, 2, 5, 12)}},
         {"attention_gqa", f_attn, 3, {P(&rng, 2, 5, 16), P(&rng, 2, 5, 8), P(&rng, 2, 5, 8)}},
         {"attention_mha", f_attn_mha, 3, {P(&rng, 1, 6, 8), P(&rng, 1, 6, 8), P(&rng, 1, 6, 8)}},
         /* T = 70 crosses the kernel's 64-row causal blocks */

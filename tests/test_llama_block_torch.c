@@ -71,7 +71,7 @@ int main(void) {
 
     qt_ctx ctx;
     qt_ctx_init(&ctx, 1 << 20);
-    qt_tensor *y = qt_block_forward(&ctx, &cfg, &m->blocks[0], x, 0);
+    qt_tensor *y = qt_block_forward(&ctx, m, 0, x, 0);
     CHECK(read_floats("y", ref, y->n) == 0, "read y");
     double e = tu_rel_err(y->data, ref, y->n);
     CHECK(e < 1e-4, "block output rel err %.3g", e);

@@ -8,7 +8,7 @@
 #include "qat/ptq/ptq.h"
 
 int qt_fold_linears(qt_model *m, int layer, qt_fold_site site, qt_linear_layer **out) {
-    if (m->cfg.arch != QT_ARCH_LLAMA || layer < 0 || layer >= m->cfg.layers) return 0;
+    if (!qt_arch_is_decoder(m->cfg.arch) || layer < 0 || layer >= m->cfg.layers) return 0;
     qt_block *b = &m->blocks[layer];
     switch (site) {
     case QT_FOLD_ATTN_NORM: out[0] = &b->wq; out[1] = &b->wk; out[2] = &b->wv; return 3;
@@ -42,7 +42,10 @@ int qt_fold_scales(qt_model *m, int layer, qt_fold_site site, const float *s) {
         qt_tensor *nw = site == QT_FOLD_ATTN_NORM ? b->attn_norm : b->ffn_norm;
         for (int j = 0; j < D; j++) nw->data[j] /= s[j];
     } else {
-        div_rows(site == QT_FOLD_V_O ? b->wv.w : b->w3.w, s);
+        qt_linear_layer *prev = site == QT_FOLD_V_O ? &b->wv : &b->w3;
+        div_rows(prev->w, s);
+        if (prev->b) /* the bias is part of the output the next Linear scales back */
+            for (int r = 0; r < prev->b->shape[0]; r++) prev->b->data[r] /= s[r];
     }
     for (int i = 0; i < n; i++) scale_cols(ls[i]->w, s);
     return 0;
@@ -236,7 +239,7 @@ static void clip_search(qt_linear_layer *l, const float *H, int n_grid, float ma
 /* index in m->linears of the Linear whose input statistics stand for j's input */
 static int stat_index(const qt_model *m, int j) {
     const qt_linear_layer *l = m->linears[j], *rep = l;
-    if (m->cfg.arch == QT_ARCH_LLAMA)
+    if (qt_arch_is_decoder(m->cfg.arch))
         for (int i = 0; i < m->cfg.layers; i++) {
             const qt_block *b = &m->blocks[i];
             if (l == &b->wk || l == &b->wv) rep = &b->wq;
@@ -271,7 +274,7 @@ int qt_ptq_awq(qt_model *m, const qt_quant_rules *qc, const qt_calib *c, const q
     if (qt_calib_collect(m, c, 8, want, 1, st, err, errlen)) { rc = -1; goto out; }
     /* scale search and folding, site by site (folds are exact, so the statistics
      * of later sites, taken on the unfolded model, stay valid) */
-    if (m->cfg.arch == QT_ARCH_LLAMA)
+    if (qt_arch_is_decoder(m->cfg.arch))
         for (int i = 0; i < m->cfg.layers; i++)
             for (int site = 0; site < 4; site++) {
                 qt_linear_layer *ls[3];

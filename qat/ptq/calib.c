@@ -184,13 +184,13 @@ static void fwd_block(qt_ctx *ctx, qt_model *m, const qt_calib *c, int s0, int B
     } else {
         qt_tensor *x = qt_new3(ctx, B, c->T, (int)D);
         memcpy(x->data, a->x + off, n * sizeof(float));
-        y = qt_block_forward(ctx, &m->cfg, &m->blocks[a->layer], x, 0);
+        y = qt_block_forward(ctx, m, a->layer, x, 0);
     }
     if (a->advance) memcpy(a->x + off, y->data, n * sizeof(float));
 }
 
 float *qt_calib_hidden_new(qt_model *m, const qt_calib *c, int batch) {
-    if (m->cfg.arch != QT_ARCH_LLAMA) return NULL;
+    if (!qt_arch_is_decoder(m->cfg.arch)) return NULL;
     float *x = malloc((size_t)c->nseq * c->T * m->cfg.dim * sizeof *x);
     if (x) qt_calib_hidden_advance(m, c, batch, -1, x);
     return x;

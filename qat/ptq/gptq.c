@@ -195,7 +195,7 @@ done:
 /* Linears sharing one input, in model order: llama q/k/v, o, w1/w3, w2 per block, then output. */
 static int build_groups(const qt_model *m, int *grp_of) {
     int ng = 0;
-    if (m->cfg.arch == QT_ARCH_LLAMA) {
+    if (qt_arch_is_decoder(m->cfg.arch)) {
         for (int i = 0; i < m->cfg.layers; i++) {
             const qt_block *b = &m->blocks[i];
             const qt_linear_layer *order[7] = {&b->wq, &b->wk, &b->wv, &b->wo, &b->w1, &b->w3, &b->w2};

@@ -24,7 +24,7 @@ void qt_smoothquant_factors(qt_linear_layer *const *ls, int n, const float *act_
 int qt_ptq_smoothquant(qt_model *m, const qt_quant_rules *qc, const qt_calib *c, double alpha, FILE *log, char *err,
                        size_t errlen) {
     int n = m->n_linears, rc = 0;
-    if (m->cfg.arch == QT_ARCH_LLAMA) {
+    if (qt_arch_is_decoder(m->cfg.arch)) {
         int *want = calloc((size_t)n, sizeof *want);
         qt_calib_stats *st = calloc((size_t)n, sizeof *st);
         for (int i = 0; i < m->cfg.layers; i++)

@@ -1,0 +1,184 @@
+/* Hugging Face directory export (float weights, config.json, tokenizer
+ * files) and the float-tensor writer shared with the AWQ export. See
+ * io/export.h. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/files.h"
+#include "base/half.h"
+#include "io/export.h"
+#include "quant/quant.h"
+
+static uint16_t f32_to_bf16(float f) { /* round to nearest even (torch's .bfloat16()) */
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* NaN stays NaN */
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+int qt_hf_add_float(qt_safetensors *st, const char *name, const float *w, int ndim, const int64_t *shape, int rope_hd,
+                    qt_st_dtype dt, char *err, size_t errlen) {
+    size_t n = 1;
+    for (int d = 0; d < ndim; d++) n *= (size_t)shape[d];
+    /* rows in HF order: output row r is our row qt_hf_rope_row(r, hd); a 1-D tensor permutes elements */
+    size_t rows = ndim == 1 ? n : (size_t)shape[0], cols = rows ? n / rows : 0;
+    size_t esz = dt == QT_ST_F32 ? 4 : 2;
+    char *buf = malloc((n ? n : 1) * esz);
+    if (!buf) {
+        snprintf(err, errlen, "hf export: out of memory for %s", name);
+        return -1;
+    }
+    for (size_t r = 0; r < rows; r++) {
+        const float *src = w + (size_t)(rope_hd ? qt_hf_rope_row((int)r, rope_hd) : (int)r) * cols;
+        for (size_t c = 0; c < cols; c++) {
+            size_t i = r * cols + c;
+            if (dt == QT_ST_F32) memcpy(buf + 4 * i, &src[c], 4);
+            else {
+                uint16_t h = dt == QT_ST_F16 ? qt_f32_to_f16(src[c]) : f32_to_bf16(src[c]);
+                memcpy(buf + 2 * i, &h, 2);
+            }
+        }
+    }
+    int rc = qt_st_add(st, name, dt, ndim, shape, buf, n * esz, err, errlen);
+    free(buf);
+    return rc;
+}
+
+/* copies file name from src_dir into dir (when it exists); 0 or -1 */
+static int copy_beside(const char *src_dir, const char *name, const char *dir, int required, char *err, size_t errlen) {
+    char from[4200], to[4200];
+    snprintf(from, sizeof from, "%s/%s", src_dir, name);
+    snprintf(to, sizeof to, "%s/%s", dir, name);
+    FILE *f = fopen(from, "rb");
+    if (!f) {
+        if (!required && errno == ENOENT) return 0;
+        snprintf(err, errlen, "hf export: %s: cannot open: %s", from, strerror(errno));
+        return -1;
+    }
+    fclose(f);
+    char *data = NULL;
+    size_t len = 0;
+    if (qt_read_file(from, &data, &len, err, errlen)) return -1;
+    int rc = qt_write_file_atomic(to, data, len, err, errlen);
+    free(data);
+    return rc;
+}
+
+/* tokenizer.json (and tokenizer_config.json beside it) of a tokenizer read from one */
+static int write_tokenizer(const qd_tokenizer *t, const char *dir, char *err, size_t errlen) {
+    const char *src = t ? qd_tokenizer_source(t) : "byte";
+    size_t n = strlen(src);
+    if (n < 14 || strcmp(src + n - 14, "tokenizer.json")) {
+        fprintf(stderr, "qatc: note: hf export: %s: tokenizer %s has no tokenizer.json form; none written\n", dir, src);
+        return 0;
+    }
+    char sdir[4096];
+    snprintf(sdir, sizeof sdir, "%.*s", (int)(n - 14), src);
+    if (!sdir[0]) snprintf(sdir, sizeof sdir, ".");
+    else if (sdir[strlen(sdir) - 1] == '/') sdir[strlen(sdir) - 1] = 0;
+    if (copy_beside(sdir, "tokenizer.json", dir, 1, err, errlen)) return -1;
+    return copy_beside(sdir, "tokenizer_config.json", dir, 0, err, errlen);
+}
+
+int qt_hf_write_config(const qt_model *m, cJSON *quant_config, const char *torch_dtype, const char *path, char *err,
+                       size_t errlen) {
+    cJSON *j = qt_hf_config_json(m, torch_dtype);
+    if (!j) {
+        cJSON_Delete(quant_config);
+        snprintf(err, errlen, "%s: the mlp arch has no Hugging Face form", path);
+        return -1;
+    }
+    if (quant_config) cJSON_AddItemToObject(j, "quantization_config", quant_config);
+    char *text = cJSON_Print(j);
+    cJSON_Delete(j);
+    if (!text) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        return -1;
+    }
+    size_t n = strlen(text);
+    text[n] = '\n'; /* replaces the NUL: written with its length */
+    int rc = qt_write_file_atomic(path, text, n + 1, err, errlen);
+    free(text);
+    return rc;
+}
+
+int qt_export_hf(const qt_model *m, const qt_export_opts *o, const char *dir, char *err, size_t errlen) {
+    static const qt_export_opts defaults = {0};
+    if (!o) o = &defaults;
+    if (!qt_arch_is_decoder(m->cfg.arch)) {
+        snprintf(err, errlen, "hf export: %s: the mlp arch has no Hugging Face form", dir);
+        return -1;
+    }
+    const char *type = o->type ? o->type : "BF16";
+    qt_st_dtype dt = !strcmp(type, "F32") ? QT_ST_F32 : !strcmp(type, "F16") ? QT_ST_F16 : !strcmp(type, "BF16") ? QT_ST_BF16 : QT_ST_NDTYPES;
+    if (dt == QT_ST_NDTYPES) {
+        snprintf(err, errlen, "hf export: %s: type \"%s\": expected F32, F16 or BF16", dir, type);
+        return -1;
+    }
+    if (qt_mkdirs(dir, err, errlen)) return -1;
+    qt_safetensors *st = qt_st_new();
+    if (!st) {
+        snprintf(err, errlen, "hf export: out of memory");
+        return -1;
+    }
+    int rc = 0, n_round = 0;
+    char first_round[320] = "";
+    for (int i = 0; rc == 0 && i < m->n_params; i++) {
+        const qt_tensor *p = m->params[i];
+        char hf[160];
+        if (!qt_hf_name(p->name, hf, sizeof hf)) {
+            snprintf(err, errlen, "hf export: %s has no Hugging Face name", p->name);
+            rc = -1;
+            break;
+        }
+        /* a quantized Linear: the weights it computes with (its frozen grid dequantized) */
+        const qt_linear_layer *l = qt_model_linear(m, p->name);
+        float *dq = NULL;
+        const float *w = p->data;
+        if (l && l->wq) {
+            qt_qweight *qw = qt_freeze(l->w, l->wq);
+            dq = malloc(p->n * sizeof *dq);
+            if (!dq) qt_die("out of memory");
+            qt_qweight_dequant(qw, dq);
+            qt_qweight_free(qw);
+            w = dq;
+            for (size_t k = 0; dt != QT_ST_F32 && k < p->n; k++) {
+                float back = dt == QT_ST_F16 ? qt_f16_round(w[k]) : qt_bf16_to_f32(f32_to_bf16(w[k]));
+                if (back == w[k]) continue;
+                if (!o->requantize) {
+                    snprintf(err, errlen, "hf export: %s (%s): dequantized weight %zu = %.9g is not a %s value, so the "
+                             "file would not hold the learned grid (use type F32, the gguf/awq exports, or requantize)",
+                             hf, p->name, k, w[k], type);
+                    rc = -1;
+                } else if (!n_round++) {
+                    snprintf(first_round, sizeof first_round, "%s", hf);
+                }
+                break;
+            }
+        }
+        int64_t shape[2] = {p->shape[0], p->ndim == 2 ? p->shape[1] : 0};
+        if (!rc) rc = qt_hf_add_float(st, hf, w, p->ndim, shape, qt_hf_rope_hd(m, p->name), dt, err, errlen);
+        free(dq);
+    }
+    char path[4200];
+    if (!rc) {
+        qt_st_set_meta(st, "format", "pt");
+        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        rc = qt_st_write(st, path, err, errlen);
+    }
+    if (!rc) {
+        snprintf(path, sizeof path, "%s/config.json", dir);
+        rc = qt_hf_write_config(m, NULL, dt == QT_ST_F32 ? "float32" : dt == QT_ST_F16 ? "float16" : "bfloat16", path,
+                                err, errlen);
+    }
+    if (!rc) rc = write_tokenizer(o->tokenizer, dir, err, errlen);
+    if (!rc && n_round)
+        fprintf(stderr, "qatc: warning: hf export: %s: %d quantized tensor(s) rounded to %s, off the learned grid "
+                "(first: %s)\n", dir, n_round, type, first_round);
+    qt_st_free(st);
+    return rc;
+}

@@ -1,0 +1,257 @@
+/* Hugging Face layout of the decoder families: tensor names, the q/k rope
+ * permutation and config.json (read and written). See io/export.h. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/files.h"
+#include "io/export.h"
+
+const char *qt_hf_name(const char *n, char *buf, size_t len) {
+    static const struct {
+        const char *ours, *hf;
+    } M[] = {
+        {"attention_norm.weight", "input_layernorm.weight"},
+        {"ffn_norm.weight", "post_attention_layernorm.weight"},
+        {"attention.wq.weight", "self_attn.q_proj.weight"},
+        {"attention.wk.weight", "self_attn.k_proj.weight"},
+        {"attention.wv.weight", "self_attn.v_proj.weight"},
+        {"attention.wo.weight", "self_attn.o_proj.weight"},
+        {"attention.wq.bias", "self_attn.q_proj.bias"},
+        {"attention.wk.bias", "self_attn.k_proj.bias"},
+        {"attention.wv.bias", "self_attn.v_proj.bias"},
+        {"attention.q_norm.weight", "self_attn.q_norm.weight"},
+        {"attention.k_norm.weight", "self_attn.k_norm.weight"},
+        {"feed_forward.w1.weight", "mlp.gate_proj.weight"},
+        {"feed_forward.w2.weight", "mlp.down_proj.weight"},
+        {"feed_forward.w3.weight", "mlp.up_proj.weight"},
+    };
+    if (!strcmp(n, "tok_embeddings.weight")) return snprintf(buf, len, "model.embed_tokens.weight"), buf;
+    if (!strcmp(n, "norm.weight")) return snprintf(buf, len, "model.norm.weight"), buf;
+    if (!strcmp(n, "output.weight")) return snprintf(buf, len, "lm_head.weight"), buf;
+    int layer, k = 0;
+    if (sscanf(n, "layers.%d.%n", &layer, &k) != 1 || k == 0) return NULL;
+    for (size_t i = 0; i < sizeof M / sizeof M[0]; i++)
+        if (!strcmp(n + k, M[i].ours)) return snprintf(buf, len, "model.layers.%d.%s", layer, M[i].hf), buf;
+    return NULL;
+}
+
+int qt_hf_rope_row(int r, int hd) {
+    int h = r / hd, w = r % hd, half = hd / 2;
+    int j = w / half, i = w % half; /* HF row h·hd + j·hd/2 + i */
+    return h * hd + 2 * i + j;
+}
+
+int qt_hf_rope_hd(const qt_model *m, const char *n) {
+    static const char *const K[] = {".attention.wq.", ".attention.wk.", ".attention.q_norm.", ".attention.k_norm."};
+    for (size_t i = 0; i < sizeof K / sizeof K[0]; i++)
+        if (strstr(n, K[i])) return qt_model_head_dim(&m->cfg);
+    return 0;
+}
+
+/* ------------------------------------------------------------ config.json */
+
+static const char *const HF_TYPES[] = {"llama", NULL, "mistral", "qwen2", "qwen3"};
+static const char *const HF_CLASSES[] = {"LlamaForCausalLM", NULL, "MistralForCausalLM", "Qwen2ForCausalLM",
+                                         "Qwen3ForCausalLM"};
+
+static int json_int(const cJSON *j, const char *key, int def, int *out, const char *path, char *err, size_t errlen) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    if (!v || cJSON_IsNull(v)) {
+        if (def < 0) {
+            snprintf(err, errlen, "%s: key \"%s\" is missing", path, key);
+            return -1;
+        }
+        *out = def;
+        return 0;
+    }
+    if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > (1 << 30) || floor(v->valuedouble) != v->valuedouble) {
+        snprintf(err, errlen, "%s: key \"%s\": expected a positive integer", path, key);
+        return -1;
+    }
+    *out = (int)v->valuedouble;
+    return 0;
+}
+
+static int json_float(const cJSON *j, const char *key, double def, float *out, const char *path, char *err,
+                      size_t errlen) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    if (!v || cJSON_IsNull(v)) {
+        *out = (float)def;
+        return 0;
+    }
+    if (!cJSON_IsNumber(v) || !(v->valuedouble > 0) || !isfinite(v->valuedouble)) {
+        snprintf(err, errlen, "%s: key \"%s\": expected a positive number", path, key);
+        return -1;
+    }
+    *out = (float)v->valuedouble;
+    return 0;
+}
+
+static int json_true(const cJSON *j, const char *key) { return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, key)); }
+
+/* rope_scaling: null, or {"rope_type" (or "type"): "llama3", factor, low_freq_factor,
+ * high_freq_factor, original_max_position_embeddings}; "default" is no scaling */
+static int read_rope_scaling(const cJSON *j, qt_model_cfg *c, const char *path, char *err, size_t errlen) {
+    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(j, "rope_scaling");
+    if (!rs || cJSON_IsNull(rs)) return 0;
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(rs, "rope_type");
+    if (!t) t = cJSON_GetObjectItemCaseSensitive(rs, "type");
+    const char *type = cJSON_IsString(t) ? t->valuestring : NULL;
+    if (type && !strcmp(type, "default")) return 0;
+    if (!type || strcmp(type, "llama3")) {
+        snprintf(err, errlen, "%s: rope_scaling type %s%s%s is not supported (qatc implements \"llama3\")", path,
+                 type ? "\"" : "", type ? type : "(missing)", type ? "\"" : "");
+        return -1;
+    }
+    if (json_float(rs, "factor", -1, &c->rope_factor, path, err, errlen) ||
+        json_float(rs, "low_freq_factor", -1, &c->rope_low_freq, path, err, errlen) ||
+        json_float(rs, "high_freq_factor", -1, &c->rope_high_freq, path, err, errlen) ||
+        json_int(rs, "original_max_position_embeddings", -1, &c->rope_orig_ctx, path, err, errlen))
+        return -1;
+    if (!(c->rope_factor > 0) || !(c->rope_low_freq > 0) || !(c->rope_high_freq > 0)) {
+        snprintf(err, errlen, "%s: rope_scaling: factor, low_freq_factor and high_freq_factor are all required", path);
+        return -1;
+    }
+    return 0;
+}
+
+int qt_hf_config_parse(const char *text, const char *path, qt_model_cfg *c, char *err, size_t errlen) {
+    cJSON *j = cJSON_Parse(text);
+    if (!j || !cJSON_IsObject(j)) {
+        snprintf(err, errlen, "%s: malformed JSON (expected a Hugging Face config.json object)", path);
+        cJSON_Delete(j);
+        return -1;
+    }
+    memset(c, 0, sizeof *c);
+    int rc = -1;
+    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(j, "model_type");
+    const char *type = cJSON_IsString(mt) ? mt->valuestring : NULL;
+    int arch = -1;
+    for (int a = 0; type && a < QT_N_ARCHS; a++)
+        if (HF_TYPES[a] && !strcmp(type, HF_TYPES[a])) arch = a;
+    if (arch < 0) {
+        snprintf(err, errlen, "%s: model_type %s%s%s is not supported (llama, mistral, qwen2, qwen3)", path,
+                 type ? "\"" : "", type ? type : "(missing)", type ? "\"" : "");
+        goto out;
+    }
+    c->arch = (qt_arch)arch;
+    if (json_int(j, "hidden_size", -1, &c->dim, path, err, errlen) ||
+        json_int(j, "num_hidden_layers", -1, &c->layers, path, err, errlen) ||
+        json_int(j, "num_attention_heads", -1, &c->heads, path, err, errlen) ||
+        json_int(j, "intermediate_size", -1, &c->ffn, path, err, errlen) ||
+        json_int(j, "vocab_size", -1, &c->vocab, path, err, errlen) ||
+        json_int(j, "num_key_value_heads", c->heads, &c->kv_heads, path, err, errlen) ||
+        json_int(j, "max_position_embeddings", 2048, &c->ctx, path, err, errlen) ||
+        json_float(j, "rms_norm_eps", 1e-6, &c->norm_eps, path, err, errlen) ||
+        json_float(j, "rope_theta", 10000.0, &c->rope_theta, path, err, errlen) ||
+        json_int(j, "head_dim", c->dim / c->heads, &c->head_dim, path, err, errlen) ||
+        read_rope_scaling(j, c, path, err, errlen))
+        goto out;
+    if (c->head_dim * c->heads == c->dim) c->head_dim = 0; /* the default */
+    c->tied = json_true(j, "tie_word_embeddings");
+    c->qkv_bias = c->arch == QT_ARCH_QWEN2;
+    c->qk_norm = c->arch == QT_ARCH_QWEN3;
+    /* what changes the math and qatc does not implement is refused by name */
+    const cJSON *act = cJSON_GetObjectItemCaseSensitive(j, "hidden_act");
+    if (act && !(cJSON_IsString(act) && !strcmp(act->valuestring, "silu"))) {
+        snprintf(err, errlen, "%s: hidden_act %s%s%s is not supported (qatc's feed-forward is SwiGLU: \"silu\")", path,
+                 cJSON_IsString(act) ? "\"" : "", cJSON_IsString(act) ? act->valuestring : "(not a string)",
+                 cJSON_IsString(act) ? "\"" : "");
+        goto out;
+    }
+    if (json_true(j, "mlp_bias")) {
+        snprintf(err, errlen, "%s: mlp_bias is true (not supported: qatc's feed-forward has no biases)", path);
+        goto out;
+    }
+    if (c->arch != QT_ARCH_QWEN2 && json_true(j, "attention_bias")) {
+        snprintf(err, errlen, "%s: attention_bias is true (not supported for %s)", path, type);
+        goto out;
+    }
+    const cJSON *pt = cJSON_GetObjectItemCaseSensitive(j, "pretraining_tp");
+    if (cJSON_IsNumber(pt) && pt->valuedouble > 1) {
+        snprintf(err, errlen, "%s: pretraining_tp = %g (not supported; set it to 1: it only splits the matmuls)",
+                 path, pt->valuedouble);
+        goto out;
+    }
+    const cJSON *qc = cJSON_GetObjectItemCaseSensitive(j, "quantization_config");
+    if (qc && !cJSON_IsNull(qc)) {
+        snprintf(err, errlen, "%s: quantization_config is set: import takes a float (F32/F16/BF16) checkpoint", path);
+        goto out;
+    }
+    const cJSON *sw = cJSON_GetObjectItemCaseSensitive(j, "sliding_window");
+    int use_sw = c->arch == QT_ARCH_MISTRAL || (c->arch == QT_ARCH_QWEN2 && json_true(j, "use_sliding_window"));
+    if (use_sw && cJSON_IsNumber(sw) && sw->valuedouble >= 1) c->sliding_window = (int)sw->valuedouble;
+    /* within the window sliding-window attention is plain causal attention: the
+     * imported context stops there (a longer model.ctx is refused) */
+    if (c->sliding_window && c->ctx > c->sliding_window) c->ctx = c->sliding_window;
+    rc = 0;
+out:
+    cJSON_Delete(j);
+    return rc;
+}
+
+int qt_hf_config_read(const char *path, qt_model_cfg *c, char *err, size_t errlen) {
+    size_t n;
+    char *text = NULL;
+    if (qt_read_file(path, &text, &n, err, errlen)) return -1;
+    int rc = qt_hf_config_parse(text, path, c, err, errlen);
+    free(text);
+    if (rc == 0) {
+        char e[256];
+        if (qt_model_cfg_check(c, e, sizeof e)) {
+            snprintf(err, errlen, "%s: %s", path, e);
+            return -1;
+        }
+    }
+    return rc;
+}
+
+/* the shortest decimal of a float (1e-05, not 9.99999974737875e-06) */
+static double short_num(float x) {
+    char num[32];
+    snprintf(num, sizeof num, "%.7g", x);
+    return strtod(num, NULL);
+}
+
+cJSON *qt_hf_config_json(const qt_model *m, const char *torch_dtype) {
+    const qt_model_cfg *c = &m->cfg;
+    if (!qt_arch_is_decoder(c->arch)) return NULL;
+    cJSON *j = cJSON_CreateObject();
+    cJSON *arch = cJSON_AddArrayToObject(j, "architectures");
+    cJSON_AddItemToArray(arch, cJSON_CreateString(HF_CLASSES[c->arch]));
+    cJSON_AddStringToObject(j, "model_type", HF_TYPES[c->arch]);
+    cJSON_AddNumberToObject(j, "hidden_size", c->dim);
+    cJSON_AddNumberToObject(j, "intermediate_size", c->ffn);
+    cJSON_AddNumberToObject(j, "num_hidden_layers", c->layers);
+    cJSON_AddNumberToObject(j, "num_attention_heads", c->heads);
+    cJSON_AddNumberToObject(j, "num_key_value_heads", c->kv_heads);
+    cJSON_AddNumberToObject(j, "head_dim", qt_model_head_dim(c));
+    cJSON_AddNumberToObject(j, "max_position_embeddings", c->ctx);
+    cJSON_AddNumberToObject(j, "rms_norm_eps", short_num(c->norm_eps));
+    cJSON_AddNumberToObject(j, "rope_theta", short_num(c->rope_theta));
+    if (c->rope_factor > 0) {
+        cJSON *rs = cJSON_AddObjectToObject(j, "rope_scaling");
+        cJSON_AddStringToObject(rs, "rope_type", "llama3");
+        cJSON_AddNumberToObject(rs, "factor", short_num(c->rope_factor));
+        cJSON_AddNumberToObject(rs, "low_freq_factor", short_num(c->rope_low_freq));
+        cJSON_AddNumberToObject(rs, "high_freq_factor", short_num(c->rope_high_freq));
+        cJSON_AddNumberToObject(rs, "original_max_position_embeddings", c->rope_orig_ctx);
+    } else {
+        cJSON_AddNullToObject(j, "rope_scaling");
+    }
+    cJSON_AddNumberToObject(j, "vocab_size", c->vocab);
+    cJSON_AddStringToObject(j, "hidden_act", "silu");
+    cJSON_AddBoolToObject(j, "tie_word_embeddings", c->tied);
+    if (c->arch != QT_ARCH_QWEN2) cJSON_AddBoolToObject(j, "attention_bias", 0);
+    if (c->arch == QT_ARCH_LLAMA) cJSON_AddBoolToObject(j, "mlp_bias", 0);
+    if (c->arch == QT_ARCH_MISTRAL || c->arch == QT_ARCH_QWEN2) {
+        if (c->sliding_window) cJSON_AddNumberToObject(j, "sliding_window", c->sliding_window);
+        else cJSON_AddNullToObject(j, "sliding_window");
+    }
+    if (c->arch == QT_ARCH_QWEN2) cJSON_AddBoolToObject(j, "use_sliding_window", c->sliding_window > 0);
+    cJSON_AddStringToObject(j, "torch_dtype", torch_dtype);
+    return j;
+}
