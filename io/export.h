@@ -149,6 +149,14 @@ qt_model *qt_import_gguf(const char *path, char *err, size_t errlen);
  * reads config.json beside it. NULL with a message on error. */
 qt_model *qt_import_hf(const char *path, char *err, size_t errlen);
 
+/* 1 when qt_import_model reads path as a foreign checkpoint (.gguf,
+ * .safetensors, a directory), 0 for anything else (a qatc .h5). */
+int qt_import_is_foreign(const char *path);
+/* The model config of a foreign checkpoint without its tensors (HF:
+ * config.json; GGUF: metadata and shapes), and in tok_path (tok_len > 0)
+ * the tokenizer that comes with it: dir/tokenizer.json when present, the
+ * .gguf itself when it has tokenizer.ggml.tokens; "" when none. 0 or -1. */
+int qt_import_model_cfg(const char *path, qt_model_cfg *c, char *tok_path, size_t tok_len, char *err, size_t errlen);
 /* A float base model from path: a .gguf file (qt_import_gguf, weights
  * dequantized), an HF directory or .safetensors file (qt_import_hf). */
 qt_model *qt_import_model(const char *path, char *err, size_t errlen);

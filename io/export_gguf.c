@@ -189,7 +189,7 @@ static int set_metadata(qt_gguf *g, const qt_model *m, const qt_export_opts *o, 
     bad |= qt_gguf_set_str(g, "general.name", o && o->name ? o->name : "qatc");
     if (any_quant) bad |= qt_gguf_set_u32(g, "general.quantization_version", 2);
     bad |= qt_gguf_set_u32(g, "general.file_type", (uint32_t)file_type_of(type));
-    bad |= qt_gguf_set_u32(g, KEY("context_length"), (uint32_t)c->ctx);
+    bad |= qt_gguf_set_u32(g, KEY("context_length"), (uint32_t)qt_model_max_ctx(c));
     bad |= qt_gguf_set_u32(g, KEY("embedding_length"), (uint32_t)c->dim);
     bad |= qt_gguf_set_u32(g, KEY("block_count"), (uint32_t)c->layers);
     bad |= qt_gguf_set_u32(g, KEY("feed_forward_length"), (uint32_t)c->ffn);

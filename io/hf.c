@@ -186,6 +186,7 @@ int qt_hf_config_parse(const char *text, const char *path, qt_model_cfg *c, char
     if (use_sw && cJSON_IsNumber(sw) && sw->valuedouble >= 1) c->sliding_window = (int)sw->valuedouble;
     /* within the window sliding-window attention is plain causal attention: the
      * imported context stops there (a longer model.ctx is refused) */
+    c->max_ctx = c->ctx;
     if (c->sliding_window && c->ctx > c->sliding_window) c->ctx = c->sliding_window;
     rc = 0;
 out:
@@ -229,7 +230,7 @@ cJSON *qt_hf_config_json(const qt_model *m, const char *torch_dtype) {
     cJSON_AddNumberToObject(j, "num_attention_heads", c->heads);
     cJSON_AddNumberToObject(j, "num_key_value_heads", c->kv_heads);
     cJSON_AddNumberToObject(j, "head_dim", qt_model_head_dim(c));
-    cJSON_AddNumberToObject(j, "max_position_embeddings", c->ctx);
+    cJSON_AddNumberToObject(j, "max_position_embeddings", qt_model_max_ctx(c));
     cJSON_AddNumberToObject(j, "rms_norm_eps", short_num(c->norm_eps));
     cJSON_AddNumberToObject(j, "rope_theta", short_num(c->rope_theta));
     if (c->rope_factor > 0) {

@@ -121,20 +121,18 @@ static void set_input_type(qt_linear_layer *l, const qt_gguf_tensor *t, int perm
     free(mins);
 }
 
-qt_model *qt_import_gguf(const char *path, char *err, size_t errlen) {
-    qt_gguf *g = qt_gguf_read(path, err, errlen);
-    if (!g) return NULL;
+/* the model config of GGUF g (keys of its architecture, tensor shapes) */
+static int gguf_model_cfg(const qt_gguf *g, const char *path, qt_model_cfg *out, char *err, size_t errlen) {
     char e[256];
     const char *arch = qt_gguf_get_str(g, "general.architecture", e, sizeof e);
     qt_model_cfg c = {.arch = QT_ARCH_LLAMA, .rope_theta = 10000.0f};
     int rope_dim = 0;
-    qt_model *m = NULL;
     if (arch && !strcmp(arch, "qwen2")) c.arch = QT_ARCH_QWEN2;
     else if (arch && !strcmp(arch, "qwen3")) c.arch = QT_ARCH_QWEN3;
     else if (!arch || strcmp(arch, "llama")) {
         snprintf(err, errlen, "%s: general.architecture is %s%s%s (expected \"llama\", \"qwen2\" or \"qwen3\")", path,
                  arch ? "\"" : "", arch ? arch : "missing", arch ? "\"" : "");
-        goto fail;
+        return -1;
     }
     c.qkv_bias = c.arch == QT_ARCH_QWEN2;
     c.qk_norm = c.arch == QT_ARCH_QWEN3;
@@ -147,38 +145,50 @@ qt_model *qt_import_gguf(const char *path, char *err, size_t errlen) {
         meta_u32(g, path, arch, "attention.key_length", 0, (uint32_t)(c.dim / c.heads), &c.head_dim, err, errlen) ||
         meta_f32(g, path, arch, "attention.layer_norm_rms_epsilon", 1, &c.norm_eps, err, errlen) ||
         meta_f32(g, path, arch, "rope.freq_base", 0, &c.rope_theta, err, errlen))
-        goto fail;
+        return -1;
     int vlen = c.head_dim;
-    if (meta_u32(g, path, arch, "attention.value_length", 0, (uint32_t)c.head_dim, &vlen, err, errlen)) goto fail;
+    if (meta_u32(g, path, arch, "attention.value_length", 0, (uint32_t)c.head_dim, &vlen, err, errlen)) return -1;
     if (vlen != c.head_dim) {
         snprintf(err, errlen, "%s: %s.attention.value_length %d differs from key_length %d (not supported)", path, arch,
                  vlen, c.head_dim);
-        goto fail;
+        return -1;
     }
     if (c.head_dim * c.heads == c.dim) c.head_dim = 0;
+    c.max_ctx = c.ctx;
     if (qt_gguf_tensor_find(g, "rope_freqs.weight")) {
         snprintf(err, errlen, "%s: tensor \"rope_freqs.weight\" (llama3 rope scaling) is not supported in a GGUF "
                  "import; import the Hugging Face directory, whose config.json states rope_scaling", path);
-        goto fail;
+        return -1;
     }
     const qt_gguf_tensor *emb = qt_gguf_tensor_find(g, "token_embd.weight");
     if (!emb || emb->n_dims != 2 || emb->ne[1] > (1u << 30)) {
         snprintf(err, errlen, "%s: tensor \"token_embd.weight\" is missing or not 2-D", path);
-        goto fail;
+        return -1;
     }
     c.vocab = (int)emb->ne[1];
     c.tied = !qt_gguf_tensor_find(g, "output.weight"); /* llama.cpp then multiplies by token_embd */
     if (qt_model_cfg_check(&c, e, sizeof e)) {
         snprintf(err, errlen, "%s: %s", path, e);
-        goto fail;
+        return -1;
     }
     if (meta_u32(g, path, arch, "rope.dimension_count", 0, (uint32_t)qt_model_head_dim(&c), &rope_dim, err, errlen))
-        goto fail;
+        return -1;
     if (rope_dim != qt_model_head_dim(&c)) {
         snprintf(err, errlen, "%s: %s.rope.dimension_count = %d, but the head size is %d (partial rope is not "
                  "supported)", path, arch, rope_dim, qt_model_head_dim(&c));
-        goto fail;
+        return -1;
     }
+    *out = c;
+    return 0;
+}
+
+qt_model *qt_import_gguf(const char *path, char *err, size_t errlen) {
+    qt_gguf *g = qt_gguf_read(path, err, errlen);
+    if (!g) return NULL;
+    qt_model_cfg c;
+    qt_model *m = NULL;
+    if (gguf_model_cfg(g, path, &c, err, errlen)) goto fail;
+    const qt_gguf_tensor *emb = qt_gguf_tensor_find(g, "token_embd.weight");
     m = qt_model_new(&c);
     /* llama.cpp's qwen2/qwen3 rotate halves (NEOX): their q/k rows are in HF order */
     const int neox = c.arch == QT_ARCH_QWEN2 || c.arch == QT_ARCH_QWEN3 ? qt_model_head_dim(&c) : 0;
@@ -380,9 +390,52 @@ fail:
     return NULL;
 }
 
-qt_model *qt_import_model(const char *path, char *err, size_t errlen) {
+/* 1 for a path qt_import_model reads as a foreign checkpoint */
+static int kind_of(const char *path) {
     size_t n = strlen(path);
-    if (n > 5 && !strcmp(path + n - 5, ".gguf")) {
+    struct stat st;
+    if (n > 5 && !strcmp(path + n - 5, ".gguf")) return 1;
+    if ((n > 12 && !strcmp(path + n - 12, ".safetensors")) || (stat(path, &st) == 0 && S_ISDIR(st.st_mode))) return 2;
+    return 0;
+}
+
+int qt_import_is_foreign(const char *path) { return kind_of(path) != 0; }
+
+int qt_import_model_cfg(const char *path, qt_model_cfg *c, char *tok_path, size_t tok_len, char *err, size_t errlen) {
+    int kind = kind_of(path);
+    if (tok_len) tok_path[0] = 0;
+    if (kind == 1) {
+        qt_gguf *g = qt_gguf_read(path, err, errlen);
+        if (!g) return -1;
+        int rc = gguf_model_cfg(g, path, c, err, errlen);
+        if (rc == 0 && tok_len && qt_gguf_find(g, "tokenizer.ggml.tokens")) snprintf(tok_path, tok_len, "%s", path);
+        qt_gguf_free(g);
+        return rc;
+    }
+    if (kind != 2) {
+        snprintf(err, errlen, "%s: not a Hugging Face directory, .safetensors or .gguf file", path);
+        return -1;
+    }
+    char dir[4096], p[4200];
+    struct stat sb;
+    snprintf(dir, sizeof dir, "%s", path);
+    if (stat(path, &sb) == 0 && !S_ISDIR(sb.st_mode)) {
+        char *sl = strrchr(dir, '/');
+        if (sl) *sl = 0;
+        else snprintf(dir, sizeof dir, ".");
+    } else if (stat(path, &sb) != 0) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    if (qt_hf_config_read(p, c, err, errlen)) return -1;
+    snprintf(p, sizeof p, "%s/tokenizer.json", dir);
+    if (tok_len && stat(p, &sb) == 0) snprintf(tok_path, tok_len, "%s", p);
+    return 0;
+}
+
+qt_model *qt_import_model(const char *path, char *err, size_t errlen) {
+    if (kind_of(path) == 1) {
         qt_model *m = qt_import_gguf(path, err, errlen);
         if (m) qt_model_clear_input_types(m);
         return m;

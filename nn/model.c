@@ -15,6 +15,8 @@ const char *qt_arch_name(qt_arch a) {
 
 int qt_arch_is_decoder(qt_arch a) { return a != QT_ARCH_MLP; }
 
+int qt_model_max_ctx(const qt_model_cfg *c) { return c->max_ctx > 0 ? c->max_ctx : c->ctx; }
+
 int qt_model_head_dim(const qt_model_cfg *c) { return c->head_dim > 0 ? c->head_dim : c->heads > 0 ? c->dim / c->heads : 0; }
 
 void qt_model_rope_divisors(const qt_model_cfg *c, float *out) {
@@ -45,6 +47,7 @@ int qt_model_cfg_check(const qt_model_cfg *c, char *err, size_t errlen) {
         if (c->heads % c->kv_heads) BAD("model: heads %d is not a multiple of kv_heads %d", c->heads, c->kv_heads);
         if (qt_model_head_dim(c) % 2) BAD("model: head dim %d must be even for rope", qt_model_head_dim(c));
         if (!(c->rope_theta > 0.0f) || !(c->norm_eps > 0.0f)) BAD("model: rope_theta and norm_eps must be > 0");
+        if (c->max_ctx && c->ctx > c->max_ctx) BAD("model: ctx %d exceeds the %d positions the model supports", c->ctx, c->max_ctx);
         if (c->sliding_window < 0) BAD("model: sliding_window %d must be >= 0", c->sliding_window);
         if (c->sliding_window > 0 && c->ctx > c->sliding_window)
             BAD("model: ctx %d exceeds the sliding window %d (qatc computes plain causal attention, which equals "

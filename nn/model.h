@@ -36,6 +36,7 @@ typedef struct qt_model_cfg {
     int dim, layers, heads, kv_heads, ffn, ctx, vocab;
     float rope_theta, norm_eps;
     int head_dim;        /* size of one head; 0 = dim / heads */
+    int max_ctx;         /* positions the model supports (exported); 0 = ctx; ctx (the windows qatc runs) <= it */
     int tied;            /* the output Linear's weight is tok_embeddings.weight */
     int qkv_bias;        /* q/k/v projections have biases (qwen2) */
     int qk_norm;         /* per-head q/k RMSNorm (qwen3) */
@@ -52,6 +53,8 @@ typedef struct qt_model_cfg {
 const char *qt_arch_name(qt_arch a);
 /* 1 for the decoder families (every arch but mlp). */
 int qt_arch_is_decoder(qt_arch a);
+/* The positions the model supports: max_ctx, or ctx when 0. */
+int qt_model_max_ctx(const qt_model_cfg *cfg);
 /* The head size: cfg->head_dim, or dim / heads when 0. */
 int qt_model_head_dim(const qt_model_cfg *cfg);
 /* The llama3 rope frequency divisors [head_dim/2] of cfg into out (all 1 without rope_factor). */

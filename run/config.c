@@ -15,6 +15,7 @@
 #include "run/config_schema.h"
 
 #include "data/tokenizer.h"
+#include "io/export.h"
 
 /* Enum fields are read and written through int *. */
 _Static_assert(sizeof(qt_arch) == sizeof(int) &&
@@ -514,6 +515,69 @@ static int fail_syntax(vctx *c, const char *text, const char *pos) {
     return fail(c, "malformed JSON near line %d: %s%s", line, snip, n > max ? "..." : "");
 }
 
+/* model.init names a Hugging Face or GGUF checkpoint: every shape key comes
+ * from it (a key the file gives must agree), model.ctx defaults to at most
+ * its window, and data.tokenizer (when not given) to its own tokenizer. */
+static int apply_foreign_model(vctx *c, const cJSON *root, qt_config *cfg) {
+    qt_cfg_model *m = &cfg->model;
+    if (!m->init || !qt_import_is_foreign(m->init)) return 0;
+    qt_model_cfg k;
+    char e[1024], tok[4096];
+    if (qt_import_model_cfg(m->init, &k, tok, sizeof tok, e, sizeof e)) return fail(c, "key \"model.init\": %s", e);
+    const cJSON *mj = cJSON_GetObjectItemCaseSensitive(root, "model");
+    const cJSON *rj = mj ? cJSON_GetObjectItemCaseSensitive(mj, "rope_scaling") : NULL;
+    struct {
+        const char *key;
+        const cJSON *obj;
+        double *dv;
+        int *iv;
+        double want;
+    } K[] = {
+        {"arch", mj, NULL, (int *)&m->arch, (double)k.arch},
+        {"dim", mj, NULL, &m->dim, k.dim},
+        {"layers", mj, NULL, &m->layers, k.layers},
+        {"heads", mj, NULL, &m->heads, k.heads},
+        {"kv_heads", mj, NULL, &m->kv_heads, k.kv_heads},
+        {"ffn", mj, NULL, &m->ffn, k.ffn},
+        {"vocab", mj, NULL, &m->vocab, k.vocab},
+        {"head_dim", mj, NULL, &m->head_dim, qt_model_head_dim(&k)},
+        {"tie_embeddings", mj, NULL, &m->tied, k.tied},
+        {"sliding_window", mj, NULL, &m->sliding_window, k.sliding_window},
+        {"max_ctx", mj, NULL, &m->max_ctx, qt_model_max_ctx(&k)},
+        {"rope_theta", mj, &m->rope_theta, NULL, k.rope_theta},
+        {"norm_eps", mj, &m->norm_eps, NULL, k.norm_eps},
+        {"factor", rj, &m->rope.factor, NULL, k.rope_factor},
+        {"low_freq_factor", rj, &m->rope.low_freq, NULL, k.rope_factor > 0 ? k.rope_low_freq : m->rope.low_freq},
+        {"high_freq_factor", rj, &m->rope.high_freq, NULL, k.rope_factor > 0 ? k.rope_high_freq : m->rope.high_freq},
+        {"original_ctx", rj, NULL, &m->rope.orig_ctx, k.rope_factor > 0 ? k.rope_orig_ctx : m->rope.orig_ctx},
+    };
+    for (size_t i = 0; i < sizeof K / sizeof K[0]; i++) {
+        int given = K[i].obj && cJSON_GetObjectItemCaseSensitive(K[i].obj, K[i].key);
+        double have = K[i].dv ? *K[i].dv : (double)*K[i].iv;
+        /* float keys: the checkpoint holds floats, the config doubles */
+        int same = K[i].dv ? (float)have == (float)K[i].want : have == K[i].want;
+        if (given && !same) {
+            char want[64];
+            if (!strcmp(K[i].key, "arch")) snprintf(want, sizeof want, "\"%s\"", qt_arch_name((qt_arch)K[i].want));
+            else snprintf(want, sizeof want, "%.9g", K[i].want);
+            return fail(c, "key \"model.%s%s\": expected %s (from model.init \"%s\"), got %.9g; leave it out to "
+                        "take the checkpoint's", K[i].obj == rj ? "rope_scaling." : "", K[i].key, want, m->init, have);
+        }
+        if (K[i].dv) *K[i].dv = K[i].want;
+        else *K[i].iv = (int)K[i].want;
+    }
+    int window = k.sliding_window && k.sliding_window < qt_model_max_ctx(&k) ? k.sliding_window : qt_model_max_ctx(&k);
+    if (!(mj && cJSON_GetObjectItemCaseSensitive(mj, "ctx")) && m->ctx > window) m->ctx = window;
+    const cJSON *dj = cJSON_GetObjectItemCaseSensitive(root, "data");
+    if (tok[0] && !(dj && cJSON_GetObjectItemCaseSensitive(dj, "tokenizer"))) {
+        char *t = strdup(tok);
+        if (!t) return fail(c, "out of memory");
+        free(cfg->data.tokenizer);
+        cfg->data.tokenizer = t;
+    }
+    return 0;
+}
+
 int qt_config_parse(const char *text, const char *name, unsigned flags, qt_config *cfg, char *err, size_t errlen) {
     vctx c = {name ? name : "config", flags, err, errlen};
     if (err && errlen) err[0] = 0;
@@ -529,9 +593,10 @@ int qt_config_parse(const char *text, const char *name, unsigned flags, qt_confi
     } else {
         rc = fill_object(&c, root, "", "", cfg, NULL);
     }
-    cJSON_Delete(root);
     char msg[512];
     if (rc == 0 && qt_cfg_derive(cfg, msg, sizeof msg)) rc = fail(&c, "%s", msg);
+    if (rc == 0) rc = apply_foreign_model(&c, root, cfg);
+    cJSON_Delete(root);
     for (size_t i = 0; rc == 0 && i < qt_cfg_rules_len; i++)
         if (qt_cfg_rules[i].check(cfg, msg, sizeof msg)) rc = fail(&c, "%s", msg);
     if (rc) qt_config_free(cfg);

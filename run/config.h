@@ -43,9 +43,16 @@ typedef struct {
 } qt_cfg_strlist;
 
 typedef struct {
+    double factor, low_freq, high_freq;  /* factor 0 = no rope scaling */
+    int orig_ctx;
+} qt_cfg_rope;
+
+typedef struct {
     qt_arch arch;
     int dim, layers, heads, kv_heads, ffn, ctx, vocab;
     double rope_theta, norm_eps;
+    int head_dim, tied, sliding_window, max_ctx;
+    qt_cfg_rope rope;
     char *init;              /* FP32 base checkpoint, NULL = pre-train (section base) */
 } qt_cfg_model;
 

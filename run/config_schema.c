@@ -9,14 +9,15 @@
 #include <string.h>
 
 /* Choices of keys whose values are enums of the layers below, in their order. */
-_Static_assert(QT_ARCH_LLAMA == 0 && QT_ARCH_MLP == 1, "model.arch choices");
+_Static_assert(QT_ARCH_LLAMA == 0 && QT_ARCH_MLP == 1 && QT_ARCH_MISTRAL == 2 && QT_ARCH_QWEN2 == 3 &&
+               QT_ARCH_QWEN3 == 4 && QT_N_ARCHS == 5, "model.arch choices");
 _Static_assert(QT_SCHED_CONSTANT == 0 && QT_SCHED_COSINE == 1, "schedule choices");
 _Static_assert(QT_GRID_SYM == 0 && QT_GRID_ASYM == 1 && QT_GRID_FLOAT_MIN == 2, "quant.weights.grid choices");
 _Static_assert(QT_INIT_ABSMAX == 0 && QT_INIT_MSE == 1, "quant.weights.init choices");
 _Static_assert(QT_ACT_NONE == 0 && QT_ACT_PER_TOKEN == 1 && QT_ACT_STATIC == 2 && QT_ACT_Q8_BLOCKS == 3,
                "quant.activations.mode choices");
 
-static const char *const ARCHS[] = {"llama", "mlp", NULL};
+static const char *const ARCHS[] = {"llama", "mlp", "mistral", "qwen2", "qwen3", NULL};
 static const char *const SCHEDULES[] = {"constant", "cosine", NULL};
 static const char *const GRIDS[] = {"sym", "asym", "float_min", NULL};
 static const char *const SCALES[] = {"lsq", "fixed", NULL};
@@ -54,9 +55,11 @@ const qt_cfg_field qt_cfg_schema[] = {
     { .path = "out_dir", .type = QT_FT_STR, .flags = QT_F_REQUIRED, .off = offsetof(qt_config, out_dir),
       .meaning = "run directory: checkpoints, logs, report.json, exports" },
 
-    OBJ("model", qt_config, model, "model shape"),
+    OBJ("model", qt_config, model, "model shape; with a Hugging Face or GGUF model.init every shape key comes from "
+        "that checkpoint (a key given here must agree with it)"),
     ENUM("model.arch", qt_cfg_model, arch, ARCHS, "\"llama\"",
-         "llama: Llama-style transformer (RMSNorm, RoPE, SwiGLU, GQA); mlp: a small MLP LM"),
+         "decoder family, named after Hugging Face's model_type (RMSNorm, RoPE, SwiGLU, GQA): llama (Llama 1/2/3, "
+         "SmolLM), mistral, qwen2 (q/k/v biases), qwen3 (per-head q/k RMSNorm); mlp: a small MLP LM"),
     INT("model.dim", qt_cfg_model, dim, "256", 8, 16384, "model width (embedding size)"),
     INT("model.layers", qt_cfg_model, layers, "4", 1, 256, "number of blocks"),
     INT("model.heads", qt_cfg_model, heads, "4", 1, 1024, "attention heads (llama)"),
@@ -64,12 +67,30 @@ const qt_cfg_field qt_cfg_schema[] = {
       .min = 1, .max = 1024, .off = offsetof(qt_cfg_model, kv_heads), .doc_default = "= `model.heads`",
       .meaning = "key/value heads (grouped-query attention when fewer than heads)" },
     INT("model.ffn", qt_cfg_model, ffn, "704", 1, 1048576, "hidden width of the feed-forward block"),
-    INT("model.ctx", qt_cfg_model, ctx, "256", 8, 65536, "context length in tokens"),
+    { .path = "model.head_dim", .type = QT_FT_INT, .flags = QT_F_MIN | QT_F_MAX | QT_F_DERIVED, .min = 2, .max = 1024,
+      .off = offsetof(qt_cfg_model, head_dim), .doc_default = "= `model.dim / model.heads`",
+      .meaning = "size of one attention head (Qwen3 and Mistral Nemo set their own)" },
+    BOOL("model.tie_embeddings", qt_cfg_model, tied, "false",
+         "the output layer multiplies by the embedding matrix (one tensor, quantized once when not skipped)"),
+    INT("model.sliding_window", qt_cfg_model, sliding_window, "0", 0, 1 << 30,
+        "mistral/qwen2 sliding-window attention span; 0 = none; model.ctx must not exceed it"),
+    OBJ("model.rope_scaling", qt_cfg_model, rope, "Llama 3 rope scaling (rope_scaling type \"llama3\")"),
+    NUM("model.rope_scaling.factor", qt_cfg_rope, factor, "0", GE0, "frequency divisor of long wavelengths; 0 = none"),
+    NUM("model.rope_scaling.low_freq_factor", qt_cfg_rope, low_freq, "1", GT0, "low_freq_factor"),
+    NUM("model.rope_scaling.high_freq_factor", qt_cfg_rope, high_freq, "4", GT0, "high_freq_factor"),
+    INT("model.rope_scaling.original_ctx", qt_cfg_rope, orig_ctx, "8192", 1, I_MAX,
+        "original_max_position_embeddings"),
+    INT("model.ctx", qt_cfg_model, ctx, "256", 8, 1 << 20, "context of training, calibration and evaluation windows, in tokens"),
+    { .path = "model.max_ctx", .type = QT_FT_INT, .flags = QT_F_MIN | QT_F_MAX | QT_F_DERIVED, .min = 8, .max = I_MAX,
+      .off = offsetof(qt_cfg_model, max_ctx), .doc_default = "= `model.ctx` (a checkpoint's own)",
+      .meaning = "positions the model supports (exported as GGUF context_length / HF max_position_embeddings)" },
     INT("model.vocab", qt_cfg_model, vocab, "256", 2, 1048576, "vocabulary size"),
     NUM("model.rope_theta", qt_cfg_model, rope_theta, "10000", GT0, "RoPE base frequency"),
     NUM("model.norm_eps", qt_cfg_model, norm_eps, "1e-05", GT0, "RMSNorm epsilon"),
     { .path = "model.init", .type = QT_FT_PATH, .off = offsetof(qt_cfg_model, init),
-      .meaning = "FP32 base checkpoint to start from; when absent, section base pre-trains one" },
+      .meaning = "FP32 base checkpoint to start from: a qatc .h5, a Hugging Face directory (config.json, "
+                 "model.safetensors or a sharded index; F32/F16/BF16) or .safetensors file, or a .gguf "
+                 "(F32/F16/BF16/Q8_0/Q4_0/Q4_1, dequantized); when absent, section base pre-trains one" },
 
     OBJ("data", qt_config, data, "training and validation data"),
     { .path = "data.train", .type = QT_FT_OBJLIST, .flags = QT_F_REQUIRED | QT_F_NONEMPTY,
@@ -230,42 +251,69 @@ static int check_train_source(void *item, const cJSON *obj, char *msg, size_t le
 /* ---- cross-field rules ---- */
 
 static int rule_dim_heads(const qt_config *c, char *msg, size_t len) {
-    if (c->model.arch != QT_ARCH_LLAMA || c->model.dim % c->model.heads == 0) return 0;
-    snprintf(msg, len, "key \"model.dim\": expected a multiple of model.heads = %d, got %d",
-             c->model.heads, c->model.dim);
+    const qt_cfg_model *m = &c->model;
+    if (!qt_arch_is_decoder(m->arch) || m->head_dim * m->heads == m->dim || m->dim % m->heads == 0) return 0;
+    snprintf(msg, len, "key \"model.dim\": expected a multiple of model.heads = %d (or a model.head_dim), got %d",
+             m->heads, m->dim);
     return -1;
 }
 
 static int rule_kv_heads(const qt_config *c, char *msg, size_t len) {
-    if (c->model.arch != QT_ARCH_LLAMA || c->model.heads % c->model.kv_heads == 0) return 0;
+    if (!qt_arch_is_decoder(c->model.arch) || c->model.heads % c->model.kv_heads == 0) return 0;
     snprintf(msg, len, "key \"model.kv_heads\": expected a divisor of model.heads = %d, got %d",
              c->model.heads, c->model.kv_heads);
     return -1;
 }
 
 static int rule_head_dim_even(const qt_config *c, char *msg, size_t len) {
-    int hd = c->model.dim / c->model.heads;
-    if (c->model.arch != QT_ARCH_LLAMA || hd % 2 == 0) return 0;
-    snprintf(msg, len, "key \"model.heads\": expected model.dim / model.heads to be even (RoPE rotates pairs), "
-             "got %d / %d = %d", c->model.dim, c->model.heads, hd);
+    int hd = c->model.head_dim;
+    if (!qt_arch_is_decoder(c->model.arch) || hd % 2 == 0) return 0;
+    snprintf(msg, len, "key \"model.head_dim\": expected an even head size (RoPE rotates pairs), got %d%s", hd,
+             c->model.head_dim * c->model.heads == c->model.dim ? " (model.dim / model.heads)" : "");
     return -1;
 }
 
+static int rule_ctx(const qt_config *c, char *msg, size_t len) {
+    const qt_cfg_model *m = &c->model;
+    if (m->ctx > m->max_ctx) {
+        snprintf(msg, len, "key \"model.ctx\": expected at most model.max_ctx = %d (the positions the model "
+                 "supports), got %d", m->max_ctx, m->ctx);
+        return -1;
+    }
+    if (m->sliding_window && m->ctx > m->sliding_window) {
+        snprintf(msg, len, "key \"model.ctx\": expected at most model.sliding_window = %d (qatc computes plain causal "
+                 "attention, which equals sliding-window attention only within the window), got %d",
+                 m->sliding_window, m->ctx);
+        return -1;
+    }
+    if (m->rope.factor != 0 && !(m->rope.factor >= 1 && m->rope.high_freq > m->rope.low_freq)) {
+        snprintf(msg, len, "key \"model.rope_scaling\": expected factor >= 1 and high_freq_factor > low_freq_factor, "
+                 "got factor %g, low %g, high %g", m->rope.factor, m->rope.low_freq, m->rope.high_freq);
+        return -1;
+    }
+    return 0;
+}
+
+/* the input sizes of every Linear: dim, ffn and (attention output) heads·head_dim */
 static int group_fits(const qt_config *c, int g) {
-    return g == 0 || (c->model.dim % g == 0 && c->model.ffn % g == 0);
+    const qt_cfg_model *m = &c->model;
+    int qd = qt_arch_is_decoder(m->arch) ? m->heads * m->head_dim : m->dim;
+    return g == 0 || (m->dim % g == 0 && m->ffn % g == 0 && qd % g == 0);
 }
 
 static int rule_group(const qt_config *c, char *msg, size_t len) {
     if (!group_fits(c, c->quant.weights.group)) {
-        snprintf(msg, len, "key \"quant.weights.group\": expected 0 or a divisor of model.dim = %d and "
-                 "model.ffn = %d, got %d", c->model.dim, c->model.ffn, c->quant.weights.group);
+        snprintf(msg, len, "key \"quant.weights.group\": expected 0 or a divisor of model.dim = %d, "
+                 "model.ffn = %d and model.heads * model.head_dim = %d, got %d", c->model.dim, c->model.ffn,
+                 c->model.heads * c->model.head_dim, c->quant.weights.group);
         return -1;
     }
     for (int i = 0; i < c->quant.n_override; i++) {
         const qt_cfg_override *o = &c->quant.override[i];
         if ((o->set & QT_CFG_WQ_GROUP) && !group_fits(c, o->w.group)) {
-            snprintf(msg, len, "key \"quant.override[\"%s\"].group\": expected 0 or a divisor of model.dim = %d "
-                     "and model.ffn = %d, got %d", o->pattern, c->model.dim, c->model.ffn, o->w.group);
+            snprintf(msg, len, "key \"quant.override[\"%s\"].group\": expected 0 or a divisor of model.dim = %d, "
+                     "model.ffn = %d and model.heads * model.head_dim = %d, got %d", o->pattern, c->model.dim,
+                     c->model.ffn, c->model.heads * c->model.head_dim, o->w.group);
             return -1;
         }
     }
@@ -301,11 +349,13 @@ static int rule_arith_digits(const qt_config *c, char *msg, size_t len) {
 }
 
 const qt_cfg_rule qt_cfg_rules[] = {
-    {"llama: `model.dim` is a multiple of `model.heads`", rule_dim_heads},
-    {"llama: `model.kv_heads` divides `model.heads`", rule_kv_heads},
-    {"llama: the head size `model.dim / model.heads` is even (RoPE rotates pairs)", rule_head_dim_even},
-    {"`quant.weights.group` and every `quant.override[...].group` are 0 or divide both `model.dim` "
-     "and `model.ffn` (the input sizes of every Linear)", rule_group},
+    {"decoders: `model.dim` is a multiple of `model.heads` unless `model.head_dim` is given", rule_dim_heads},
+    {"decoders: `model.kv_heads` divides `model.heads`", rule_kv_heads},
+    {"decoders: the head size `model.head_dim` is even (RoPE rotates pairs)", rule_head_dim_even},
+    {"`model.ctx` is at most `model.max_ctx` and, with a sliding window, at most `model.sliding_window`; "
+     "rope scaling has factor >= 1 and high_freq_factor > low_freq_factor", rule_ctx},
+    {"`quant.weights.group` and every `quant.override[...].group` are 0 or divide `model.dim`, `model.ffn` "
+     "and `model.heads * model.head_dim` (the input sizes of every Linear)", rule_group},
     {"`model.vocab` is at least 256 with `data.tokenizer` \"byte\"", rule_byte_vocab},
     {"`suites.arith.min_digits` is at most `suites.arith.max_digits`", rule_arith_digits},
     {"`train.init_from`, unless \"none\", names a method listed in `ptq`", rule_init_from},
@@ -315,6 +365,8 @@ const size_t qt_cfg_rules_len = sizeof qt_cfg_rules / sizeof qt_cfg_rules[0];
 
 int qt_cfg_derive(qt_config *cfg, char *msg, size_t len) {
     if (cfg->model.kv_heads == 0) cfg->model.kv_heads = cfg->model.heads;
+    if (cfg->model.head_dim == 0 && cfg->model.heads > 0) cfg->model.head_dim = cfg->model.dim / cfg->model.heads;
+    if (cfg->model.max_ctx == 0) cfg->model.max_ctx = cfg->model.ctx;
     if (!cfg->data.cache_dir) {
         size_t n = strlen(cfg->out_dir) + sizeof "/cache";
         cfg->data.cache_dir = malloc(n);

@@ -48,7 +48,12 @@ qt_model_cfg qt_plan_model_cfg(const qt_config *cfg) {
     const qt_cfg_model *c = &cfg->model;
     qt_model_cfg m = {.arch = c->arch, .dim = c->dim, .layers = c->layers, .heads = c->heads,
                       .kv_heads = c->kv_heads, .ffn = c->ffn, .ctx = c->ctx, .vocab = c->vocab,
-                      .rope_theta = (float)c->rope_theta, .norm_eps = (float)c->norm_eps};
+                      .rope_theta = (float)c->rope_theta, .norm_eps = (float)c->norm_eps,
+                      .head_dim = c->head_dim * c->heads == c->dim ? 0 : c->head_dim, .max_ctx = c->max_ctx,
+                      .tied = c->tied, .sliding_window = c->sliding_window,
+                      .qkv_bias = c->arch == QT_ARCH_QWEN2, .qk_norm = c->arch == QT_ARCH_QWEN3,
+                      .rope_factor = (float)c->rope.factor, .rope_low_freq = (float)c->rope.low_freq,
+                      .rope_high_freq = (float)c->rope.high_freq, .rope_orig_ctx = c->rope.orig_ctx};
     return m;
 }
 
