@@ -1,16 +1,17 @@
 """Torch reference for HF Llama import: writes Hugging Face Llama checkpoints
-(config.json + safetensors, written by a small safetensors writer here) with
+(config.json + safetensors, written by the small writer in st_util.py) with
 random weights in F32, F16 and BF16 (and one sharded with an index), and the
 logits a float64 torch forward of the HF Llama definition gives for fixed ids
 (rope on halves (i, i + hd/2), GQA, SwiGLU, RMSNorm, untied lm_head).
 usage: hf_ref.py OUT_DIR   (writes OUT_DIR/{f32,f16,bf16,sharded}/ and OUT_DIR/ref.safetensors)"""
 import json
 import os
-import struct
 import sys
 
-import numpy as np
 import torch
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+from st_util import write_st
 
 out = sys.argv[1]
 torch.manual_seed(0)
@@ -37,28 +38,6 @@ for i in range(L):
 p["model.norm.weight"] = 1.0 + 0.1 * torch.randn(D)
 p["lm_head.weight"] = torch.randn(V, D) * 0.2
 ids = torch.randint(0, V, (B, T))
-
-DT = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16"}
-
-
-def write_st(path, tensors, meta=None):
-    header, blobs, off = {}, [], 0
-    if meta:
-        header["__metadata__"] = meta
-    for name, t in tensors.items():
-        t = t.contiguous()
-        raw = t.view(torch.int16).numpy().tobytes() if t.dtype == torch.bfloat16 else t.numpy().tobytes()
-        header[name] = {"dtype": DT[t.dtype], "shape": list(t.shape), "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    h = json.dumps(header).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b_ in blobs:
-            f.write(b_)
-
 
 def rmsnorm(x, w):
     return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
