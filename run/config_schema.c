@@ -26,7 +26,7 @@ static const char *const ACT_MODES[] = {"none", "per_token_dynamic", "static", "
 static const char *const PTQ_METHODS[] = {"rtn", "gptq", "awq", "smoothquant", NULL};
 static const char *const CALIB_SOURCES[] = {"train", "text", "file", NULL};
 static const char *const INIT_FROM[] = {"none", "rtn", "gptq", "awq", "smoothquant", NULL};
-static const char *const EXPORT_FORMATS[] = {"gguf", "awq", "hdf5", NULL};
+static const char *const EXPORT_FORMATS[] = {"gguf", "awq", "hdf5", "hf", NULL};
 static const char *const TRAIN_SUITES[] = {"arith", "recall", NULL};
 static const char *const EVAL_SUITES[] = {"text", "arith", "recall", "kl", NULL};
 
@@ -223,9 +223,10 @@ const qt_cfg_field qt_cfg_schema[] = {
       .off_count = offsetof(qt_config, n_exports), .item_size = sizeof(qt_cfg_export), .def = "[]",
       .meaning = "files written from the final quantized model" },
     { .path = "export[].format", .type = QT_FT_ENUM, .flags = QT_F_REQUIRED, .off = offsetof(qt_cfg_export, format),
-      .choices = EXPORT_FORMATS, .meaning = "gguf: llama.cpp; awq: AutoAWQ safetensors; hdf5: qatc checkpoint" },
+      .choices = EXPORT_FORMATS, .meaning = "gguf: llama.cpp (arch of the family); awq: AutoAWQ safetensors; hdf5: qatc checkpoint; hf: a "
+                 "Hugging Face directory (float weights as the quantized model computes them, config.json, tokenizer files)" },
     { .path = "export[].type", .type = QT_FT_STR, .off = offsetof(qt_cfg_export, type),
-      .meaning = "format type, e.g. Q4_0 (gguf); when absent, derived from the quant spec" },
+      .meaning = "format type, e.g. Q4_0 (gguf; when absent, derived from the quant spec) or F32/F16/BF16 (hf; default BF16)" },
     { .path = "export[].path", .type = QT_FT_STR, .flags = QT_F_REQUIRED, .off = offsetof(qt_cfg_export, path),
       .meaning = "output path, relative to out_dir" },
     BOOL("export[].requantize", qt_cfg_export, requantize, "false",
@@ -301,19 +302,29 @@ static int group_fits(const qt_config *c, int g) {
     return g == 0 || (m->dim % g == 0 && m->ffn % g == 0 && qd % g == 0);
 }
 
+/* "model.dim = D and model.ffn = F" (and the attention width when it differs from dim) */
+static void group_sizes(const qt_config *c, char *buf, size_t len) {
+    const qt_cfg_model *m = &c->model;
+    int qd = m->heads * m->head_dim;
+    if (!qt_arch_is_decoder(m->arch) || qd == m->dim)
+        snprintf(buf, len, "model.dim = %d and model.ffn = %d", m->dim, m->ffn);
+    else
+        snprintf(buf, len, "model.dim = %d, model.ffn = %d and model.heads * model.head_dim = %d", m->dim, m->ffn, qd);
+}
+
 static int rule_group(const qt_config *c, char *msg, size_t len) {
+    char sizes[160];
+    group_sizes(c, sizes, sizeof sizes);
     if (!group_fits(c, c->quant.weights.group)) {
-        snprintf(msg, len, "key \"quant.weights.group\": expected 0 or a divisor of model.dim = %d, "
-                 "model.ffn = %d and model.heads * model.head_dim = %d, got %d", c->model.dim, c->model.ffn,
-                 c->model.heads * c->model.head_dim, c->quant.weights.group);
+        snprintf(msg, len, "key \"quant.weights.group\": expected 0 or a divisor of %s, got %d", sizes,
+                 c->quant.weights.group);
         return -1;
     }
     for (int i = 0; i < c->quant.n_override; i++) {
         const qt_cfg_override *o = &c->quant.override[i];
         if ((o->set & QT_CFG_WQ_GROUP) && !group_fits(c, o->w.group)) {
-            snprintf(msg, len, "key \"quant.override[\"%s\"].group\": expected 0 or a divisor of model.dim = %d, "
-                     "model.ffn = %d and model.heads * model.head_dim = %d, got %d", o->pattern, c->model.dim,
-                     c->model.ffn, c->model.heads * c->model.head_dim, o->w.group);
+            snprintf(msg, len, "key \"quant.override[\"%s\"].group\": expected 0 or a divisor of %s, got %d",
+                     o->pattern, sizes, o->w.group);
             return -1;
         }
     }

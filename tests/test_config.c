@@ -294,7 +294,7 @@ static void test_errors(void) {
 
     /* bad enum */
     expect_error("{" BASE_OK ", \"model\": {\"arch\": \"gpt\"}}",
-                 "key \"model.arch\": expected one of \"llama\", \"mlp\", got \"gpt\"", __LINE__);
+                 "key \"model.arch\": expected one of \"llama\", \"mlp\", \"mistral\", \"qwen2\", \"qwen3\", got \"gpt\"", __LINE__);
 
     /* missing required keys */
     expect_error("{\"data\": {\"train\": [\"@/train.txt\"]}}", "missing required key \"out_dir\"", __LINE__);
@@ -329,11 +329,11 @@ static void test_errors(void) {
 
     /* cross-field rules */
     expect_error("{" BASE_OK ", \"model\": {\"dim\": 250, \"heads\": 4}}",
-                 "key \"model.dim\": expected a multiple of model.heads = 4, got 250", __LINE__);
+                 "key \"model.dim\": expected a multiple of model.heads = 4 (or a model.head_dim), got 250", __LINE__);
     expect_error("{" BASE_OK ", \"model\": {\"heads\": 4, \"kv_heads\": 3}}",
                  "key \"model.kv_heads\": expected a divisor of model.heads = 4, got 3", __LINE__);
     expect_error("{" BASE_OK ", \"model\": {\"dim\": 12, \"heads\": 4, \"ffn\": 32}, \"quant\": {\"weights\": {\"group\": 4}}}",
-                 "key \"model.heads\": expected model.dim / model.heads to be even (RoPE rotates pairs), got 12 / 4 = 3",
+                 "key \"model.head_dim\": expected an even head size (RoPE rotates pairs), got 3 (model.dim / model.heads)",
                  __LINE__);
     expect_error("{" BASE_OK ", \"quant\": {\"weights\": {\"group\": 48}}}",
                  "key \"quant.weights.group\": expected 0 or a divisor of model.dim = 256 and model.ffn = 704, got 48",

@@ -19,7 +19,7 @@
 #include "run/config.h"
 
 static int usage(const char *msg) {
-    fprintf(stderr, "qat_export: %s (usage: qat_export CHECKPOINT.h5 --format gguf|awq|hdf5 -o OUT [--type T] "
+    fprintf(stderr, "qat_export: %s (usage: qat_export CHECKPOINT.h5 --format gguf|awq|hdf5|hf -o OUT [--type T] "
             "[--config CONFIG.json] [--f16] [--requantize] [--name NAME] [--quant | --no-quant])\n", msg);
     return 1;
 }
@@ -35,14 +35,15 @@ int main(int argc, char **argv) {
         const char *a = argv[i];
         int has = i + 1 < argc;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            printf("usage: qat_export CHECKPOINT.h5 --format gguf|awq|hdf5 -o OUT [--type F32|F16|Q8_0|Q4_0|Q4_1]\n"
+            printf("usage: qat_export CHECKPOINT.h5 --format gguf|awq|hdf5|hf -o OUT [--type F32|F16|BF16|Q8_0|Q4_0|Q4_1]\n"
                    "                  [--config CONFIG.json] [--f16] [--requantize] [--name NAME] [--quant | --no-quant]\n"
                    "  --f16: unquantized 2-D tensors as F16; --requantize: re-quantize specs the type cannot hold\n"
                    "  --quant / --no-quant: attach the config's quantizers (RTN for a float checkpoint) / export\n"
                    "  the float weights (default: quantized when the checkpoint holds quantizer state)\n"
                    "  gguf: llama.cpp file (type derived from the quant spec when absent)\n"
                    "  awq:  AutoAWQ GEMM directory (model.safetensors + config.json)\n"
-                   "  hdf5: qatc checkpoint of weights and quantizer state\n");
+                   "  hdf5: qatc checkpoint of weights and quantizer state\n"
+                   "  hf:   Hugging Face directory of the family (F32/F16/BF16, default BF16; config.json, tokenizer)\n");
             return 0;
         } else if (!strcmp(a, "--format") && has) format = argv[++i];
         else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && has) out = argv[++i];
@@ -62,9 +63,9 @@ int main(int argc, char **argv) {
     if (!ckpt) return usage("missing CHECKPOINT.h5");
     if (!format) return usage("missing --format");
     if (!out) return usage("missing -o OUT");
-    if (strcmp(format, "gguf") && strcmp(format, "awq") && strcmp(format, "hdf5")) {
+    if (strcmp(format, "gguf") && strcmp(format, "awq") && strcmp(format, "hdf5") && strcmp(format, "hf")) {
         char m[300];
-        snprintf(m, sizeof m, "--format \"%s\": expected gguf, awq or hdf5", format);
+        snprintf(m, sizeof m, "--format \"%s\": expected gguf, awq, hdf5 or hf", format);
         return usage(m);
     }
     qt_config cfg;
@@ -76,10 +77,10 @@ int main(int argc, char **argv) {
     }
     int rc;
     qd_tokenizer *tok = NULL;
-    if (!strcmp(format, "gguf")) {
+    if (!strcmp(format, "gguf") || !strcmp(format, "hf")) {
         tok = qt_run_tokenizer(&cfg, err, sizeof err);
         o.tokenizer = tok;
-        rc = tok ? qt_export_gguf(m, &o, out, err, sizeof err) : -1;
+        rc = !tok ? -1 : !strcmp(format, "gguf") ? qt_export_gguf(m, &o, out, err, sizeof err) : qt_export_hf(m, &o, out, err, sizeof err);
     }
     else if (!strcmp(format, "awq")) rc = qt_export_awq(m, &o, out, err, sizeof err);
     else {

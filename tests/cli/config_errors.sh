@@ -24,7 +24,7 @@ check unknown_key "{$ok, \"train\": {\"lrr\": 1}}" 'unknown key "train.lrr" (did
 check wrong_type "{$ok, \"train\": {\"lr\": \"fast\"}}" 'key "train.lr": expected a number'
 check not_integer "{$ok, \"train\": {\"steps\": 2.5}}" 'key "train.steps": expected an integer'
 check out_of_range "{$ok, \"quant\": {\"weights\": {\"bits\": 9}}}" 'key "quant.weights.bits": expected an integer in [2, 8], got 9'
-check bad_enum "{$ok, \"model\": {\"arch\": \"gpt\"}}" 'key "model.arch": expected one of "llama", "mlp", got "gpt"'
+check bad_enum "{$ok, \"model\": {\"arch\": \"gpt\"}}" 'key "model.arch": expected one of "llama", "mlp", "mistral", "qwen2", "qwen3", got "gpt"'
 check missing_file "{\"out_dir\": \"$tmp/run\", \"data\": {\"train\": [\"$tmp/nope.txt\"]}}" "nope.txt"
 check missing_required "{\"data\": {\"train\": [\"$tmp/t.txt\"]}}" 'out_dir'
 check malformed "{$ok,, }" 'malformed JSON'
