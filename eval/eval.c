@@ -21,9 +21,17 @@ static int argmax(const float *z, int V) {
     return best;
 }
 
+/* Rows per forward so that one batch's logits [rows, T, V] stay within 2^25
+ * floats (128 MiB): at real vocabularies (32k-152k) a full batch would not fit. */
+static int rows_within(int batch, int T, int V) {
+    long cap = (1L << 25) / ((long)T * V);
+    return cap < 1 ? 1 : cap < batch ? (int)cap : batch;
+}
+
 qt_lm_score qt_eval_lm(qt_ctx *ctx, qt_model *m, qt_model *ref, const int32_t *tokens, long n, int T, int batch) {
     qt_lm_score s = {0};
     int V = m->cfg.vocab;
+    batch = rows_within(batch, T, V);
     int32_t *x = malloc((size_t)batch * T * sizeof *x);
     double nll = 0.0, kl = 0.0;
     long agree = 0;
@@ -111,6 +119,7 @@ double qt_eval_exact_match_items(qt_ctx *ctx, qt_model *m, const qd_tokenizer *t
                                  const char *const *answers, int n, int batch, int *item_ok, float *item_margin) {
     int V = m->cfg.vocab, ctxlen = m->cfg.ctx;
     int correct = 0;
+    batch = rows_within(batch, ctxlen, V);
     int32_t *x = malloc((size_t)batch * ctxlen * sizeof *x);
     int *ofs = malloc((size_t)batch * sizeof *ofs), *plen = malloc((size_t)batch * sizeof *plen);
     int *alen = malloc((size_t)batch * sizeof *alen);

@@ -122,6 +122,14 @@ int qt_hf_rope_hd(const qt_model *m, const char *name);
 int qt_hf_config_parse(const char *text, const char *path, qt_model_cfg *c, char *err, size_t errlen);
 /* qt_hf_config_parse of the file at path, then qt_model_cfg_check. */
 int qt_hf_config_read(const char *path, qt_model_cfg *c, char *err, size_t errlen);
+/* The distinct shard file names of a model.safetensors.index.json text
+ * (path for messages): every weight_map value must be a plain file name. */
+typedef struct {
+    char **files;
+    int n;
+} qt_hf_shards;
+int qt_hf_index_parse(const char *text, const char *path, qt_hf_shards *out, char *err, size_t errlen);
+void qt_hf_shards_free(qt_hf_shards *s);
 /* config.json of m's family as a new cJSON object (NULL for mlp). */
 struct cJSON *qt_hf_config_json(const qt_model *m, const char *torch_dtype);
 /* Writes qt_hf_config_json(m) plus quant_config (taken over; may be NULL) to path. */

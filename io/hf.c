@@ -53,6 +53,14 @@ int qt_hf_rope_hd(const qt_model *m, const char *n) {
 
 /* ------------------------------------------------------------ config.json */
 
+/* a string from a file, for a one-line message: control bytes as '?', at most 80 bytes */
+static const char *clean(const char *s, char *buf, size_t n) {
+    size_t i = 0;
+    for (; s && s[i] && i + 1 < n && i < 80; i++) buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+    buf[i] = 0;
+    return buf;
+}
+
 static const char *const HF_TYPES[] = {"llama", NULL, "mistral", "qwen2", "qwen3"};
 static const char *const HF_CLASSES[] = {"LlamaForCausalLM", NULL, "MistralForCausalLM", "Qwen2ForCausalLM",
                                          "Qwen3ForCausalLM"};
@@ -82,7 +90,7 @@ static int json_float(const cJSON *j, const char *key, double def, float *out, c
         *out = (float)def;
         return 0;
     }
-    if (!cJSON_IsNumber(v) || !(v->valuedouble > 0) || !isfinite(v->valuedouble)) {
+    if (!cJSON_IsNumber(v) || !(v->valuedouble > 0) || !(v->valuedouble <= 3.0e38)) {
         snprintf(err, errlen, "%s: key \"%s\": expected a positive number", path, key);
         return -1;
     }
@@ -102,8 +110,9 @@ static int read_rope_scaling(const cJSON *j, qt_model_cfg *c, const char *path, 
     const char *type = cJSON_IsString(t) ? t->valuestring : NULL;
     if (type && !strcmp(type, "default")) return 0;
     if (!type || strcmp(type, "llama3")) {
+        char b[96];
         snprintf(err, errlen, "%s: rope_scaling type %s%s%s is not supported (qatc implements \"llama3\")", path,
-                 type ? "\"" : "", type ? type : "(missing)", type ? "\"" : "");
+                 type ? "\"" : "", type ? clean(type, b, sizeof b) : "(missing)", type ? "\"" : "");
         return -1;
     }
     if (json_float(rs, "factor", -1, &c->rope_factor, path, err, errlen) ||
@@ -133,8 +142,9 @@ int qt_hf_config_parse(const char *text, const char *path, qt_model_cfg *c, char
     for (int a = 0; type && a < QT_N_ARCHS; a++)
         if (HF_TYPES[a] && !strcmp(type, HF_TYPES[a])) arch = a;
     if (arch < 0) {
+        char b[96];
         snprintf(err, errlen, "%s: model_type %s%s%s is not supported (llama, mistral, qwen2, qwen3)", path,
-                 type ? "\"" : "", type ? type : "(missing)", type ? "\"" : "");
+                 type ? "\"" : "", type ? clean(type, b, sizeof b) : "(missing)", type ? "\"" : "");
         goto out;
     }
     c->arch = (qt_arch)arch;
@@ -157,8 +167,9 @@ int qt_hf_config_parse(const char *text, const char *path, qt_model_cfg *c, char
     /* what changes the math and qatc does not implement is refused by name */
     const cJSON *act = cJSON_GetObjectItemCaseSensitive(j, "hidden_act");
     if (act && !(cJSON_IsString(act) && !strcmp(act->valuestring, "silu"))) {
+        char b[96];
         snprintf(err, errlen, "%s: hidden_act %s%s%s is not supported (qatc's feed-forward is SwiGLU: \"silu\")", path,
-                 cJSON_IsString(act) ? "\"" : "", cJSON_IsString(act) ? act->valuestring : "(not a string)",
+                 cJSON_IsString(act) ? "\"" : "", cJSON_IsString(act) ? clean(act->valuestring, b, sizeof b) : "(not a string)",
                  cJSON_IsString(act) ? "\"" : "");
         goto out;
     }
@@ -167,7 +178,7 @@ int qt_hf_config_parse(const char *text, const char *path, qt_model_cfg *c, char
         goto out;
     }
     if (c->arch != QT_ARCH_QWEN2 && json_true(j, "attention_bias")) {
-        snprintf(err, errlen, "%s: attention_bias is true (not supported for %s)", path, type);
+        snprintf(err, errlen, "%s: attention_bias is true (not supported for %s)", path, HF_TYPES[c->arch]);
         goto out;
     }
     const cJSON *pt = cJSON_GetObjectItemCaseSensitive(j, "pretraining_tp");
@@ -183,7 +194,7 @@ int qt_hf_config_parse(const char *text, const char *path, qt_model_cfg *c, char
     }
     const cJSON *sw = cJSON_GetObjectItemCaseSensitive(j, "sliding_window");
     int use_sw = c->arch == QT_ARCH_MISTRAL || (c->arch == QT_ARCH_QWEN2 && json_true(j, "use_sliding_window"));
-    if (use_sw && cJSON_IsNumber(sw) && sw->valuedouble >= 1) c->sliding_window = (int)sw->valuedouble;
+    if (use_sw && sw && json_int(j, "sliding_window", 0, &c->sliding_window, path, err, errlen)) goto out;
     /* within the window sliding-window attention is plain causal attention: the
      * imported context stops there (a longer model.ctx is refused) */
     c->max_ctx = c->ctx;
@@ -210,11 +221,14 @@ int qt_hf_config_read(const char *path, qt_model_cfg *c, char *err, size_t errle
     return rc;
 }
 
-/* the shortest decimal of a float (1e-05, not 9.99999974737875e-06) */
+/* the shortest decimal that reads back as the float (1e-05, not 9.99999974737875e-06) */
 static double short_num(float x) {
     char num[32];
-    snprintf(num, sizeof num, "%.7g", x);
-    return strtod(num, NULL);
+    for (int p = 6; p < 9; p++) {
+        snprintf(num, sizeof num, "%.*g", p, x);
+        if ((float)strtod(num, NULL) == x) return strtod(num, NULL);
+    }
+    return x;
 }
 
 cJSON *qt_hf_config_json(const qt_model *m, const char *torch_dtype) {
@@ -255,4 +269,62 @@ cJSON *qt_hf_config_json(const qt_model *m, const char *torch_dtype) {
     if (c->arch == QT_ARCH_QWEN2) cJSON_AddBoolToObject(j, "use_sliding_window", c->sliding_window > 0);
     cJSON_AddStringToObject(j, "torch_dtype", torch_dtype);
     return j;
+}
+
+/* ------------------------------------------------------------ shard index */
+
+void qt_hf_shards_free(qt_hf_shards *s) {
+    for (int i = 0; i < s->n; i++) free(s->files[i]);
+    free(s->files);
+    s->files = NULL;
+    s->n = 0;
+}
+
+int qt_hf_index_parse(const char *text, const char *path, qt_hf_shards *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    cJSON *j = cJSON_Parse(text);
+    const cJSON *wm = cJSON_GetObjectItemCaseSensitive(j, "weight_map");
+    int rc = -1;
+    if (!cJSON_IsObject(wm)) {
+        snprintf(err, errlen, "%s: %s", path, j ? "no \"weight_map\" object" : "malformed JSON");
+        goto out;
+    }
+    for (const cJSON *x = wm->child; x; x = x->next) {
+        const char *f = cJSON_IsString(x) ? x->valuestring : NULL;
+        int ctl = 0;
+        for (const char *q = f; q && *q; q++) ctl |= (unsigned char)*q < 0x20 || *q == 0x7f;
+        if (!f || !f[0] || ctl || strchr(f, '/') || !strcmp(f, ".") || !strcmp(f, "..")) {
+            char b[96];
+            snprintf(err, errlen, "%s: weight_map[\"%s\"] is not a file name in the directory", path,
+                     clean(x->string, b, sizeof b));
+            goto out;
+        }
+        int k;
+        for (k = 0; k < out->n; k++)
+            if (!strcmp(out->files[k], f)) break;
+        if (k < out->n) continue;
+        if (out->n == 4096) {
+            snprintf(err, errlen, "%s: more than 4096 shards", path);
+            goto out;
+        }
+        char **nf = realloc(out->files, (size_t)(out->n + 1) * sizeof *nf);
+        char *dup = strdup(f);
+        if (!nf || !dup) {
+            free(dup);
+            if (nf) out->files = nf;
+            snprintf(err, errlen, "%s: out of memory", path);
+            goto out;
+        }
+        out->files = nf;
+        out->files[out->n++] = dup;
+    }
+    if (!out->n) {
+        snprintf(err, errlen, "%s: weight_map is empty", path);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (rc) qt_hf_shards_free(out);
+    cJSON_Delete(j);
+    return rc;
 }

@@ -254,7 +254,6 @@ qt_model *qt_import_hf(const char *path, char *err, size_t errlen) {
     qt_model_cfg c;
     if (qt_hf_config_read(cfgp, &c, err, errlen)) return NULL;
     qt_model *m = NULL;
-    cJSON *index = NULL;
     /* which file holds each tensor */
     const char *files[64];
     int n_files = 0;
@@ -276,40 +275,25 @@ qt_model *qt_import_hf(const char *path, char *err, size_t errlen) {
                 goto fail;
             }
             if (qt_read_file(stp, &it, &itn, err, errlen)) goto fail;
-            index = cJSON_Parse(it);
+            qt_hf_shards sh;
+            int prc = qt_hf_index_parse(it, stp, &sh, err, errlen);
             free(it);
-            const cJSON *wm = cJSON_GetObjectItemCaseSensitive(index, "weight_map");
-            if (!cJSON_IsObject(wm)) {
-                snprintf(err, errlen, "%s: no \"weight_map\" object", stp);
-                goto fail;
-            }
-            for (const cJSON *x = wm->child; x; x = x->next) {
-                if (!cJSON_IsString(x) || !x->valuestring[0] || strchr(x->valuestring, '/')) {
-                    snprintf(err, errlen, "%s: weight_map[\"%s\"] is not a file name", stp, x->string);
-                    goto fail;
+            if (prc) goto fail;
+            for (int k = 0; k < sh.n && prc == 0; k++) {
+                if (k == 64) {
+                    snprintf(err, errlen, "%s: more than 64 shards", stp);
+                    prc = -1;
+                    break;
                 }
-                int k;
-                char sp[4200];
-                snprintf(sp, sizeof sp, "%s/%s", dir, x->valuestring);
-                for (k = 0; k < n_files; k++)
-                    if (!strcmp(shard_paths[k], sp)) break;
-                if (k == n_files) {
-                    if (n_files == 64) {
-                        snprintf(err, errlen, "%s: more than 64 shards", stp);
-                        goto fail;
-                    }
-                    if (stat(sp, &sb) != 0) {
-                        snprintf(err, errlen, "%s: weight_map names shard \"%s\" (for %s), which is missing", stp,
-                                 x->valuestring, x->string);
-                        goto fail;
-                    }
-                    snprintf(shard_paths[n_files++], sizeof shard_paths[0], "%s", sp);
+                snprintf(shard_paths[k], sizeof shard_paths[0], "%s/%s", dir, sh.files[k]);
+                if (stat(shard_paths[k], &sb) != 0) {
+                    snprintf(err, errlen, "%s: weight_map names shard \"%s\", which is missing", stp, sh.files[k]);
+                    prc = -1;
                 }
+                n_files++;
             }
-            if (!n_files) {
-                snprintf(err, errlen, "%s: weight_map is empty", stp);
-                goto fail;
-            }
+            qt_hf_shards_free(&sh);
+            if (prc) goto fail;
         }
     }
     for (int k = 0; k < n_files; k++) files[k] = shard_paths[k];
@@ -382,11 +366,9 @@ qt_model *qt_import_hf(const char *path, char *err, size_t errlen) {
     }
     free(loaded);
     if (rc) goto fail;
-    cJSON_Delete(index);
     return m;
 fail:
     qt_model_free(m);
-    cJSON_Delete(index);
     return NULL;
 }
 
