@@ -121,6 +121,71 @@ static void set_input_type(qt_linear_layer *l, const qt_gguf_tensor *t, int perm
     free(mins);
 }
 
+/* llama3 rope scaling from llama.cpp's rope_freqs.weight (the divisor d_i of
+ * each frequency f_i = theta^(-2i/hd), see nn/model.h): factor = max d; in
+ * the smooth band s_i = (1/d_i - 1/factor) / (1 - 1/factor) = a/λ_i - b with
+ * λ_i = 2π/f_i, a = orig/(high - low), b = low/(high - low), fitted by least
+ * squares over the band; low = 1 fixes the scale (only a and b change the
+ * math). The divisors the parameters give must equal the file's (1e-5
+ * relative), else the tensor is refused by name. */
+static int rope_scaling_of(const qt_gguf_tensor *t, qt_model_cfg *c, const char *path, char *err, size_t errlen) {
+    int hd = qt_model_head_dim(c), half = hd / 2;
+    if (t->n_dims != 1 || t->ne[0] != (uint64_t)half || t->type != QT_GGML_F32) {
+        snprintf(err, errlen, "%s: tensor \"rope_freqs.weight\": expected F32 [%d] (head size / 2)", path, half);
+        return -1;
+    }
+    float d[512];
+    if (half > 512 || qt_ggml_dequantize(t->type, t->data, d, (size_t)half)) {
+        snprintf(err, errlen, "%s: tensor \"rope_freqs.weight\": head size %d is not supported", path, hd);
+        return -1;
+    }
+    double F = 0, sx = 0, sy = 0, sxx = 0, sxy = 0, lam_one = 0, lam_f = 1e300;
+    int n = 0;
+    for (int i = 0; i < half; i++) F = d[i] > F ? d[i] : F;
+    if (!(F >= 1.0) || !isfinite(F)) {
+        snprintf(err, errlen, "%s: tensor \"rope_freqs.weight\": divisors must be finite and >= 1", path);
+        return -1;
+    }
+    if (F == 1.0) return 0; /* no scaling */
+    for (int i = 0; i < half; i++) {
+        double lam = 6.283185307179586 / pow((double)c->rope_theta, -2.0 * i / hd);
+        if (d[i] <= 1.0f) { lam_one = lam > lam_one ? lam : lam_one; continue; }
+        if (d[i] >= (float)F) { lam_f = lam < lam_f ? lam : lam_f; continue; }
+        double sm = (1.0 / d[i] - 1.0 / F) / (1.0 - 1.0 / F), x = 1.0 / lam;
+        sx += x; sy += sm; sxx += x * x; sxy += x * sm; n++;
+    }
+    double a, b;
+    if (n >= 2 && sxx * n - sx * sx > 0) {
+        a = (n * sxy - sx * sy) / (n * sxx - sx * sx);
+        b = (a * sx - sy) / n;
+    } else if (n == 0 && lam_one > 0 && lam_f < 1e300) { /* no smooth band: place it between the two */
+        a = 1.0 / (1.0 / lam_one - 1.0 / lam_f);
+        b = a / lam_f;
+    } else {
+        snprintf(err, errlen, "%s: tensor \"rope_freqs.weight\": divisors do not determine llama3 rope scaling", path);
+        return -1;
+    }
+    /* low = 1: k = 1/b (b > 0 for any llama3 scaling) */
+    if (!(a > 0) || !(b > 0)) {
+        snprintf(err, errlen, "%s: tensor \"rope_freqs.weight\": divisors do not follow llama3 rope scaling", path);
+        return -1;
+    }
+    c->rope_factor = (float)F;
+    c->rope_low_freq = 1.0f;
+    c->rope_high_freq = (float)((b + 1.0) / b);
+    c->rope_orig_ctx = (int)lround(a / b);
+    float chk[512];
+    qt_model_rope_divisors(c, chk);
+    for (int i = 0; i < half; i++)
+        if (fabsf(chk[i] - d[i]) > 1e-5f * d[i]) {
+            snprintf(err, errlen, "%s: tensor \"rope_freqs.weight\": divisor %d = %g does not follow llama3 rope "
+                     "scaling (best fit factor %g, high/low %g, original context %d gives %g)", path, i,
+                     (double)d[i], (double)c->rope_factor, (double)c->rope_high_freq, c->rope_orig_ctx, (double)chk[i]);
+            return -1;
+        }
+    return 0;
+}
+
 /* the model config of GGUF g (keys of its architecture, tensor shapes) */
 static int gguf_model_cfg(const qt_gguf *g, const char *path, qt_model_cfg *out, char *err, size_t errlen) {
     char e[256];
@@ -155,11 +220,8 @@ static int gguf_model_cfg(const qt_gguf *g, const char *path, qt_model_cfg *out,
     }
     if (c.head_dim * c.heads == c.dim) c.head_dim = 0;
     c.max_ctx = c.ctx;
-    if (qt_gguf_tensor_find(g, "rope_freqs.weight")) {
-        snprintf(err, errlen, "%s: tensor \"rope_freqs.weight\" (llama3 rope scaling) is not supported in a GGUF "
-                 "import; import the Hugging Face directory, whose config.json states rope_scaling", path);
-        return -1;
-    }
+    const qt_gguf_tensor *rf = qt_gguf_tensor_find(g, "rope_freqs.weight");
+    if (rf && rope_scaling_of(rf, &c, path, err, errlen)) return -1;
     const qt_gguf_tensor *emb = qt_gguf_tensor_find(g, "token_embd.weight");
     if (!emb || emb->n_dims != 2 || emb->ne[1] > (1u << 30)) {
         snprintf(err, errlen, "%s: tensor \"token_embd.weight\" is missing or not 2-D", path);

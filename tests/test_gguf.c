@@ -198,11 +198,17 @@ static void test_roundtrip(const char *dir) {
     free(b);
 }
 
-/* a tiny llama with quantizers of the given spec on every block Linear */
+/* the model tiny_qat builds (a family can be set before calling it), and
+ * whether the output Linear (the embedding too, when tied) is quantized */
+static const qt_model_cfg tiny_llama = {.arch = QT_ARCH_LLAMA, .dim = 64, .layers = 2, .heads = 4, .kv_heads = 2,
+                                        .ffn = 128, .ctx = 32, .vocab = 256, .rope_theta = 10000.0f, .norm_eps = 1e-5f};
+static qt_model_cfg tiny_cfg;
+static int tiny_quant_output;
+
+/* a tiny decoder (tiny_cfg) with quantizers of the given spec on every block Linear */
 static qt_model *tiny_qat(const qt_quant_spec *spec, uint64_t seed) {
-    qt_model_cfg cfg = {.arch = QT_ARCH_LLAMA, .dim = 64, .layers = 2, .heads = 4, .kv_heads = 2, .ffn = 128,
-                        .ctx = 32, .vocab = 256, .rope_theta = 10000.0f, .norm_eps = 1e-5f};
-    qt_model *m = qt_model_new(&cfg);
+    if (!tiny_cfg.dim) tiny_cfg = tiny_llama;
+    qt_model *m = qt_model_new(&tiny_cfg);
     qt_model_init(m, seed);
     uint64_t s = seed;
     for (int i = 0; i < m->n_params; i++)
@@ -213,7 +219,7 @@ static qt_model *tiny_qat(const qt_quant_spec *spec, uint64_t seed) {
     char err[256];
     for (int j = 0; j < m->n_linears; j++) {
         qt_linear_layer *l = m->linears[j];
-        if (l == &m->output) continue;
+        if (l == &m->output && !tiny_quant_output) continue;
         l->wq = qt_quantizer_new(spec, l->w, err, sizeof err);
         if (!l->wq) qt_die("%s", err);
         qt_quant_init_mse(l->wq, l->w, 20, 0.6f);
@@ -268,6 +274,15 @@ static void test_export(const char *dir, qt_grid grid, int bits, const char *typ
                 got[b * 32 + j] = v;
             }
         }
+        /* qwen2/qwen3 files hold q/k rows in HF's order: file row r is our row qt_hf_rope_row(r, hd) */
+        if (m->cfg.arch == QT_ARCH_QWEN2 || m->cfg.arch == QT_ARCH_QWEN3) {
+            int cols = qt_cols(l->w), hd = qt_model_head_dim(&m->cfg);
+            float *tmp = malloc(n * sizeof *tmp);
+            for (int r = 0; r < qt_rows(l->w); r++)
+                memcpy(tmp + (size_t)qt_hf_rope_row(r, hd) * cols, got + (size_t)r * cols, (size_t)cols * sizeof *tmp);
+            memcpy(got, tmp, n * sizeof *tmp);
+            free(tmp);
+        }
         int exact = 1;
         size_t bad = 0;
         for (size_t i = 0; i < n; i++)
@@ -286,6 +301,11 @@ static void test_export(const char *dir, qt_grid grid, int bits, const char *typ
     /* qatc's own import: same weights as the QAT model's deploy form, same logits */
     qt_model *a = qt_model_deploy(m, 1), *b = qt_import_gguf(path, err, sizeof err);
     CHECK(b != NULL, "%s", err);
+    if (b) /* the family's config comes back (llama3 rope scaling recovered from rope_freqs.weight) */
+        CHECK(b->cfg.arch == m->cfg.arch && b->cfg.tied == m->cfg.tied && qt_model_head_dim(&b->cfg) == qt_model_head_dim(&m->cfg) &&
+              b->cfg.rope_factor == m->cfg.rope_factor && b->cfg.rope_high_freq == m->cfg.rope_high_freq &&
+              b->cfg.rope_orig_ctx == m->cfg.rope_orig_ctx && qt_model_max_ctx(&b->cfg) == qt_model_max_ctx(&m->cfg),
+              "%s: GGUF import changed the model config", qt_arch_name(m->cfg.arch));
     if (b) {
         int32_t ids[2 * 16];
         uint64_t s = 5;
@@ -508,6 +528,30 @@ int main(void) {
     test_export(dir, QT_GRID_SYM, 4, "Q4_0");
     test_export(dir, QT_GRID_SYM, 4, "Q8_0");
     test_export(dir, QT_GRID_FLOAT_MIN, 4, "Q4_1");
+    /* the families: qwen2 (q/k/v biases, NEOX rows in the file) tied, with
+     * the tied embedding/output quantized too; qwen3 (q/k norm, head_dim 32
+     * != 64/4); llama with llama3 rope scaling (rope_freqs.weight) */
+    tiny_cfg = tiny_llama;
+    tiny_cfg.arch = QT_ARCH_QWEN2;
+    tiny_cfg.qkv_bias = 1;
+    tiny_cfg.tied = 1;
+    tiny_quant_output = 1;
+    test_export(dir, QT_GRID_SYM, 8, "Q8_0");
+    test_export(dir, QT_GRID_SYM, 4, "Q4_0");
+    tiny_cfg = tiny_llama;
+    tiny_cfg.arch = QT_ARCH_QWEN3;
+    tiny_cfg.qk_norm = 1;
+    tiny_cfg.head_dim = 32;
+    tiny_quant_output = 0;
+    test_export(dir, QT_GRID_SYM, 4, "Q4_0");
+    tiny_cfg = tiny_llama;
+    tiny_cfg.rope_factor = 8.0f;
+    tiny_cfg.rope_low_freq = 1.0f;
+    tiny_cfg.rope_high_freq = 4.0f;
+    tiny_cfg.rope_orig_ctx = 64;
+    tiny_cfg.max_ctx = 512;
+    test_export(dir, QT_GRID_SYM, 4, "Q4_0");
+    tiny_cfg = tiny_llama;
     test_refusals(dir);
     test_export_run(dir);
     test_export_tokenizer(dir);
