@@ -187,6 +187,19 @@ int qt_hf_config_parse(const char *text, const char *path, qt_model_cfg *c, char
                  path, pt->valuedouble);
         goto out;
     }
+    /* keys of other families' configs that change the math (neutral value allowed) */
+    static const struct {
+        const char *key;
+        double neutral;
+    } OTHER[] = {{"partial_rotary_factor", 1.0}, {"attn_logit_softcapping", 0}, {"final_logit_softcapping", 0},
+                 {"query_pre_attn_scalar", 0},   {"embedding_multiplier", 1.0},  {"logits_scaling", 1.0},
+                 {"residual_multiplier", 1.0},   {"attention_multiplier", 0},    {"clip_qkv", 0}};
+    for (size_t i = 0; i < sizeof OTHER / sizeof OTHER[0]; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, OTHER[i].key);
+        if (!v || cJSON_IsNull(v) || (cJSON_IsNumber(v) && v->valuedouble == OTHER[i].neutral)) continue;
+        snprintf(err, errlen, "%s: %s is set (it changes the math and qatc does not implement it)", path, OTHER[i].key);
+        goto out;
+    }
     const cJSON *qc = cJSON_GetObjectItemCaseSensitive(j, "quantization_config");
     if (qc && !cJSON_IsNull(qc)) {
         snprintf(err, errlen, "%s: quantization_config is set: import takes a float (F32/F16/BF16) checkpoint", path);
