@@ -31,4 +31,15 @@ static inline float fast_expf(float x) {
     return y * sc * under;
 }
 
+/* log-sum-exp of x[0..n)·inv_t, summed in double (ops/loss.c, ops/lm_loss.c) */
+static inline double row_lse(const float *x, int n, float inv_t) {
+    float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+    for (int j = 0; j < n; j++) mx = x[j] * inv_t > mx ? x[j] * inv_t : mx;
+    double s = 0.0;
+#pragma omp simd reduction(+ : s)
+    for (int j = 0; j < n; j++) s += fast_expf(x[j] * inv_t - mx);
+    return mx + log(s);
+}
+
 #endif

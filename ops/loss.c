@@ -5,17 +5,6 @@
 #include "ops/fastmath.h"
 #include "ops/ops.h"
 
-/* log-sum-exp of a row, in double */
-static double row_lse(const float *x, int n, float inv_t) {
-    float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-    for (int j = 0; j < n; j++) mx = x[j] * inv_t > mx ? x[j] * inv_t : mx;
-    double s = 0.0;
-#pragma omp simd reduction(+ : s)
-    for (int j = 0; j < n; j++) s += fast_expf(x[j] * inv_t - mx);
-    return mx + log(s);
-}
-
 /* ---- cross-entropy: saved[0] = lse per row; iarg[0] = number of scored rows ---- */
 static void ce_backward(qt_ctx *ctx, qt_node *nd) {
     qt_tensor *z = nd->in[0];

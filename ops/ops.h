@@ -58,13 +58,26 @@ qt_tensor *qt_attention(qt_ctx *ctx, qt_tensor *q, qt_tensor *k, qt_tensor *v, i
  * ids must stay valid until backward. Aborts on an id outside [0, V). */
 qt_tensor *qt_embedding(qt_ctx *ctx, qt_tensor *weight, const int32_t *ids, int n, int T);
 
-/* ---- loss.c ---- */
+/* ---- loss.c, lm_loss.c ---- */
 /* Mean cross-entropy of logits [N, V] (any leading dims) against targets[N];
  * a negative target is ignored (not counted in the mean). Fused log-softmax. */
 qt_tensor *qt_cross_entropy(qt_ctx *ctx, qt_tensor *logits, const int32_t *targets);
 /* Mean over rows of KL(softmax(t/T) ‖ softmax(s/T)) · T², teacher logits t,
  * student logits s (same shape). Gradients flow to both if they require it. */
 qt_tensor *qt_kl_div(qt_ctx *ctx, qt_tensor *teacher, qt_tensor *student, float temperature);
+/* Fused LM head + loss, for large vocabularies (lm_loss.c): */
+/* Mean cross-entropy of the logits x·Wᵀ (x [..., D] read as [N, D], W [V, D]) against targets[N]
+ * (a negative target is ignored, as in qt_cross_entropy), computed over chunks of rows so that at most
+ * chunk×V logits exist at a time; backward recomputes each chunk's logits from x and W and accumulates
+ * dx and dW with cblas_sgemm. Equal to qt_cross_entropy(qt_linear(x, W), targets). Chunk rows:
+ * min(scored rows, max(2^24 / V, 256)) (ops/lm_loss.h); with one chunk, backward reuses the
+ * forward's logits. Only scored rows are multiplied. targets must stay valid until backward. */
+qt_tensor *qt_linear_cross_entropy(qt_ctx *ctx, qt_tensor *x, qt_tensor *w, const int32_t *targets);
+/* Mean over rows of KL(softmax(xt·Wtᵀ/T) ‖ softmax(xs·Wsᵀ/T))·T², chunked the same way; equal to
+ * qt_kl_div(qt_linear(xt, wt), qt_linear(xs, ws), T). Gradients flow to every input that requires them
+ * (usually only the student's xs and ws). Teacher and student may differ in D, not in N or V.
+ * Chunk rows: min(N, max(2^24 / (2·V), 256)) (two logits blocks per row). */
+qt_tensor *qt_linear_kl_div(qt_ctx *ctx, qt_tensor *xt, qt_tensor *wt, qt_tensor *xs, qt_tensor *ws, float temperature);
 
 /* ---- activation.c ---- */
 qt_tensor *qt_silu(qt_ctx *ctx, qt_tensor *a);

@@ -5,10 +5,11 @@
  * relative error max|num - ana| / max|ana|, must stay under 1e-3 (float32
  * forward passes with h = 1e-2 give 1e-6 .. 5e-5 here; a wrong term in a
  * backward gives O(1)). */
+#include "ops/lm_loss.h"
 #include "ops/ops.h"
 #include "test_util.h"
 
-#define MAX_IN 3
+#define MAX_IN 4
 
 typedef qt_tensor *(*build_fn)(qt_ctx *ctx, qt_tensor **in);
 
@@ -95,6 +96,16 @@ static qt_tensor *f_attn_long(qt_ctx *c, qt_tensor **x) { return qt_attention(c,
 static qt_tensor *f_embed(qt_ctx *c, qt_tensor **x) { return qt_embedding(c, x[0], ids, 12, 4); }
 static qt_tensor *f_ce(qt_ctx *c, qt_tensor **x) { return qt_cross_entropy(c, x[0], targets); }
 static qt_tensor *f_kl(qt_ctx *c, qt_tensor **x) { return qt_kl_div(c, x[0], x[1], 2.0f); }
+/* fused LM head + loss: 10 rows (x [2, 5, 6]), V = 9; chunks of 3 (3, 3, 3, 1) and of 2 over the 7
+ * scored rows (2, 2, 2, 1, through the gathered-rows path), and the default rule (one chunk) */
+static const int32_t lm_targets[10] = {4, -1, 0, 8, 8, -1, 2, -1, 5, 1};
+static const int32_t lm_targets_all[10] = {4, 3, 0, 8, 8, 7, 2, 6, 5, 1};
+static qt_tensor *f_lce_c3(qt_ctx *c, qt_tensor **x) { return qt_linear_cross_entropy_ex(c, x[0], x[1], lm_targets_all, 3); }
+static qt_tensor *f_lce_c2(qt_ctx *c, qt_tensor **x) { return qt_linear_cross_entropy_ex(c, x[0], x[1], lm_targets, 2); }
+static qt_tensor *f_lce(qt_ctx *c, qt_tensor **x) { return qt_linear_cross_entropy(c, x[0], x[1], lm_targets); }
+/* teacher D = 5, student D = 6, N = 10, V = 9; chunks of 3 and the default rule */
+static qt_tensor *f_lkl_c3(qt_ctx *c, qt_tensor **x) { return qt_linear_kl_div_ex(c, x[0], x[1], x[2], x[3], 2.0f, 3); }
+static qt_tensor *f_lkl(qt_ctx *c, qt_tensor **x) { return qt_linear_kl_div(c, x[0], x[1], x[2], x[3], 1.0f); }
 static qt_tensor *f_silu(qt_ctx *c, qt_tensor **x) { return qt_silu(c, x[0]); }
 static qt_tensor *f_swiglu(qt_ctx *c, qt_tensor **x) { return qt_swiglu(c, x[0], x[1]); }
 static qt_tensor *f_gelu(qt_ctx *c, qt_tensor **x) { return qt_gelu(c, x[0]); }
@@ -140,6 +151,11 @@ int main(void) {
         {"embedding", f_embed, 1, {P(&rng, 10, 5)}},
         {"cross_entropy", f_ce, 1, {P(&rng, 6, 7)}},
         {"kl_div", f_kl, 2, {P(&rng, 3, 6), P(&rng, 3, 6)}},
+        {"linear_ce_chunk3", f_lce_c3, 2, {P(&rng, 2, 5, 6), P(&rng, 9, 6)}},
+        {"linear_ce_chunk2_ign", f_lce_c2, 2, {P(&rng, 2, 5, 6), P(&rng, 9, 6)}},
+        {"linear_ce_default", f_lce, 2, {P(&rng, 10, 6), P(&rng, 9, 6)}},
+        {"linear_kl_chunk3", f_lkl_c3, 4, {P(&rng, 10, 5), P(&rng, 9, 5), P(&rng, 10, 6), P(&rng, 9, 6)}},
+        {"linear_kl_default", f_lkl, 4, {P(&rng, 10, 5), P(&rng, 9, 5), P(&rng, 10, 6), P(&rng, 9, 6)}},
         {"silu", f_silu, 1, {P(&rng, 3, 5)}},
         {"swiglu", f_swiglu, 2, {P(&rng, 3, 5), P(&rng, 3, 5)}},
         {"gelu", f_gelu, 1, {P(&rng, 3, 5)}},
