@@ -227,9 +227,14 @@ size_t qt_model_numel(const qt_model *m) {
 
 qt_tensor *qt_linear_weight(qt_ctx *ctx, qt_linear_layer *l) { return l->wq ? qt_fake_quant(ctx, l->w, l->wq) : l->w; }
 
-qt_tensor *qt_linear_apply(qt_ctx *ctx, qt_linear_layer *l, qt_tensor *w, qt_tensor *x) {
+qt_tensor *qt_linear_input(qt_ctx *ctx, qt_linear_layer *l, qt_tensor *x) {
     if (l->aq) x = qt_act_quant(ctx, x, l->aq);
     if (l->hook) l->hook(l->hook_user, l, x);
+    return x;
+}
+
+qt_tensor *qt_linear_apply(qt_ctx *ctx, qt_linear_layer *l, qt_tensor *w, qt_tensor *x) {
+    x = qt_linear_input(ctx, l, x);
     qt_tensor *y;
     if (l->in_type == QT_GGML_F32) {
         y = qt_linear(ctx, x, w);

@@ -139,6 +139,10 @@ size_t qt_model_numel(const qt_model *m);
 qt_tensor *qt_linear_forward(qt_ctx *ctx, qt_linear_layer *l, qt_tensor *x);
 /* The weight a Linear multiplies: W fake-quantized by wq when attached, else W. */
 qt_tensor *qt_linear_weight(qt_ctx *ctx, qt_linear_layer *l);
+/* The input a Linear multiplies: x fake-quantized by aq when attached, seen
+ * by the calibration hook. (qt_linear_apply = this, the matmul, the input
+ * rounding of in_type and the bias.) */
+qt_tensor *qt_linear_input(qt_ctx *ctx, qt_linear_layer *l, qt_tensor *x);
 /* qt_linear_forward with the weight w already from qt_linear_weight. */
 qt_tensor *qt_linear_apply(qt_ctx *ctx, qt_linear_layer *l, qt_tensor *w, qt_tensor *x);
 /* Decoder block `layer` of m on x [B, T, D], positions from pos0. */
@@ -148,7 +152,9 @@ qt_tensor *qt_model_forward(qt_ctx *ctx, qt_model *m, const int32_t *ids, int B,
 /* The final hidden states [B, T, D] (after the last norm) and, in *head_w, the
  * output weight [V, D] to multiply them by (fake-quantized once, shared with
  * the embedding when tied): logits = qt_linear_apply(ctx, &m->output, *head_w, h).
- * Training uses it with qt_linear_cross_entropy so logits are never whole. */
+ * Training uses it with qt_linear_input and qt_linear_cross_entropy, so the
+ * logits are never whole (the output Linear has no bias and, in training, no
+ * deployment input rounding). */
 qt_tensor *qt_model_hidden(qt_ctx *ctx, qt_model *m, const int32_t *ids, int B, int T, qt_tensor **head_w);
 
 #endif

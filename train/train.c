@@ -131,7 +131,13 @@ int qt_train_run(const qt_train_spec *sp, qt_train_env *env, int resume, qt_trai
     double t_start = now_s(), t_last = t_start;
     int64_t step0 = step, last_logged = step;
     char qerr[256];
-    while (step < sp->steps) {
+    if (model->output.b || model->output.in_type != QT_GGML_F32 ||
+        (env->teacher && (env->teacher->output.b || env->teacher->output.in_type != QT_GGML_F32))) {
+        snprintf(err, errlen, "[%s] internal: the output layer has a bias or deployment input rounding, which the "
+                 "fused LM-head loss does not apply", sp->stage);
+        rc = -1;
+    }
+    while (rc == 0 && step < sp->steps) {
         if (env->stop && *env->stop) {
             if (save_ckpt(sp, &t, step, &rng, err, errlen)) { rc = -1; break; }
             fprintf(stderr, "\n[%s] interrupted: checkpoint at step %lld written to %s\n", sp->stage, (long long)step,
@@ -146,13 +152,15 @@ int qt_train_run(const qt_train_spec *sp, qt_train_env *env, int resume, qt_trai
         }
         qt_ctx_reset(&ctx);
         qt_zero_grad(t.params, t.n_params);
-        qt_tensor *logits = qt_model_forward(&ctx, model, x, B, T);
-        qt_tensor *ce = qt_cross_entropy(&ctx, logits, y), *loss = ce, *kd = NULL;
+        /* the LM head and its losses in row chunks: B×T×V logits never exist whole */
+        qt_tensor *hw, *h = qt_linear_input(&ctx, &model->output, qt_model_hidden(&ctx, model, x, B, T, &hw));
+        qt_tensor *ce = qt_linear_cross_entropy(&ctx, h, hw, y), *loss = ce, *kd = NULL;
         if (env->teacher && sp->distill_weight > 0) {
             qt_no_grad(&ctx, 1);
-            qt_tensor *tl = qt_model_forward(&ctx, env->teacher, x, B, T);
+            qt_tensor *thw, *th = qt_linear_input(&ctx, &env->teacher->output,
+                                                  qt_model_hidden(&ctx, env->teacher, x, B, T, &thw));
             qt_no_grad(&ctx, -1);
-            kd = qt_kl_div(&ctx, tl, logits, (float)sp->distill_temperature);
+            kd = qt_linear_kl_div(&ctx, th, thw, h, hw, (float)sp->distill_temperature);
             loss = qt_add(&ctx, ce, qt_scale(&ctx, kd, (float)sp->distill_weight));
         }
         float lv = loss->data[0];
