@@ -472,6 +472,10 @@ int qt_import_model_cfg(const char *path, qt_model_cfg *c, char *tok_path, size_
         return -1;
     }
     snprintf(p, sizeof p, "%s/config.json", dir);
+    if (stat(p, &sb) != 0) {
+        snprintf(err, errlen, "%s: no config.json (expected a Hugging Face model directory)", dir);
+        return -1;
+    }
     if (qt_hf_config_read(p, c, err, errlen)) return -1;
     snprintf(p, sizeof p, "%s/tokenizer.json", dir);
     if (tok_len && stat(p, &sb) == 0) snprintf(tok_path, tok_len, "%s", p);

