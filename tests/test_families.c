@@ -93,6 +93,8 @@ static void check_family(const char *dir, const char *tag) {
     CHECK(qt_rows(m->blocks[0].wq.w) == m->cfg.heads * hd && qt_cols(m->blocks[0].wq.w) == m->cfg.dim,
           "%s: wq is %dx%d, expected %dx%d (head_dim %d)", tag, qt_rows(m->blocks[0].wq.w),
           qt_cols(m->blocks[0].wq.w), m->cfg.heads * hd, m->cfg.dim, hd);
+    CHECK(qt_model_head_dim(&m->cfg) == hd && m->cfg.tied == tied, "%s: cfg head_dim %d tied %d, expected %d %d", tag,
+          qt_model_head_dim(&m->cfg), m->cfg.tied, hd, tied);
     /* tied embeddings: no separate output.weight parameter */
     CHECK((qt_model_param(m, "output.weight") == NULL) == (tied == 1), "%s: tied = %d but output.weight is %s", tag,
           tied, qt_model_param(m, "output.weight") ? "a parameter" : "absent");
