@@ -156,9 +156,12 @@ static int collect_with(qt_model *m, const qt_calib *c, int batch, const int *wa
     return 0;
 }
 
+/* every Linear's input reaches its hook; the output layer's hook sees its
+ * input without the B×T×V logits being formed (hooks observe inputs only) */
 static void fwd_model(qt_ctx *ctx, qt_model *m, const qt_calib *c, int s0, int B, void *user) {
     (void)user;
-    qt_model_forward(ctx, m, c->tok + (size_t)s0 * c->T, B, c->T);
+    qt_tensor *hw;
+    qt_linear_input(ctx, &m->output, qt_model_hidden(ctx, m, c->tok + (size_t)s0 * c->T, B, c->T, &hw));
 }
 
 int qt_calib_collect(qt_model *m, const qt_calib *c, int batch, const int *want, int want_xtx, qt_calib_stats *stats,
