@@ -117,11 +117,13 @@ int qt_hf_rope_hd(const qt_model *m, const char *name);
  * model_type llama, mistral, qwen2 or qwen3; what changes the math and qatc
  * does not implement (hidden_act other than silu, rope_scaling other than
  * llama3, attention/mlp biases outside qwen2, quantization_config,
- * pretraining_tp > 1) is refused by name. A sliding window caps ctx (within
- * it attention is plain causal). 0, or -1 with a one-line message. */
-int qt_hf_config_parse(const char *text, const char *path, qt_model_cfg *c, char *err, size_t errlen);
+ * pretraining_tp > 1, other families' multipliers) is refused by name; a
+ * quantization_config only as AutoAWQ GEMM 4-bit with zero points (*awq_group
+ * = its group, else 0). A sliding window caps ctx (within it attention is
+ * plain causal). 0, or -1 with a one-line message. */
+int qt_hf_config_parse(const char *text, const char *path, qt_model_cfg *c, int *awq_group, char *err, size_t errlen);
 /* qt_hf_config_parse of the file at path, then qt_model_cfg_check. */
-int qt_hf_config_read(const char *path, qt_model_cfg *c, char *err, size_t errlen);
+int qt_hf_config_read(const char *path, qt_model_cfg *c, int *awq_group, char *err, size_t errlen);
 /* The distinct shard file names of a model.safetensors.index.json text
  * (path for messages): every weight_map value must be a plain file name. */
 typedef struct {
@@ -153,7 +155,9 @@ qt_model *qt_import_gguf(const char *path, char *err, size_t errlen);
  * qt_hf_config_parse, plus model.safetensors, or model.safetensors.index.json
  * and its shards, every named shard present; F32, F16 or BF16 tensors,
  * shapes as config.json says, finite) as a float model; q/k rows are
- * permuted from HF's half-split rope to ours. A path to a .safetensors file
+ * permuted from HF's half-split rope to ours. An AutoAWQ GEMM checkpoint
+ * (qt_export_awq's form) is read with its Linears dequantized,
+ * w = (q - z)·s. A path to a .safetensors file
  * reads config.json beside it. NULL with a message on error. */
 qt_model *qt_import_hf(const char *path, char *err, size_t errlen);
 

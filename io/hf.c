@@ -127,7 +127,28 @@ static int read_rope_scaling(const cJSON *j, qt_model_cfg *c, const char *path, 
     return 0;
 }
 
-int qt_hf_config_parse(const char *text, const char *path, qt_model_cfg *c, char *err, size_t errlen) {
+/* quantization_config: only AutoAWQ GEMM 4-bit with zero points (qatc's own AWQ export) */
+static int read_quant_config(const cJSON *qc, int *awq_group, const char *path, char *err, size_t errlen) {
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(qc, "quant_method");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(qc, "version");
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(qc, "bits");
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(qc, "group_size");
+    int ok = cJSON_IsString(m) && !strcmp(m->valuestring, "awq") && cJSON_IsString(v) &&
+             (!strcmp(v->valuestring, "gemm") || !strcmp(v->valuestring, "GEMM")) && cJSON_IsNumber(b) &&
+             b->valuedouble == 4 && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(qc, "zero_point")) &&
+             cJSON_IsNumber(g) && (g->valuedouble == 32 || g->valuedouble == 64 || g->valuedouble == 128);
+    if (!ok) {
+        char q[96];
+        snprintf(err, errlen, "%s: quantization_config (quant_method %s) is not supported: import takes a float "
+                 "(F32/F16/BF16) checkpoint or an AutoAWQ GEMM 4-bit one with zero points and group 32/64/128", path,
+                 cJSON_IsString(m) ? clean(m->valuestring, q, sizeof q) : "?");
+        return -1;
+    }
+    *awq_group = (int)g->valuedouble;
+    return 0;
+}
+
+int qt_hf_config_parse(const char *text, const char *path, qt_model_cfg *c, int *awq_group, char *err, size_t errlen) {
     cJSON *j = cJSON_Parse(text);
     if (!j || !cJSON_IsObject(j)) {
         snprintf(err, errlen, "%s: malformed JSON (expected a Hugging Face config.json object)", path);
@@ -135,6 +156,7 @@ int qt_hf_config_parse(const char *text, const char *path, qt_model_cfg *c, char
         return -1;
     }
     memset(c, 0, sizeof *c);
+    *awq_group = 0;
     int rc = -1;
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(j, "model_type");
     const char *type = cJSON_IsString(mt) ? mt->valuestring : NULL;
@@ -201,10 +223,7 @@ int qt_hf_config_parse(const char *text, const char *path, qt_model_cfg *c, char
         goto out;
     }
     const cJSON *qc = cJSON_GetObjectItemCaseSensitive(j, "quantization_config");
-    if (qc && !cJSON_IsNull(qc)) {
-        snprintf(err, errlen, "%s: quantization_config is set: import takes a float (F32/F16/BF16) checkpoint", path);
-        goto out;
-    }
+    if (qc && !cJSON_IsNull(qc) && read_quant_config(qc, awq_group, path, err, errlen)) goto out;
     const cJSON *sw = cJSON_GetObjectItemCaseSensitive(j, "sliding_window");
     int use_sw = c->arch == QT_ARCH_MISTRAL || (c->arch == QT_ARCH_QWEN2 && json_true(j, "use_sliding_window"));
     if (use_sw && sw && json_int(j, "sliding_window", 0, &c->sliding_window, path, err, errlen)) goto out;
@@ -218,11 +237,11 @@ out:
     return rc;
 }
 
-int qt_hf_config_read(const char *path, qt_model_cfg *c, char *err, size_t errlen) {
+int qt_hf_config_read(const char *path, qt_model_cfg *c, int *awq_group, char *err, size_t errlen) {
     size_t n;
     char *text = NULL;
     if (qt_read_file(path, &text, &n, err, errlen)) return -1;
-    int rc = qt_hf_config_parse(text, path, c, err, errlen);
+    int rc = qt_hf_config_parse(text, path, c, awq_group, err, errlen);
     free(text);
     if (rc == 0) {
         char e[256];

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "base/files.h"
+#include "base/half.h"
 #include "io/export.h"
 #include "store/gguf.h"
 #include "store/h5store.h"
@@ -298,6 +299,70 @@ fail:
 
 /* ------------------------------------------------------------ HF import */
 
+/* safetensors tensor t (named hf in file) into tmp as floats, its shape
+ * checked against parameter p */
+static int read_float(const qt_st_tensor *t, const qt_tensor *p, const char *file, const char *hf, float *tmp,
+                      char *err, size_t errlen) {
+    int64_t want[2] = {p->shape[0], p->ndim == 2 ? p->shape[1] : 0};
+    if (t->ndim != p->ndim || t->shape[0] != want[0] || (p->ndim == 2 && t->shape[1] != want[1])) {
+        char got[96] = "", exp[64];
+        for (int d = 0; d < t->ndim && d < 4; d++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? ", " : "", (long long)t->shape[d]);
+        if (p->ndim == 2) snprintf(exp, sizeof exp, "%lld, %lld", (long long)want[0], (long long)want[1]);
+        else snprintf(exp, sizeof exp, "%lld", (long long)want[0]);
+        snprintf(err, errlen, "%s: tensor \"%s\": expected shape [%s] from config.json, found [%s]", file, hf, exp, got);
+        return -1;
+    }
+    char e2[256];
+    if (qt_st_to_f32(t, tmp, p->n, e2, sizeof e2)) {
+        snprintf(err, errlen, "%s: %s", file, e2);
+        return -1;
+    }
+    return 0;
+}
+
+/* An AutoAWQ GEMM Linear (module.qweight int32 [in, out/8], .qzeros int32
+ * [in/g, out/8], both 8 nibbles per int32 in the order 0 2 4 6 1 3 5 7, and
+ * .scales fp16 [in/g, out]) dequantized into dst [out, in] in HF row order:
+ * w[o][i] = (q - z)·s. 1 when the module is there, 0 when not, -1 on error. */
+static int load_awq(const qt_safetensors *st, const char *file, const char *module, int group, float *dst, int out,
+                    int in, char *err, size_t errlen) {
+    static const int ORDER[8] = {0, 2, 4, 6, 1, 3, 5, 7};
+    char nm[200];
+    snprintf(nm, sizeof nm, "%s.qweight", module);
+    const qt_st_tensor *qw = qt_st_find(st, nm);
+    if (!qw) return 0;
+    snprintf(nm, sizeof nm, "%s.qzeros", module);
+    const qt_st_tensor *qz = qt_st_find(st, nm);
+    snprintf(nm, sizeof nm, "%s.scales", module);
+    const qt_st_tensor *sc = qt_st_find(st, nm);
+    int ng = in / group, oc = out / 8;
+    if (in % group || out % 8 || !qz || !sc || qw->dtype != QT_ST_I32 || qz->dtype != QT_ST_I32 || sc->dtype != QT_ST_F16 ||
+        qw->ndim != 2 || qw->shape[0] != in || qw->shape[1] != oc || qz->ndim != 2 || qz->shape[0] != ng ||
+        qz->shape[1] != oc || sc->ndim != 2 || sc->shape[0] != ng || sc->shape[1] != out) {
+        snprintf(err, errlen, "%s: AWQ module \"%s\": expected qweight I32 [%d, %d], qzeros I32 [%d, %d] and scales F16 "
+                 "[%d, %d] (group %d)", file, module, in, oc, ng, oc, ng, out, group);
+        return -1;
+    }
+    const uint8_t *pw = qw->data, *pz = qz->data, *ps = sc->data;
+    for (int i = 0; i < in; i++) {
+        int g = i / group;
+        for (int c = 0; c < oc; c++) {
+            uint32_t w, z;
+            memcpy(&w, pw + ((size_t)i * oc + c) * 4, 4);
+            memcpy(&z, pz + ((size_t)g * oc + c) * 4, 4);
+            for (int k = 0; k < 8; k++) {
+                int o = 8 * c + ORDER[k];
+                uint16_t h;
+                memcpy(&h, ps + ((size_t)g * out + o) * 2, 2);
+                float q = (float)((w >> (4 * k)) & 15u), zz = (float)((z >> (4 * k)) & 15u);
+                dst[(size_t)o * in + i] = (q - zz) * qt_f16_to_f32(h);
+            }
+        }
+    }
+    return 1;
+}
+
 qt_model *qt_import_hf(const char *path, char *err, size_t errlen) {
     char dir[4096], cfgp[4200], stp[4200];
     struct stat sb;
@@ -314,7 +379,8 @@ qt_model *qt_import_hf(const char *path, char *err, size_t errlen) {
     }
     snprintf(cfgp, sizeof cfgp, "%s/config.json", dir);
     qt_model_cfg c;
-    if (qt_hf_config_read(cfgp, &c, err, errlen)) return NULL;
+    int awq_group = 0;
+    if (qt_hf_config_read(cfgp, &c, &awq_group, err, errlen)) return NULL;
     qt_model *m = NULL;
     /* which file holds each tensor */
     const char *files[64];
@@ -375,27 +441,20 @@ qt_model *qt_import_hf(const char *path, char *err, size_t errlen) {
             char hf[160];
             qt_hf_name(p->name, hf, sizeof hf);
             const qt_st_tensor *t = qt_st_find(st, hf);
-            if (!t) continue;
-            int64_t want[2] = {p->shape[0], p->ndim == 2 ? p->shape[1] : 0};
-            if (t->ndim != p->ndim || t->shape[0] != want[0] || (p->ndim == 2 && t->shape[1] != want[1])) {
-                char got[96] = "", exp[64];
-                for (int d = 0; d < t->ndim && d < 4; d++)
-                    snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? ", " : "", (long long)t->shape[d]);
-                if (p->ndim == 2) snprintf(exp, sizeof exp, "%lld, %lld", (long long)want[0], (long long)want[1]);
-                else snprintf(exp, sizeof exp, "%lld", (long long)want[0]);
-                snprintf(err, errlen, "%s: tensor \"%s\": expected shape [%s] from config.json, found [%s]", files[k],
-                         hf, exp, got);
-                rc = -1;
-                break;
-            }
             if (tmp_n < p->n) {
                 free(tmp);
                 tmp = malloc(p->n * sizeof *tmp);
+                if (!tmp) qt_die("out of memory");
                 tmp_n = p->n;
             }
-            char e2[256];
-            if (qt_st_to_f32(t, tmp, p->n, e2, sizeof e2)) {
-                snprintf(err, errlen, "%s: %s", files[k], e2);
+            if (!t && awq_group && p->ndim == 2 && qt_model_linear(m, p->name)) {
+                hf[strlen(hf) - strlen(".weight")] = 0; /* the module */
+                int r = load_awq(st, files[k], hf, awq_group, tmp, p->shape[0], p->shape[1], err, errlen);
+                if (r < 0) rc = -1;
+                if (r <= 0) continue;
+            } else if (!t) {
+                continue;
+            } else if (read_float(t, p, files[k], hf, tmp, err, errlen)) {
                 rc = -1;
                 break;
             }
@@ -446,7 +505,7 @@ static int kind_of(const char *path) {
 int qt_import_is_foreign(const char *path) { return kind_of(path) != 0; }
 
 int qt_import_model_cfg(const char *path, qt_model_cfg *c, char *tok_path, size_t tok_len, char *err, size_t errlen) {
-    int kind = kind_of(path);
+    int kind = kind_of(path), awq_group;
     if (tok_len) tok_path[0] = 0;
     if (kind == 1) {
         qt_gguf *g = qt_gguf_read(path, err, errlen);
@@ -476,7 +535,7 @@ int qt_import_model_cfg(const char *path, qt_model_cfg *c, char *tok_path, size_
         snprintf(err, errlen, "%s: no config.json (expected a Hugging Face model directory)", dir);
         return -1;
     }
-    if (qt_hf_config_read(p, c, err, errlen)) return -1;
+    if (qt_hf_config_read(p, c, &awq_group, err, errlen)) return -1;
     snprintf(p, sizeof p, "%s/tokenizer.json", dir);
     if (tok_len && stat(p, &sb) == 0) snprintf(tok_path, tok_len, "%s", p);
     return 0;

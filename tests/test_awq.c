@@ -66,6 +66,26 @@ static void run(const char *dir, int group, qt_grid grid) {
     qt_st_free(st);
     snprintf(args, sizeof args, "'%s' '%s'", out, ref);
     if (rc == 0) CHECK(tu_run_oracle("tests/oracles/awq_unpack.py", args) == 0, "awq_unpack.py g%d failed", group);
+    /* qatc reads its AWQ directory back: every quantized Linear is its frozen
+     * grid exactly ((q - z)·s), every other tensor its fp16 rounding */
+    qt_model *b = rc == 0 ? qt_import_hf(out, err, sizeof err) : NULL;
+    CHECK(rc != 0 || b != NULL, "AWQ import g%d: %s", group, err);
+    for (int i = 0; b && i < m->n_params; i++) {
+        const qt_tensor *p = m->params[i], *q = b->params[i];
+        const qt_linear_layer *l = qt_model_linear(m, p->name);
+        float *want = malloc(p->n * sizeof *want);
+        if (l && l->wq) {
+            qt_qweight *qw = qt_freeze(l->w, l->wq);
+            qt_qweight_dequant(qw, want);
+            qt_qweight_free(qw);
+        } else {
+            for (size_t k = 0; k < p->n; k++) want[k] = qt_f16_round(p->data[k]);
+        }
+        CHECK(!memcmp(want, q->data, p->n * sizeof *want), "AWQ import g%d: %s differs from the exported values", group,
+              p->name);
+        free(want);
+    }
+    qt_model_free(b);
     free_tiny(m);
 }
 

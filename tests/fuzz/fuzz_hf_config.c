@@ -20,14 +20,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     text[size] = 0;
     char err[1024];
     qt_model_cfg c;
-    if (qt_hf_config_parse(text, "config.json", &c, err, sizeof err) == 0) {
+    int awq = 0, awq2 = 0;
+    if (qt_hf_config_parse(text, "config.json", &c, &awq, err, sizeof err) == 0) {
         if (qt_model_cfg_check(&c, err, sizeof err) == 0 && (size_t)c.vocab * c.dim < (1u << 20) &&
             (size_t)c.layers * c.ffn * c.dim < (1u << 22)) {
             qt_model *m = qt_model_new(&c);
             cJSON *j = qt_hf_config_json(m, "float32");
             char *back = cJSON_PrintUnformatted(j);
             qt_model_cfg c2;
-            if (!back || qt_hf_config_parse(back, "written.json", &c2, err, sizeof err)) {
+            if (!back || qt_hf_config_parse(back, "written.json", &c2, &awq2, err, sizeof err)) {
                 fprintf(stderr, "qatc's own config.json is refused: %s\n%s\n", err, back ? back : "(null)");
                 abort();
             }
