@@ -266,11 +266,12 @@ static int fail_unknown(vctx *c, const char *spath, const char *dpath, const cha
 static int fill_object(vctx *c, const cJSON *obj, const char *spath, const char *dpath, void *base,
                        unsigned *mask);
 
-static int check_file(vctx *c, const char *dpath, const char *path) {
+static int check_file(vctx *c, const char *dpath, const char *path, int dir_ok) {
     if (c->flags & QT_CONFIG_NO_FILE_CHECKS) return 0;
     struct stat st;
     if (stat(path, &st) != 0) return fail(c, "key \"%s\": file \"%s\" not found", dpath, path);
-    if (S_ISDIR(st.st_mode)) return fail(c, "key \"%s\": \"%s\" is a directory, expected a file", dpath, path);
+    if (S_ISDIR(st.st_mode) && !dir_ok)
+        return fail(c, "key \"%s\": \"%s\" is a directory, expected a file", dpath, path);
     return 0;
 }
 
@@ -315,7 +316,7 @@ static int fill_strlist(vctx *c, const qt_cfg_field *f, const cJSON *v, const ch
             size_t sl = strlen(it->valuestring);
             if (!known) {
                 if (sl > 6 && strcmp(it->valuestring + sl - 6, ".jsonl") == 0) {
-                    if (check_file(c, ip, it->valuestring)) return -1;
+                    if (check_file(c, ip, it->valuestring, 0)) return -1;
                 } else {
                     char ch[256];
                     fmt_choices(f->choices, ch, sizeof ch);
@@ -428,7 +429,7 @@ static int set_value(vctx *c, const qt_cfg_field *f, const cJSON *v, const char 
     case QT_FT_STR:
     case QT_FT_PATH: {
         if (!cJSON_IsString(v) || !v->valuestring[0]) return fail_expect(c, f, dpath, v);
-        if (f->type == QT_FT_PATH && check_file(c, dpath, v->valuestring)) return -1;
+        if (f->type == QT_FT_PATH && check_file(c, dpath, v->valuestring, (f->flags & QT_F_DIR_OK) != 0)) return -1;
         char *s = dup_str(c, v->valuestring);
         if (!s) return -1;
         memcpy(dst, &s, sizeof s);
@@ -932,7 +933,9 @@ static void doc_allowed(const qt_cfg_field *f, char *buf, size_t len) {
         fmt_choices_md(f->choices, r, sizeof r, 1);
         snprintf(buf, len, "%s or an existing `.jsonl` file", r);
         break;
-    case QT_FT_PATH: snprintf(buf, len, "an existing file"); break;
+    case QT_FT_PATH:
+        snprintf(buf, len, (f->flags & QT_F_DIR_OK) ? "an existing file or directory" : "an existing file");
+        break;
     case QT_FT_STR: snprintf(buf, len, "non-empty"); break;
     case QT_FT_STRLIST: snprintf(buf, len, "non-empty strings"); break;
     case QT_FT_OBJLIST: snprintf(buf, len, "%s", (f->flags & QT_F_NONEMPTY) ? "at least one item" : ""); break;

@@ -87,7 +87,7 @@ const qt_cfg_field qt_cfg_schema[] = {
     INT("model.vocab", qt_cfg_model, vocab, "256", 2, 1048576, "vocabulary size"),
     NUM("model.rope_theta", qt_cfg_model, rope_theta, "10000", GT0, "RoPE base frequency"),
     NUM("model.norm_eps", qt_cfg_model, norm_eps, "1e-05", GT0, "RMSNorm epsilon"),
-    { .path = "model.init", .type = QT_FT_PATH, .off = offsetof(qt_cfg_model, init),
+    { .path = "model.init", .type = QT_FT_PATH, .flags = QT_F_DIR_OK, .off = offsetof(qt_cfg_model, init),
       .meaning = "FP32 base checkpoint to start from: a qatc .h5, a Hugging Face directory (config.json, "
                  "model.safetensors or a sharded index; F32/F16/BF16) or .safetensors file, or a .gguf "
                  "(F32/F16/BF16/Q8_0/Q4_0/Q4_1, dequantized); when absent, section base pre-trains one" },

@@ -29,6 +29,7 @@ typedef enum {
 #define QT_F_MAX_OPEN  0x10u
 #define QT_F_DERIVED   0x20u  /* default computed from other keys (doc_default says how) */
 #define QT_F_NONEMPTY  0x40u  /* arrays: at least one item */
+#define QT_F_DIR_OK    0x80u  /* paths: a directory is accepted too (a Hugging Face checkpoint) */
 
 typedef struct qt_cfg_field qt_cfg_field;
 
