@@ -420,7 +420,7 @@ int qt_pipeline_run(const qt_config *cfg, const char *config_path, int resume, v
     if (qt_model_cfg_check(&mc, err, sizeof err)) goto out;
     base = qt_model_new(&mc);
     qt_model_init(base, (uint64_t)cfg->seed);
-    fprintf(stderr, "model: %s, %zu parameters\n", cfg->model.arch == QT_ARCH_MLP ? "mlp" : "llama", qt_model_numel(base));
+    fprintf(stderr, "model: %s, %zu parameters\n", qt_arch_name(cfg->model.arch), qt_model_numel(base));
     method_result res[MAX_METHODS];
     memset(res, 0, sizeof res);
     int nres = 0;
