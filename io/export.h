@@ -21,8 +21,10 @@
  * Per family (qt_gguf_arch_of): keys "ARCH.*", attention.key_length /
  * value_length when the head size is not dim/heads, blk.N.attn_{q,k,v}.bias
  * (qwen2), blk.N.attn_{q,k}_norm.weight (qwen3), rope_freqs.weight (llama3
- * rope scaling: the frequency divisors). A tied model has no output.weight
- * (llama.cpp multiplies by token_embd, written at the output Linear's type).
+ * rope scaling: the frequency divisors; llama.cpp reads it only for arch
+ * "llama", so qwen2/qwen3 with rope scaling are refused). A tied model has
+ * no output.weight (llama.cpp multiplies by token_embd, written at the
+ * output Linear's type).
  *
  * GGUF tokenizer (tokenizer.ggml.*): written from the tokenizer's GGUF view
  * (qd_tokenizer_vocab_view, data/tokenizer.h): model, pre (when set),
@@ -148,7 +150,11 @@ int qt_hf_add_float(qt_safetensors *st, const char *name, const float *w, int nd
  * deployed model: weights dequantized; per Linear the input rounding that
  * llama.cpp's CPU backend applies to its tensor type (qt_ggml_vec_dot_type:
  * Q8_0/Q4_0 → Q8_0, Q4_1 → Q8_1, F16 → F16; none for F32/BF16). Turn it off
- * with qt_model_clear_input_types. NULL with a message on error. */
+ * with qt_model_clear_input_types. rope_freqs.weight (arch "llama" only) is
+ * read as llama3 rope scaling: the config gets parameters that give its
+ * divisors back (low_freq_factor 1; bit for bit for files qatc writes so,
+ * within 1e-6 relative otherwise, else refused) and the model computes with
+ * the file's divisors themselves. NULL with a message on error. */
 qt_model *qt_import_gguf(const char *path, char *err, size_t errlen);
 
 /* A Hugging Face checkpoint directory of a decoder family (config.json, see

@@ -284,6 +284,12 @@ int qt_export_gguf(const qt_model *m, const qt_export_opts *o, const char *path,
         snprintf(err, errlen, "gguf export: %s: the mlp arch has no GGUF form (llama, mistral, qwen2 and qwen3 do)", path);
         return -1;
     }
+    if (m->rope_div && strcmp(qt_gguf_arch_of(m->cfg.arch), "llama")) { /* its loader would refuse the file */
+        snprintf(err, errlen, "gguf export: %s: llama3 rope scaling (tensor rope_freqs.weight) has no GGUF form for "
+                 "arch %s: llama.cpp reads it only for arch llama (families llama and mistral)", path,
+                 qt_arch_name(m->cfg.arch));
+        return -1;
+    }
     int type = o->type ? qt_ggml_type_from_name(o->type) : derive_type(m);
     if (type != QT_GGML_F32 && type != QT_GGML_F16 && type != QT_GGML_Q8_0 && type != QT_GGML_Q4_0 &&
         type != QT_GGML_Q4_1) {

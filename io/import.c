@@ -122,73 +122,132 @@ static void set_input_type(qt_linear_layer *l, const qt_gguf_tensor *t, int perm
     free(mins);
 }
 
-/* llama3 rope scaling from llama.cpp's rope_freqs.weight (the divisor d_i of
- * each frequency f_i = theta^(-2i/hd), see nn/model.h): factor = max d; in
- * the smooth band s_i = (1/d_i - 1/factor) / (1 - 1/factor) = a/λ_i - b with
- * λ_i = 2π/f_i, a = orig/(high - low), b = low/(high - low), fitted by least
- * squares over the band; low = 1 fixes the scale (only a and b change the
- * math). The divisors the parameters give must equal the file's (1e-5
- * relative), else the tensor is refused by name. */
-static int rope_scaling_of(const qt_gguf_tensor *t, qt_model_cfg *c, const char *path, char *err, size_t errlen) {
-    int hd = qt_model_head_dim(c), half = hd / 2;
-    if (t->n_dims != 1 || t->ne[0] != (uint64_t)half || t->type != QT_GGML_F32) {
-        snprintf(err, errlen, "%s: tensor \"rope_freqs.weight\": expected F32 [%d] (head size / 2)", path, half);
-        return -1;
-    }
-    float d[512];
-    if (half > 512 || qt_ggml_dequantize(t->type, t->data, d, (size_t)half)) {
-        snprintf(err, errlen, "%s: tensor \"rope_freqs.weight\": head size %d is not supported", path, hd);
-        return -1;
-    }
-    double F = 0, sx = 0, sy = 0, sxx = 0, sxy = 0, lam_one = 0, lam_f = 1e300;
-    int n = 0;
-    for (int i = 0; i < half; i++) F = d[i] > F ? d[i] : F;
-    if (!(F >= 1.0) || !isfinite(F)) {
-        snprintf(err, errlen, "%s: tensor \"rope_freqs.weight\": divisors must be finite and >= 1", path);
-        return -1;
-    }
-    if (F == 1.0) return 0; /* no scaling */
+/* the largest relative difference between c's llama3 divisors and div
+ * (HUGE_VAL when c is no valid config); its index in *worst, value in *got */
+static double rope_fit_err(const qt_model_cfg *c, const float *div, int half, int *worst, float *got) {
+    char e[256];
+    if (qt_model_cfg_check(c, e, sizeof e)) return HUGE_VAL;
+    float mine[512];
+    qt_model_rope_divisors(c, mine);
+    double w = 0.0;
     for (int i = 0; i < half; i++) {
-        double lam = 6.283185307179586 / pow((double)c->rope_theta, -2.0 * i / hd);
-        if (d[i] <= 1.0f) { lam_one = lam > lam_one ? lam : lam_one; continue; }
-        if (d[i] >= (float)F) { lam_f = lam < lam_f ? lam : lam_f; continue; }
-        double sm = (1.0 / d[i] - 1.0 / F) / (1.0 - 1.0 / F), x = 1.0 / lam;
-        sx += x; sy += sm; sxx += x * x; sxy += x * sm; n++;
+        double d = fabs((double)mine[i] - div[i]) / div[i];
+        if (i == 0 || d > w) w = d, *worst = i, *got = mine[i];
     }
-    double a, b;
-    if (n >= 2 && sxx * n - sx * sx > 0) {
-        a = (n * sxy - sx * sy) / (n * sxx - sx * sx);
-        b = (a * sx - sy) / n;
-    } else if (n == 0 && lam_one > 0 && lam_f < 1e300) { /* no smooth band: place it between the two */
-        a = 1.0 / (1.0 / lam_one - 1.0 / lam_f);
-        b = a / lam_f;
-    } else {
-        snprintf(err, errlen, "%s: tensor \"rope_freqs.weight\": divisors do not determine llama3 rope scaling", path);
+    return w;
+}
+
+/* llama3 rope scaling from tensor rope_freqs.weight (llama.cpp divides
+ * frequency i by element i): the divisors are copied into div (head_dim/2,
+ * at most 512) and c gets llama3 parameters that give them back. Only the
+ * ratios original_ctx : low_freq_factor : high_freq_factor matter, so
+ * low_freq_factor is 1 (as in every Llama 3.x config); factor is the largest
+ * divisor; high_freq_factor and original_ctx come from the smooth band: its
+ * two outermost divisors fix both (tried with high_freq_factor rounded to
+ * 1e-3 first, then as fitted); one smooth divisor fixes one relation between
+ * them (tried: high_freq_factor 4 as in Llama 3, or another round one, when
+ * the context comes out an integer; then the context halfway between the
+ * bands); none leaves original_ctx just below the first divided wavelength.
+ * The first candidate that gives every divisor back bit for bit wins (the
+ * files qatc writes with low_freq_factor 1), else the first within 1e-6
+ * relative (a converter computing the frequencies in float32 differs in the
+ * last bits; the model then keeps the file's divisors, see qt_import_gguf),
+ * else the file is refused. Arch qwen2/qwen3: refused (llama.cpp does not
+ * read the tensor there and refuses the file). No tensor: c unchanged. */
+static int rope_freqs(const qt_gguf *g, const char *path, qt_model_cfg *c, float *div, char *err, size_t errlen) {
+    const qt_gguf_tensor *t = qt_gguf_tensor_find(g, "rope_freqs.weight");
+    if (!t) return 0;
+    if (c->arch != QT_ARCH_LLAMA) { /* llama.cpp refuses such a file (a tensor it does not read) */
+        snprintf(err, errlen, "%s: tensor \"rope_freqs.weight\" in a %s file: llama.cpp reads it only for arch "
+                 "llama", path, qt_arch_name(c->arch));
         return -1;
     }
-    /* low = 1: k = 1/b (b > 0 for any llama3 scaling) */
-    if (!(a > 0) || !(b > 0)) {
-        snprintf(err, errlen, "%s: tensor \"rope_freqs.weight\": divisors do not follow llama3 rope scaling", path);
+    const int hd = qt_model_head_dim(c), half = hd / 2;
+    if (t->type != QT_GGML_F32 || t->n_dims != 1 || t->ne[0] != (uint64_t)half || half < 1 || half > 512) {
+        snprintf(err, errlen, "%s: tensor \"rope_freqs.weight\": expected F32 [%d] (half the head size), found %s "
+                 "with ne[0] %llu", path, half, qt_ggml_type_name(t->type), (unsigned long long)t->ne[0]);
         return -1;
     }
-    c->rope_factor = (float)F;
-    c->rope_low_freq = 1.0f;
-    c->rope_high_freq = (float)((b + 1.0) / b);
-    c->rope_orig_ctx = (int)lround(a / b);
-    float chk[512];
-    qt_model_rope_divisors(c, chk);
-    for (int i = 0; i < half; i++)
-        if (fabsf(chk[i] - d[i]) > 1e-5f * d[i]) {
-            snprintf(err, errlen, "%s: tensor \"rope_freqs.weight\": divisor %d = %g does not follow llama3 rope "
-                     "scaling (best fit factor %g, high/low %g, original context %d gives %g)", path, i,
-                     (double)d[i], (double)c->rope_factor, (double)c->rope_high_freq, c->rope_orig_ctx, (double)chk[i]);
+    memcpy(div, t->data, (size_t)half * sizeof *div);
+    double wl[512];
+    for (int i = 0; i < half; i++) {
+        if (!(div[i] >= 1.0f) || !isfinite(div[i]) || (i && div[i] < div[i - 1])) {
+            snprintf(err, errlen, "%s: tensor \"rope_freqs.weight\": divisor %d = %g; llama3 rope scaling has "
+                     "divisors >= 1, non-decreasing toward low frequencies", path, i, (double)div[i]);
             return -1;
         }
+        wl[i] = 6.283185307179586 / pow((double)c->rope_theta, -2.0 * i / hd); /* as qt_model_rope_divisors */
+    }
+    const double f = div[half - 1];
+    int nu = 0, nd = 0;
+    while (nu < half && div[nu] == 1.0f) nu++;
+    while (nd < half && div[half - 1 - nd] == (float)f) nd++;
+    const int i1 = nu, i2 = half - nd - 1; /* the smooth band, s = (orig/wavelength - 1) / (hi - 1) */
+    double s1 = 0.0, s2 = 0.0;
+    if (i2 >= i1) {
+        s1 = (1.0 / div[i1] - 1.0 / f) / (1.0 - 1.0 / f);
+        s2 = (1.0 / div[i2] - 1.0 / f) / (1.0 - 1.0 / f);
+    }
+    double cand[8][2]; /* {high_freq_factor, original_ctx} in order of preference */
+    int n = 0;
+    if (f == 1.0) { /* nothing scaled: factor 1 gives divisors 1 whatever the bands */
+        cand[n][0] = 4.0, cand[n++][1] = qt_model_max_ctx(c);
+    } else if (i2 > i1) {
+        double a = (s2 - s1) / (1.0 / wl[i2] - 1.0 / wl[i1]), b = a / wl[i1] - s1;
+        cand[n][0] = round(1000.0 * (1.0 + 1.0 / b)) / 1000.0, cand[n++][1] = round(a / b);
+        cand[n][0] = 1.0 + 1.0 / b, cand[n++][1] = round(a / b);
+    } else if (i2 == i1) { /* a high_freq_factor of Llama 3's or a round one with an integer context, else the
+                              * context halfway (geometrically) between the bands around the smooth wavelength */
+        static const double nice[] = {4.0, 2.0, 8.0, 3.0, 2.5, 1.5, 16.0};
+        for (size_t k = 0; k < sizeof nice / sizeof nice[0]; k++) {
+            double o = wl[i1] * (1.0 + (nice[k] - 1.0) * s1);
+            if (fabs(o - round(o)) <= 1e-6 * o) cand[n][0] = nice[k], cand[n++][1] = round(o);
+        }
+        double o = round(sqrt(wl[i1] * (i1 + 1 < half ? wl[i1 + 1] : 2.0 * wl[i1])));
+        cand[n][0] = 1.0 + (o / wl[i1] - 1.0) / s1, cand[n++][1] = o;
+    } else {
+        double o = ceil(wl[nu < half ? nu : half - 1]) - 1.0; /* nu < half: f > 1 */
+        cand[n][0] = 4.0, cand[n++][1] = o;
+        if (nu > 0) cand[n][0] = 0.5 * (1.0 + o / wl[nu - 1]), cand[n++][1] = o;
+    }
+    int best = -1, closest = -1, worst = 0;
+    float got = 0.0f;
+    double closest_err = HUGE_VAL;
+    for (int k = 0; k < n; k++) {
+        qt_model_cfg t2 = *c;
+        t2.rope_factor = (float)f, t2.rope_low_freq = 1.0f, t2.rope_high_freq = (float)cand[k][0];
+        t2.rope_orig_ctx = cand[k][1] >= 1.0 && cand[k][1] < 1073741824.0 ? (int)cand[k][1] : 0;
+        int w = 0;
+        float gv = 0.0f;
+        double e = rope_fit_err(&t2, div, half, &w, &gv);
+        if (e == 0.0) {
+            best = k;
+            break;
+        }
+        if (e <= 1e-6 && best < 0) best = k;
+        if (e < closest_err) closest_err = e, closest = k, worst = w, got = gv;
+    }
+    if (best < 0) {
+        if (closest < 0)
+            snprintf(err, errlen, "%s: tensor \"rope_freqs.weight\" is not llama3 rope scaling: no factor, "
+                     "low/high_freq_factor and original context give its divisors", path);
+        else
+            snprintf(err, errlen, "%s: tensor \"rope_freqs.weight\" is not llama3 rope scaling: the closest "
+                     "parameters (factor %.9g, low_freq_factor 1, high_freq_factor %.9g, original context %d) give "
+                     "divisor %d = %.9g, the file has %.9g", path, f, cand[closest][0], (int)cand[closest][1],
+                     worst, (double)got, (double)div[worst]);
+        return -1;
+    }
+    c->rope_factor = (float)f, c->rope_low_freq = 1.0f, c->rope_high_freq = (float)cand[best][0];
+    c->rope_orig_ctx = (int)cand[best][1];
     return 0;
 }
 
-/* the model config of GGUF g (keys of its architecture, tensor shapes) */
-static int gguf_model_cfg(const qt_gguf *g, const char *path, qt_model_cfg *out, char *err, size_t errlen) {
+/* the model config of GGUF g (keys of its architecture, tensor shapes); with
+ * llama3 rope scaling its divisors from rope_freqs.weight into div (at least
+ * 512; may be NULL) */
+static int gguf_model_cfg(const qt_gguf *g, const char *path, qt_model_cfg *out, float *div, char *err,
+                          size_t errlen) {
     char e[256];
     const char *arch = qt_gguf_get_str(g, "general.architecture", e, sizeof e);
     qt_model_cfg c = {.arch = QT_ARCH_LLAMA, .rope_theta = 10000.0f};
@@ -221,8 +280,6 @@ static int gguf_model_cfg(const qt_gguf *g, const char *path, qt_model_cfg *out,
     }
     if (c.head_dim * c.heads == c.dim) c.head_dim = 0;
     c.max_ctx = c.ctx;
-    const qt_gguf_tensor *rf = qt_gguf_tensor_find(g, "rope_freqs.weight");
-    if (rf && rope_scaling_of(rf, &c, path, err, errlen)) return -1;
     const qt_gguf_tensor *emb = qt_gguf_tensor_find(g, "token_embd.weight");
     if (!emb || emb->n_dims != 2 || emb->ne[1] > (1u << 30)) {
         snprintf(err, errlen, "%s: tensor \"token_embd.weight\" is missing or not 2-D", path);
@@ -241,6 +298,8 @@ static int gguf_model_cfg(const qt_gguf *g, const char *path, qt_model_cfg *out,
                  "supported)", path, arch, rope_dim, qt_model_head_dim(&c));
         return -1;
     }
+    float own[512];
+    if (rope_freqs(g, path, &c, div ? div : own, err, errlen)) return -1;
     *out = c;
     return 0;
 }
@@ -250,9 +309,12 @@ qt_model *qt_import_gguf(const char *path, char *err, size_t errlen) {
     if (!g) return NULL;
     qt_model_cfg c;
     qt_model *m = NULL;
-    if (gguf_model_cfg(g, path, &c, err, errlen)) goto fail;
+    float div[512];
+    if (gguf_model_cfg(g, path, &c, div, err, errlen)) goto fail;
     const qt_gguf_tensor *emb = qt_gguf_tensor_find(g, "token_embd.weight");
     m = qt_model_new(&c);
+    /* the file's own divisors (within 1e-6 of c's parameters; equal for files qatc writes) */
+    if (m->rope_div) memcpy(m->rope_div, div, (size_t)(qt_model_head_dim(&c) / 2) * sizeof *div);
     /* llama.cpp's qwen2/qwen3 rotate halves (NEOX): their q/k rows are in HF order */
     const int neox = c.arch == QT_ARCH_QWEN2 || c.arch == QT_ARCH_QWEN3 ? qt_model_head_dim(&c) : 0;
     char nm[96];
@@ -510,7 +572,7 @@ int qt_import_model_cfg(const char *path, qt_model_cfg *c, char *tok_path, size_
     if (kind == 1) {
         qt_gguf *g = qt_gguf_read(path, err, errlen);
         if (!g) return -1;
-        int rc = gguf_model_cfg(g, path, c, err, errlen);
+        int rc = gguf_model_cfg(g, path, c, NULL, err, errlen);
         if (rc == 0 && tok_len && qt_gguf_find(g, "tokenizer.ggml.tokens")) snprintf(tok_path, tok_len, "%s", path);
         qt_gguf_free(g);
         return rc;

@@ -933,7 +933,9 @@ static void doc_allowed(const qt_cfg_field *f, char *buf, size_t len) {
         fmt_choices_md(f->choices, r, sizeof r, 1);
         snprintf(buf, len, "%s or an existing `.jsonl` file", r);
         break;
-    case QT_FT_PATH: snprintf(buf, len, "an existing file"); break;
+    case QT_FT_PATH:
+        snprintf(buf, len, (f->flags & QT_F_DIR_OK) ? "an existing file or directory" : "an existing file");
+        break;
     case QT_FT_STR: snprintf(buf, len, "non-empty"); break;
     case QT_FT_STRLIST: snprintf(buf, len, "non-empty strings"); break;
     case QT_FT_OBJLIST: snprintf(buf, len, "%s", (f->flags & QT_F_NONEMPTY) ? "at least one item" : ""); break;

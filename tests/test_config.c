@@ -311,8 +311,11 @@ static void test_errors(void) {
                  "key \"data.train[1].file\": file \"@/nope.txt\" not found", __LINE__);
     expect_error("{" BASE_OK ", \"eval\": {\"suites\": [\"text\", \"@/missing.jsonl\"]}}",
                  "key \"eval.suites[1]\": file \"@/missing.jsonl\" not found", __LINE__);
+    /* a directory is a Hugging Face checkpoint: without config.json it is refused by name */
     expect_error("{" BASE_OK ", \"model\": {\"init\": \"@\"}}",
                  "key \"model.init\": @: no config.json (expected a Hugging Face model directory)", __LINE__);
+    expect_error("{\"out_dir\": \"x\", \"data\": {\"train\": [{\"file\": \"@\"}]}}",
+                 "key \"data.train[0].file\": \"@\" is a directory, expected a file", __LINE__);
     {
         qt_config cfg;
         char err[1024], path[1024];

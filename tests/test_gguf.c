@@ -11,7 +11,11 @@
  *  - a spec the type cannot hold is refused naming the tensor, unless requantize;
  *  - the tokenizer keys (the byte tokenizer as llama.cpp's "gpt2"), extra
  *    vocabulary rows, a tokenizer larger than the vocabulary refused;
+ *  - llama3 rope scaling (rope_freqs.weight) read back as parameters that give
+ *    the divisors back, foreign float32 divisors kept, non-llama3 ones refused;
+ *    refused for qwen2/qwen3 (llama.cpp reads rope_freqs only for arch llama);
  *  - Q8 block activation rounding: codes within [-127, 127], error <= d/2, STE. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -520,6 +524,116 @@ static void test_q8_blocks(void) {
     qt_ctx_free(&ctx);
 }
 
+/* exports a one-layer model with llama3 rope scaling (rope_div overwritten by
+ * div when given) and imports it: 0 and the imported model in *out, or -1
+ * with the importer's message in err */
+static int rope_case(const char *path, int hd, float theta, float factor, float lo, float hi, int orig,
+                     const float *div, qt_model **out, char *err, size_t errlen) {
+    qt_model_cfg cfg = {.arch = QT_ARCH_LLAMA, .dim = hd, .layers = 1, .heads = 1, .kv_heads = 1, .ffn = 32,
+                        .ctx = 16, .max_ctx = 131072, .vocab = 256, .rope_theta = theta, .norm_eps = 1e-5f,
+                        .rope_factor = factor, .rope_low_freq = lo, .rope_high_freq = hi, .rope_orig_ctx = orig};
+    qt_model *m = qt_model_new(&cfg);
+    qt_model_init(m, 5);
+    if (div) memcpy(m->rope_div, div, (size_t)(hd / 2) * sizeof *div);
+    qt_export_opts o = {.type = "F32"};
+    int rc = qt_export_gguf(m, &o, path, err, errlen);
+    qt_model_free(m);
+    *out = rc ? NULL : qt_import_gguf(path, err, errlen);
+    return *out ? 0 : -1;
+}
+
+/* llama3 rope scaling through GGUF (rope_freqs.weight holds llama.cpp's
+ * divisors): the importer finds parameters that give the divisors back (bit
+ * for bit for qatc's own files with low_freq_factor 1: Llama 3.1 and 3.2,
+ * and the tiny cli_llamacpp_families case with a single smooth divisor),
+ * equivalent ones for other ratios, accepts a converter's float32 frequencies
+ * within 1e-6 (the model keeps the file's divisors exactly) and refuses
+ * divisors no llama3 setting gives. */
+static void test_rope_freqs(const char *dir) {
+    char path[600], err[1024];
+    snprintf(path, sizeof path, "%s/rope.gguf", dir);
+    struct { int hd; float theta, factor, hi; int orig; } exact[] = {
+        {128, 500000.0f, 8.0f, 4.0f, 8192},  /* Llama 3.1 */
+        {64, 500000.0f, 32.0f, 4.0f, 8192},  /* Llama 3.2 1B */
+        {16, 500000.0f, 8.0f, 4.0f, 64},     /* one smooth divisor (hf_families.py's llama3) */
+        {32, 10000.0f, 4.0f, 2.5f, 1000},    /* other high_freq_factor and context */
+    };
+    for (size_t k = 0; k < sizeof exact / sizeof exact[0]; k++) {
+        qt_model *m;
+        int hd = exact[k].hd;
+        if (rope_case(path, hd, exact[k].theta, exact[k].factor, 1.0f, exact[k].hi, exact[k].orig, NULL, &m, err,
+                      sizeof err)) {
+            CHECK(0, "rope case %zu: %s", k, err);
+            continue;
+        }
+        qt_model_cfg want = m->cfg;
+        want.rope_factor = exact[k].factor, want.rope_high_freq = exact[k].hi, want.rope_orig_ctx = exact[k].orig;
+        float d[64];
+        qt_model_rope_divisors(&want, d);
+        int same = !memcmp(d, m->rope_div, (size_t)(hd / 2) * sizeof *d);
+        qt_model_rope_divisors(&m->cfg, d);
+        same = same && !memcmp(d, m->rope_div, (size_t)(hd / 2) * sizeof *d);
+        /* with a single smooth divisor the parameters are not unique; a round high_freq_factor is preferred */
+        int params = m->cfg.rope_factor == exact[k].factor && m->cfg.rope_low_freq == 1.0f &&
+                     m->cfg.rope_high_freq == exact[k].hi && m->cfg.rope_orig_ctx == exact[k].orig;
+        CHECK(same && params, "rope case %zu: imported factor %g low %g high %g orig %d, divisors %s",
+              k, (double)m->cfg.rope_factor, (double)m->cfg.rope_low_freq, (double)m->cfg.rope_high_freq,
+              m->cfg.rope_orig_ctx, same ? "equal" : "differ");
+        qt_model_free(m);
+    }
+    /* low 2, high 8, original 16384 is Llama 3.1's setting scaled: low_freq_factor 1 is found */
+    qt_model *m;
+    if (rope_case(path, 128, 500000.0f, 8.0f, 2.0f, 8.0f, 16384, NULL, &m, err, sizeof err) == 0) {
+        CHECK(m->cfg.rope_low_freq == 1.0f && m->cfg.rope_high_freq == 4.0f && m->cfg.rope_orig_ctx == 8192,
+              "scaled ratios: %g %g %d", (double)m->cfg.rope_low_freq, (double)m->cfg.rope_high_freq,
+              m->cfg.rope_orig_ctx);
+        qt_model_free(m);
+    } else {
+        CHECK(0, "scaled ratios: %s", err);
+    }
+    /* divisors as convert_hf_to_gguf.py computes them (float32 frequencies, then float64) */
+    float div[64], theta = 500000.0f;
+    for (int i = 0; i < 64; i++) {
+        float fr = 1.0f / powf(theta, (float)(2 * i) / 128.0f);
+        double wl = 6.283185307179586 / fr, sm = (8192.0 / wl - 1.0) / 3.0;
+        div[i] = wl < 2048.0 ? 1.0f : wl > 8192.0 ? 8.0f : (float)(1.0 / ((1.0 - sm) / 8.0 + sm));
+    }
+    if (rope_case(path, 128, theta, 8.0f, 1.0f, 4.0f, 8192, div, &m, err, sizeof err) == 0) {
+        CHECK(!memcmp(div, m->rope_div, sizeof div) && m->cfg.rope_orig_ctx == 8192 && m->cfg.rope_high_freq == 4.0f,
+              "float32 converter divisors: not kept, or parameters %.9g %d", (double)m->cfg.rope_high_freq,
+              m->cfg.rope_orig_ctx);
+        qt_model_free(m);
+    } else {
+        CHECK(0, "float32 converter divisors: %s", err);
+    }
+    /* llama.cpp's qwen2 and qwen3 do not read rope_freqs.weight (they refuse a file holding it) */
+    for (int a = 0; a < 2; a++) {
+        qt_model_cfg qc = {.arch = a ? QT_ARCH_QWEN3 : QT_ARCH_QWEN2, .dim = 32, .layers = 1, .heads = 2,
+                           .kv_heads = 2, .ffn = 32, .ctx = 16, .vocab = 256, .rope_theta = 10000.0f, .norm_eps = 1e-5f,
+                           .qkv_bias = !a, .qk_norm = a, .rope_factor = 8.0f, .rope_low_freq = 1.0f,
+                           .rope_high_freq = 4.0f, .rope_orig_ctx = 64};
+        qt_model *q = qt_model_new(&qc);
+        qt_model_init(q, 6);
+        qt_export_opts o = {.type = "F32"};
+        remove(path);
+        CHECK(qt_export_gguf(q, &o, path, err, sizeof err) == -1 && strstr(err, "rope_freqs.weight") &&
+              strstr(err, a ? "qwen3" : "qwen2") && strstr(err, path), "%s with rope scaling: %s",
+              a ? "qwen3" : "qwen2", err);
+        struct stat st;
+        CHECK(stat(path, &st) != 0, "a refused export left a file");
+        qt_model_free(q);
+    }
+    /* not llama3: a smooth band off the curve, decreasing divisors, a divisor below 1 */
+    float bad[3][8] = {{1, 1, 1.5f, 2.5f, 3.0f, 8, 8, 8}, {1, 2, 1.5f, 8, 8, 8, 8, 8}, {0.5f, 1, 1, 1, 8, 8, 8, 8}};
+    const char *why[3] = {"is not llama3 rope scaling", "non-decreasing", ">= 1"};
+    for (int k = 0; k < 3; k++) {
+        CHECK(rope_case(path, 16, 10000.0f, 8.0f, 1.0f, 4.0f, 64, bad[k], &m, err, sizeof err) == -1 &&
+              strstr(err, "rope_freqs.weight") && strstr(err, why[k]) && strstr(err, path),
+              "bad divisors %d: %s", k, m ? "accepted" : err);
+        qt_model_free(m);
+    }
+}
+
 int main(void) {
     char dir[512];
     tu_tmpdir(dir, sizeof dir);
@@ -555,6 +669,7 @@ int main(void) {
     test_refusals(dir);
     test_export_run(dir);
     test_export_tokenizer(dir);
+    test_rope_freqs(dir);
     test_q8_blocks();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

@@ -1,6 +1,7 @@
-# Sourced by the tests that run real llama.cpp (cli_llamacpp, cli_llamacpp_text): the paths,
-# fail(), the npm oracles (a missing one fails the test, naming the installer), a temporary
-# directory removed on exit ($tmp, prefix $1), node-llama-cpp kept offline and on the CPU.
+# Sourced by the tests that run real llama.cpp (cli_llamacpp, cli_llamacpp_text, cli_llamacpp_tokenizers,
+# cli_llamacpp_families): the paths, fail(), the npm oracles (a missing one fails the test, naming the
+# installer), a temporary directory removed on exit ($tmp, prefix $1), node-llama-cpp kept offline and
+# on the CPU.
 set -euo pipefail
 src=${QATC_SRC:?}; bin=${QATC_BIN:?}; py=${QATC_PYTHON:-/usr/bin/python3}
 orc=$src/tests/oracles

@@ -19,6 +19,15 @@ usage: hf_families.py OUT_DIR
         stored F32; tied: grad of model.embed_tokens.weight covers both uses);
         __metadata__ family, B, T, head_dim, tied
   and broken checkpoints OUT_DIR/bad_<what>/ (see write_bad) for refusals.
+usage: hf_families.py --ckpt TAG OUT_DIR [--tokenizer TOKENIZER.json] [KEY=JSON ...] [--ckpt ...]
+  writes, for each --ckpt group, one checkpoint of family TAG (config.json +
+  model.safetensors, F32, random weights as above, seed fixed) with config.json
+  keys overridden by KEY=JSON (e.g. vocab_size=256 intermediate_size=128, as
+  tests/cli/llamacpp_families.sh does); --tokenizer copies the file (and
+  tokenizer_config.json beside it, when present) into OUT_DIR and sets
+  vocab_size to its size (highest id + 1, added tokens included) unless
+  given. No reference is computed; the llama3 band assertion (and the
+  sliding window > T) still holds for the config written.
 usage: hf_families.py --check-hf-ref HF_REF_OUT_DIR
   runs this script's forward on hf_ref.py's f32 checkpoint and compares with
   the logits hf_ref.py computed (an independent check of the Llama math).
@@ -478,8 +487,58 @@ def check_hf_ref(d):
     print(f"hf_families: hf_ref.py f32 logits reproduced, rel err {e:.2e}")
 
 
+def write_one(tag, out, args):
+    """--ckpt: one checkpoint of family tag, config keys overridden (see the usage)."""
+    cfg = dict(FAMILIES[tag])
+    tok = None
+    for a in args:
+        if a.startswith("--tokenizer="):
+            tok = a.split("=", 1)[1]
+            continue
+        key, _, val = a.partition("=")
+        if not _ or not key:
+            sys.exit(f"hf_families: {a!r}: expected KEY=JSON (a config.json key)")
+        cfg[key] = json.loads(val)
+    os.makedirs(out, exist_ok=True)
+    if tok:
+        t = json.load(open(tok, encoding="utf-8"))
+        size = max(list(t["model"]["vocab"].values()) + [x["id"] for x in t.get("added_tokens", [])]) + 1
+        if not any(a.startswith("vocab_size=") for a in args):
+            cfg["vocab_size"] = size
+        assert cfg["vocab_size"] >= size, (cfg["vocab_size"], size)
+        shutil.copyfile(tok, os.path.join(out, "tokenizer.json"))
+        tc = os.path.join(os.path.dirname(tok), "tokenizer_config.json")
+        if os.path.exists(tc):
+            shutil.copyfile(tc, os.path.join(out, "tokenizer_config.json"))
+    spec = Spec(cfg)
+    if spec.rope_scaling:
+        check_llama3_bands(spec)
+    if spec.window is not None:
+        assert spec.window > T
+    w = random_weights(spec, torch.Generator().manual_seed(20250601))
+    write_ckpt(out, cfg, w)
+    print(f"hf_families: {tag}: wrote {out} (vocab {spec.V}, dim {spec.D}, head_dim {spec.hd}, ffn {spec.F}, "
+          f"tied {int(spec.tied)}{', tokenizer ' + os.path.basename(tok) if tok else ''})")
+
+
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--check-hf-ref":
+    if len(sys.argv) >= 4 and sys.argv[1] == "--ckpt":
+        groups, cur = [], None  # one process for several checkpoints: "--ckpt TAG OUT [ARGS] --ckpt ..."
+        for a in sys.argv[1:]:
+            if a == "--ckpt":
+                cur = []
+                groups.append(cur)
+            else:
+                cur.append(a)
+        for g in groups:
+            if len(g) < 2 or g[0] not in FAMILIES:
+                sys.exit(__doc__)
+            args = g[2:]
+            for i, a in enumerate(args):  # "--tokenizer FILE" as one item
+                if a == "--tokenizer" and i + 1 < len(args):
+                    args[i:i + 2] = ["--tokenizer=" + args[i + 1], ""]
+            write_one(g[0], g[1], [a for a in args if a])
+    elif len(sys.argv) == 3 and sys.argv[1] == "--check-hf-ref":
         check_hf_ref(sys.argv[2])
     elif len(sys.argv) == 2:
         main(sys.argv[1])

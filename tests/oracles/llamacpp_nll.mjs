@@ -1,31 +1,43 @@
 // Real llama.cpp (node-llama-cpp's prebuilt CPU binary, offline) scores token ids:
 // consecutive chunks of CTX ids, each from an empty context, the first id of each
 // chunk not scored, a last partial chunk of >= 2 ids scored; NLL of id j from the
-// raw logits after ids 0..j-1, in float64. F32 KV cache, flash attention off.
-// usage: node llamacpp_nll.mjs MODEL.gguf TOKENS.txt CTX
+// raw logits after ids 0..j-1, in float64. F32 KV cache, flash attention off, one thread
+// (on 2 busy shared cores ggml's spin-waiting barriers made two threads ~8x slower; the
+// numbers do not depend on it: each output row is computed whole by one thread).
+// usage: node llamacpp_nll.mjs MODEL.gguf TOKENS.txt CTX [--text TEXT_FILE]
 // prints {"n_scored": N, "nll_mean": X} on one line.
+// --text: llama.cpp's TEXT path: the ids scored are llama.cpp's own tokenization of the
+// file's text (model.tokenize(text, false): special-token strings are text, no BOS added),
+// which is compared with TOKENS.txt (another tokenizer's ids, e.g. qatc's); the line then
+// also holds "n_ids", "ids_equal" (true/false) and "first_diff" (index, -1 when equal).
 import fs from "node:fs";
 process.env.NODE_LLAMA_CPP_SKIP_DOWNLOAD = "true";
 process.env.NODE_LLAMA_CPP_GPU = "false";
 const { getLlama } = await import("node-llama-cpp");
 
-const [modelPath, tokPath, ctxArg] = process.argv.slice(2);
-if (!modelPath || !tokPath || !ctxArg) {
-  console.error("usage: node llamacpp_nll.mjs MODEL.gguf TOKENS.txt CTX");
+const [modelPath, tokPath, ctxArg, textFlag, textPath] = process.argv.slice(2);
+if (!modelPath || !tokPath || !ctxArg || (textFlag !== undefined && (textFlag !== "--text" || !textPath))) {
+  console.error("usage: node llamacpp_nll.mjs MODEL.gguf TOKENS.txt CTX [--text TEXT_FILE]");
   process.exit(2);
 }
 const N = parseInt(ctxArg, 10);
-const ids = fs.readFileSync(tokPath, "utf8").split(/\s+/).filter((s) => s.length).map((s) => parseInt(s, 10));
+const given = fs.readFileSync(tokPath, "utf8").split(/\s+/).filter((s) => s.length).map((s) => parseInt(s, 10));
 
 const llama = await getLlama({ gpu: false, build: "never", skipDownload: true, usePrebuiltBinaries: true,
                                logLevel: "error" });
 const model = await llama.loadModel({ modelPath, gpuLayers: 0 });
 const context = await model.createContext({
-  contextSize: N, batchSize: N, sequences: 1, flashAttention: false,
+  contextSize: N, batchSize: N, sequences: 1, flashAttention: false, threads: 1,
   experimentalKvCacheKeyType: "F32", experimentalKvCacheValueType: "F32",
 });
 const seq = context.getSequence();
-const V = model.tokens ? undefined : undefined; // vocabulary size is taken from the logits map
+let ids = given, extra = {};
+if (textPath) {
+  ids = Array.from(model.tokenize(fs.readFileSync(textPath, "utf8"), false));
+  let first = -1;
+  for (let i = 0; i < Math.max(ids.length, given.length) && first < 0; i++) if (ids[i] !== given[i]) first = i;
+  extra = { n_ids: ids.length, ids_equal: first < 0, first_diff: first };
+}
 
 let sum = 0, count = 0;
 for (let start = 0; start + 1 < ids.length; start += N) {
@@ -47,8 +59,7 @@ for (let start = 0; start + 1 < ids.length; start += N) {
     count++;
   }
 }
-void V;
-console.log(JSON.stringify({ n_scored: count, nll_mean: sum / count }));
+console.log(JSON.stringify({ n_scored: count, nll_mean: sum / count, ...extra }));
 await context.dispose();
 await model.dispose();
 await llama.dispose();
