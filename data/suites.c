@@ -510,9 +510,10 @@ int qd_suite_train_text(const qd_suite *s, uint64_t seed, size_t min_bytes, char
     return train_text(s, seed, min_bytes, text, len, starts, NULL, n_starts, err, errlen);
 }
 
-/* Tokens of the training text item by item, prompt and answer each encoded
- * on its own (as evaluation and llama.cpp's text path see them: the prompt
- * is tokenized, the answer generated after it), with BOS first when the
+/* Tokens of the training text item by item, the prompt encoded on its own
+ * and the answer as its continuation (qd_tokenizer_encode_pair; as
+ * evaluation and llama.cpp's text path see them: the prompt is tokenized,
+ * the answer generated after it), with BOS first when the
  * tokenizer adds one to prompts; tok_starts gets every item's token offset. */
 static int encode_items(const qd_tokenizer *t, const char *text, size_t len, const size_t *starts,
                         const size_t *astarts, size_t n_starts, qd_ids *ids, size_t *tok_starts, char *err,
@@ -522,8 +523,8 @@ static int encode_items(const qd_tokenizer *t, const char *text, size_t len, con
         size_t end = i + 1 < n_starts ? starts[i + 1] : len;
         tok_starts[i] = ids->n;
         if ((bos >= 0 && qd_ids_push(ids, bos, err, errlen)) ||
-            qd_tokenizer_encode(t, text + starts[i], astarts[i] - starts[i], 0, ids, err, errlen) ||
-            qd_tokenizer_encode(t, text + astarts[i], end - astarts[i], 0, ids, err, errlen))
+            qd_tokenizer_encode_pair(t, text + starts[i], astarts[i] - starts[i], text + astarts[i], end - astarts[i],
+                                     ids, ids, err, errlen))
             return -1;
     }
     return 0;

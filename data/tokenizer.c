@@ -456,6 +456,28 @@ static int encode_text(enc *e, const char *s, size_t n, int at_start, int parse_
     return qk_pretokenize(e->t, s, n, at_start, word_cb, e, e->err, e->errlen);
 }
 
+int qd_tokenizer_encode_pair(const qd_tokenizer *t, const char *prompt, size_t plen, const char *answer, size_t alen,
+                             qd_ids *p, qd_ids *a, char *err, size_t errlen) {
+    size_t p0 = p->n;
+    if (qd_tokenizer_encode(t, prompt, plen, 0, p, err, errlen)) return -1;
+    size_t np = p->n - p0;
+    char *both = malloc(plen + alen + 1);
+    qd_ids full = {0};
+    int rc = both ? 0 : -1;
+    if (!both) snprintf(err, errlen, "out of memory");
+    if (rc == 0) {
+        memcpy(both, prompt, plen);
+        memcpy(both + plen, answer, alen);
+        rc = qd_tokenizer_encode(t, both, plen + alen, 0, &full, err, errlen);
+    }
+    int prefix = rc == 0 && full.n >= np && (np == 0 || !memcmp(full.v, p->v + p0, np * sizeof *full.v));
+    for (size_t i = np; prefix && rc == 0 && i < full.n; i++) rc = qd_ids_push(a, full.v[i], err, errlen);
+    if (rc == 0 && !prefix) rc = qd_tokenizer_encode(t, answer, alen, 0, a, err, errlen);
+    qd_ids_free(&full);
+    free(both);
+    return rc;
+}
+
 int qd_tokenizer_encode(const qd_tokenizer *t, const char *text, size_t len, int parse_special, qd_ids *out,
                         char *err, size_t errlen) {
     if (t->kind == QD_TOK_BYTE) {

@@ -105,6 +105,15 @@ int qd_tokenizer_add_eos(const qd_tokenizer *t);
 const char *qd_tokenizer_source(const qd_tokenizer *t);
 
 /* ---- encode / decode ---- */
+/* Appends the ids of a prompt to p and of its answer, as the continuation
+ * a runtime generates after the prompt, to a: the answer's ids are those
+ * that follow the prompt's in the encoding of prompt + answer (so a
+ * SentencePiece dummy prefix "▁" is not put before the answer, which llama.cpp
+ * would print as a space); when that encoding does not start with the
+ * prompt's ids (a merge across the boundary), the answer is encoded alone.
+ * Returns 0, or -1 with a message. */
+int qd_tokenizer_encode_pair(const qd_tokenizer *t, const char *prompt, size_t plen, const char *answer, size_t alen,
+                             qd_ids *p, qd_ids *a, char *err, size_t errlen);
 /* Appends the ids of len bytes of text to out (no BOS/EOS). With
  * parse_special, added/special token strings in the text become their ids;
  * without, special ones are ordinary text (non-special added tokens are

@@ -106,8 +106,7 @@ static int item_ids(const qd_tokenizer *tok, const char *prompt, const char *ans
     }
     if (qd_tokenizer_add_bos(tok) && qd_tokenizer_bos(tok) >= 0 && qd_ids_push(p, qd_tokenizer_bos(tok), e, sizeof e))
         return -1;
-    return qd_tokenizer_encode(tok, prompt, strlen(prompt), 0, p, e, sizeof e) ||
-           qd_tokenizer_encode(tok, answer, strlen(answer), 0, a, e, sizeof e);
+    return qd_tokenizer_encode_pair(tok, prompt, strlen(prompt), answer, strlen(answer), p, a, e, sizeof e);
 }
 
 double qt_eval_exact_match(qt_ctx *ctx, qt_model *m, const qd_tokenizer *tok, const char *const *prompts,

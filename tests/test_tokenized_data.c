@@ -112,13 +112,29 @@ static void test_suite_items(qd_tokenizer *t) {
         size_t t0 = src->starts[i], t1 = i + 1 < n ? src->starts[i + 1] : src->n;
         const char *eq = memchr(text + b0, '=', b1 - b0);
         size_t pl = (size_t)(eq - (text + b0)) + 1;
-        qd_ids want = {0};
+        /* BOS + the prompt's own ids, then answer ids that a runtime detokenizes
+         * to exactly the answer text (no SentencePiece "▁" before it), and that
+         * continue the prompt as the joint encoding of prompt + answer does */
+        qd_ids want = {0}, joint = {0};
         if (bos >= 0) qd_ids_push(&want, bos, err, sizeof err);
         qd_tokenizer_encode(t, text + b0, pl, 0, &want, err, sizeof err);
-        qd_tokenizer_encode(t, text + b0 + pl, b1 - b0 - pl, 0, &want, err, sizeof err);
-        CHECK(want.n == t1 - t0 && !memcmp(want.v, src->tok + t0, want.n * sizeof *want.v),
-              "item %zu (\"%.*s\"): tokens are not BOS + prompt + answer", i, (int)(b1 - b0 - 1), text + b0);
+        size_t np = want.n;
+        CHECK(np <= t1 - t0 && !memcmp(want.v, src->tok + t0, np * sizeof *want.v),
+              "item %zu (\"%.*s\"): tokens do not start with BOS + the prompt", i, (int)(b1 - b0 - 1), text + b0);
+        char *ans = NULL;
+        size_t alen = 0;
+        if (np <= t1 - t0)
+            CHECK(qd_tokenizer_decode(t, src->tok + t0 + np, t1 - t0 - np, &ans, &alen, err, sizeof err) == 0 &&
+                      alen == b1 - b0 - pl && !memcmp(ans, text + b0 + pl, alen),
+                  "item %zu (\"%.*s\"): answer ids decode to \"%.*s\"", i, (int)(b1 - b0 - 1), text + b0, (int)alen,
+                  ans ? ans : "");
+        free(ans);
+        if (bos >= 0) qd_ids_push(&joint, bos, err, sizeof err);
+        qd_tokenizer_encode(t, text + b0, b1 - b0, 0, &joint, err, sizeof err);
+        CHECK(joint.n == t1 - t0 && !memcmp(joint.v, src->tok + t0, joint.n * sizeof *joint.v),
+              "item %zu: not the joint encoding of prompt + answer", i);
         qd_ids_free(&want);
+        qd_ids_free(&joint);
         if (tu_failures) break;
     }
     free(text);
