@@ -48,7 +48,61 @@ int qt_quant_spec_check(const qt_quant_spec *spec, int rows, int cols, char *err
         snprintf(err, errlen, "quant group = %d does not divide the row length %d", spec->group, cols);
         return -1;
     }
+    if (spec->dq_bits) {
+        if (spec->dq_bits < 4 || spec->dq_bits > 8 || spec->grid == QT_GRID_ASYM || !spec->fp16_scales ||
+            (spec->group != 16 && spec->group != 32)) {
+            snprintf(err, errlen, "quant scale bits = %d with a %s grid, group %d, fp16_scales %d (super-block scales: "
+                     "expected 4..8 bits, sym or float_min, group 16 or 32, fp16 scales)", spec->dq_bits,
+                     spec->grid == QT_GRID_ASYM ? "asym" : spec->grid == QT_GRID_SYM ? "sym" : "float_min",
+                     spec->group, spec->fp16_scales);
+            return -1;
+        }
+        if (cols % QT_SUPERBLOCK) {
+            snprintf(err, errlen, "row length %d is not a multiple of the super-block of %d weights", cols,
+                     QT_SUPERBLOCK);
+            return -1;
+        }
+    }
     return 0;
+}
+
+int qt_quant_span_groups(const qt_quant_spec *spec) { return spec->dq_bits ? QT_SUPERBLOCK / spec->group : 1; }
+
+/* round(x / step) clamped to [lo, hi], as the K-quant sub-scales are chosen */
+static float dq_level(float x, float step, float lo, float hi) {
+    float r = rintf(x / step);
+    return (r < lo ? lo : r > hi ? hi : r) + 0.0f;
+}
+
+void qt_quant_effective_span(const qt_quant_spec *spec, const float *scale, const float *offset, qt_qparams *p,
+                             float *d, float *dmin) {
+    if (!spec->dq_bits) {
+        p[0] = qt_quant_effective(spec, scale[0], offset ? offset[0] : 0.0f);
+        if (d) *d = 0.0f;
+        if (dmin) *dmin = 0.0f;
+        return;
+    }
+    const int n = QT_SUPERBLOCK / spec->group, fmin = spec->grid == QT_GRID_FLOAT_MIN;
+    const float L = (float)(fmin ? (1 << spec->dq_bits) - 1 : (1 << (spec->dq_bits - 1)) - 1);
+    float smax = QT_SCALE_EPS, mumax = 0.0f;
+    for (int j = 0; j < n; j++) {
+        float sj = scale[j] >= QT_SCALE_EPS ? scale[j] : QT_SCALE_EPS, mu = fmin ? -offset[j] : 0.0f;
+        smax = sj > smax ? sj : smax;
+        mumax = mu > mumax ? mu : mumax;
+    }
+    float sd = qt_f16_round(smax / L), md = qt_f16_round(mumax / L);
+    sd = sd >= 0x1p-24f ? sd : 0x1p-24f;
+    for (int j = 0; j < n; j++) {
+        float sj = scale[j] >= QT_SCALE_EPS ? scale[j] : QT_SCALE_EPS;
+        p[j].s = sd * dq_level(sj, sd, 1.0f, L);
+        p[j].z = 0.0f;
+        if (fmin && md > 0.0f) {
+            float mu = -offset[j] > 0.0f ? -offset[j] : 0.0f;
+            p[j].z = 0.0f - md * dq_level(mu, md, 0.0f, L);
+        }
+    }
+    if (d) *d = sd;
+    if (dmin) *dmin = fmin ? md : 0.0f;
 }
 
 /* ---------------------------------------------------------------- state */
@@ -89,6 +143,11 @@ void qt_quantizer_clamp(qt_quantizer *q) {
     float *s = q->scale->data;
     for (size_t i = 0; i < q->scale->n; i++)
         if (!(s[i] >= QT_SCALE_EPS)) s[i] = QT_SCALE_EPS; /* also catches NaN */
+    if (q->spec.dq_bits && q->offset) { /* K-quant mins are subtracted: m <= 0 */
+        float *m = q->offset->data;
+        for (size_t i = 0; i < q->offset->n; i++)
+            if (!(m[i] <= 0.0f)) m[i] = 0.0f;
+    }
     if (q->spec.grid == QT_GRID_ASYM) {
         float *z = q->offset->data, hi = (float)qt_quant_qmax(&q->spec);
         for (size_t i = 0; i < q->offset->n; i++) {
@@ -264,12 +323,13 @@ static void fake_quant_backward(qt_ctx *ctx, qt_node *nd) {
     const float lo = (float)qt_quant_qmin(spec), hi = (float)qt_quant_qmax(spec);
     const double g = qt_quantizer_lsq_g(q);
     const int rows = q->rows, cols = q->cols, ng = q->ngroups, gs = q->gsize;
-    const int per_tensor = spec->group == QT_GROUP_PER_TENSOR;
+    const int per_tensor = spec->group == QT_GROUP_PER_TENSOR, span = qt_quant_span_groups(spec);
     const int par = w->n > 32768;
 
     /* gradient of the parameter through max(·, eps) and, for z, clamp(·, 0, hi) */
 #define SCALE_PASS(k) (sp[k] >= QT_SCALE_EPS ? 1.0 : 0.0)
-#define OFFSET_PASS(k) (spec->grid == QT_GRID_ASYM ? ((op[k] >= 0.0f) & (op[k] <= hi) ? 1.0 : 0.0) : 1.0)
+#define OFFSET_PASS(k) (spec->grid == QT_GRID_ASYM ? ((op[k] >= 0.0f) & (op[k] <= hi) ? 1.0 : 0.0) \
+                        : spec->dq_bits ? (op[k] <= 0.0f ? 1.0 : 0.0) : 1.0)
     if (per_tensor) {
         qt_qparams p = qt_quant_effective(spec, sp[0], op ? op[0] : 0.0f);
         double as = 0.0, ao = 0.0;
@@ -283,13 +343,17 @@ static void fake_quant_backward(qt_ctx *ctx, qt_node *nd) {
     } else {
 #pragma omp parallel for if (par)
         for (int r = 0; r < rows; r++) {
-            for (int k = 0; k < ng; k++) {
-                size_t pi = (size_t)r * ng + k, o = (size_t)r * cols + (size_t)k * gs;
-                qt_qparams p = qt_quant_effective(spec, sp[pi], op ? op[pi] : 0.0f);
-                double as = 0.0, ao = 0.0;
-                group_bwd(spec->grid, lo, hi, p, w->data + o, dy + o, dw ? dw + o : NULL, (size_t)gs, &as, &ao);
-                if (ds) ds[pi] += (float)(g * SCALE_PASS(pi) * as);
-                if (doff) doff[pi] += (float)(g * OFFSET_PASS(pi) * ao);
+            qt_qparams p[QT_SUPERBLOCK / 16];
+            for (int k = 0; k < ng; k += span) {
+                size_t p0 = (size_t)r * ng + k;
+                qt_quant_effective_span(spec, sp + p0, op ? op + p0 : NULL, p, NULL, NULL);
+                for (int j = 0; j < span; j++) {
+                    size_t pi = p0 + j, o = (size_t)r * cols + (size_t)(k + j) * gs;
+                    double as = 0.0, ao = 0.0;
+                    group_bwd(spec->grid, lo, hi, p[j], w->data + o, dy + o, dw ? dw + o : NULL, (size_t)gs, &as, &ao);
+                    if (ds) ds[pi] += (float)(g * SCALE_PASS(pi) * as);
+                    if (doff) doff[pi] += (float)(g * OFFSET_PASS(pi) * ao);
+                }
             }
         }
     }
@@ -309,12 +373,17 @@ qt_tensor *qt_fake_quant(qt_ctx *ctx, qt_tensor *w, qt_quantizer *q) {
     const float lo = (float)qt_quant_qmin(spec), hi = (float)qt_quant_qmax(spec);
     const int rows = q->rows, cols = q->cols, ng = q->ngroups, gs = q->gsize;
     const int per_tensor = spec->group == QT_GROUP_PER_TENSOR;
+    const int span = qt_quant_span_groups(spec);
 #pragma omp parallel for if (w->n > 32768)
     for (int r = 0; r < rows; r++) {
-        for (int k = 0; k < ng; k++) {
-            size_t pi = per_tensor ? 0 : (size_t)r * ng + k, o = (size_t)r * cols + (size_t)k * gs;
-            qt_qparams p = qt_quant_effective(spec, sp[pi], op ? op[pi] : 0.0f);
-            group_fwd(spec->grid, lo, hi, p, w->data + o, (size_t)gs, y->data + o);
+        qt_qparams p[QT_SUPERBLOCK / 16];
+        for (int k = 0; k < ng; k += span) {
+            size_t p0 = per_tensor ? 0 : (size_t)r * ng + k;
+            qt_quant_effective_span(spec, sp + p0, op ? op + p0 : NULL, p, NULL, NULL);
+            for (int j = 0; j < span; j++) {
+                size_t o = (size_t)r * cols + (size_t)(k + j) * gs;
+                group_fwd(spec->grid, lo, hi, p[j], w->data + o, (size_t)gs, y->data + o);
+            }
         }
     }
     qt_tensor *in[3] = {w, q->scale, q->offset};

@@ -1,6 +1,8 @@
 /* Scale initialisers: absmax / min-max, and an MSE clipping search that
  * evaluates each candidate with the exact fake-quant arithmetic
- * (qt_quant_group_sqerr), fp16 scale and zero-point rounding included.
+ * (qt_quant_group_sqerr), fp16 scale and zero-point rounding included (a
+ * double-quantized spec is searched group by group, before its super-block
+ * rounding of the scales).
  * Not part of the training step: runs once before training (or in PTQ).
  * OpenMP over groups, or over the candidates when one group is the whole tensor. */
 #include <math.h>
@@ -41,9 +43,11 @@ static void candidate(const qt_quant_spec *spec, grp_stats st, float r, float *s
         float z = rintf(-lo / s);
         *offset = (z < 0.0f ? 0.0f : z > qmax ? qmax : z) + 0.0f;
     } else {
-        float range = st.mx - st.mn;
+        /* K-quant mins are subtracted (m <= 0): the range then reaches down to 0 at least */
+        float mn = spec->dq_bits && st.mn > 0.0f ? 0.0f : st.mn, range = st.mx - mn;
         *scale = at_least_eps(r * range / qmax);
-        *offset = r == 1.0f ? st.mn : st.mn + 0.5f * (1.0f - r) * range;
+        *offset = r == 1.0f ? mn : mn + 0.5f * (1.0f - r) * range;
+        if (spec->dq_bits && *offset > 0.0f) *offset = 0.0f;
     }
 }
 
@@ -125,9 +129,12 @@ double qt_quant_sqerr(const qt_quantizer *q, const qt_tensor *w) {
     size_t ngr = (size_t)q->srows * q->ngroups;
     size_t span = q->spec.group == QT_GROUP_PER_TENSOR ? w->n : (size_t)q->gsize;
     const float *sc = q->scale->data, *of = q->offset ? q->offset->data : NULL;
+    const int sbg = qt_quant_span_groups(&q->spec);
     double acc = 0.0;
-    for (size_t i = 0; i < ngr; i++)
-        acc += qt_quant_group_sqerr(&q->spec, qt_quant_effective(&q->spec, sc[i], of ? of[i] : 0.0f),
-                                    w->data + i * span, span);
+    for (size_t i = 0; i < ngr; i += (size_t)sbg) {
+        qt_qparams p[QT_SUPERBLOCK / 16];
+        qt_quant_effective_span(&q->spec, sc + i, of ? of + i : NULL, p, NULL, NULL);
+        for (int j = 0; j < sbg; j++) acc += qt_quant_group_sqerr(&q->spec, p[j], w->data + (i + j) * span, span);
+    }
     return acc;
 }

@@ -14,6 +14,25 @@
  * straight-through: the gradient reaches the fp32 parameter unchanged (times
  * the indicator scale >= QT_SCALE_EPS, as torch.clamp(min=eps) gives it).
  *
+ * Double quantization (dq_bits = D > 0; llama.cpp's K-quants): groups of 16
+ * or 32 along a row form super-blocks of QT_SUPERBLOCK = 256 weights whose
+ * group scales (and mins) are themselves D-bit integers times an fp16
+ * super-block scale. With s_j = max(scale_j, eps) the raw scales of the
+ * super-block's groups and L = 2^(D-1)-1 (SYM, signed sub-scales used on
+ * their positive side) or 2^D-1 (FLOAT_MIN):
+ *   d  = max(fp16(max_j s_j / L), 2^-24)      sc_j = clamp(round(s_j/d), 1, L)
+ *   s_eff_j = d·sc_j                          (exact in fp32)
+ *   FLOAT_MIN, mins below zero only (m_eff = -dmin·mq, K-quants subtract):
+ *   μ_j = max(-offset_j, 0)   dmin = fp16(max_j μ_j / L)
+ *   mq_j = dmin > 0 ? clamp(round(μ_j/dmin), 0, L) : 0    m_eff_j = 0 - dmin·mq_j
+ * and the group is quantized with (s_eff_j, m_eff_j) as above. Gradients go
+ * straight through the sub-scale rounding (d and dmin held fixed): the LSQ
+ * gradients of s_eff_j and m_eff_j reach scale_j and offset_j unchanged
+ * (times scale_j >= eps, and for the min offset_j <= 0; qt_quantizer_clamp
+ * projects positive mins to 0). K types: Q2_K = FLOAT_MIN 2-bit g16 D4,
+ * Q3_K = SYM 3-bit g16 D6, Q4_K = FLOAT_MIN 4-bit g32 D6, Q5_K = FLOAT_MIN
+ * 5-bit g32 D6, Q6_K = SYM 6-bit g16 D8 (quant/ggml_blocks.h).
+ *
  * Gradients (LSQ, Esser et al. 2020), with x the pre-rounding value (w/s, or
  * (w - m)/d) and [lo, hi] its clip range (SYM [-Qn, Qp]; ASYM [-z, 2^b-1-z];
  * FLOAT_MIN [0, 2^b-1]); "inside" means lo <= x <= hi, decided on the fp32,
@@ -55,6 +74,9 @@ typedef enum { QT_GRID_SYM = 0, QT_GRID_ASYM = 1, QT_GRID_FLOAT_MIN = 2 } qt_gri
  * no gradient; qt_quantizer_clamp() projects it back. */
 #define QT_SCALE_EPS 0x1p-24f
 
+/* Weights per super-block of a double-quantized spec (llama.cpp's QK_K). */
+#define QT_SUPERBLOCK 256
+
 typedef struct qt_quant_spec {
     int bits;         /* 2..8 */
     int group;        /* >0: that many contiguous weights of a row (must divide the row);
@@ -62,6 +84,7 @@ typedef struct qt_quant_spec {
     qt_grid grid;
     int learnable;    /* 1: scale (and offset) are trained by LSQ; 0: fixed (no gradient) */
     int fp16_scales;  /* 1: the forward uses fp16-rounded scales (and FLOAT_MIN mins) */
+    int dq_bits;      /* 0: group scales independent; 4..8: quantized per super-block (see the top) */
 } qt_quant_spec;
 
 /* Learnable quantizer state of one weight W [rows, cols] (rows = product of
@@ -91,6 +114,16 @@ int qt_quant_qmax(const qt_quant_spec *spec);
 /* Checks a spec for a weight of rows x cols; 0 if valid, else -1 with a
  * message in err naming the field and the value. */
 int qt_quant_spec_check(const qt_quant_spec *spec, int rows, int cols, char *err, size_t errlen);
+
+/* Groups whose effective parameters are computed together: 256/group for a
+ * double-quantized spec (one super-block), else 1. */
+int qt_quant_span_groups(const qt_quant_spec *spec);
+/* Effective parameters of qt_quant_span_groups(spec) consecutive groups of
+ * one row from their raw scales and offsets (offset NULL for SYM) into p;
+ * for a double-quantized spec also the super-block scale to *d and min scale
+ * to *dmin (either may be NULL; dmin is 0 for SYM). */
+void qt_quant_effective_span(const qt_quant_spec *spec, const float *scale, const float *offset, qt_qparams *p,
+                             float *d, float *dmin);
 
 /* ---- quantizer state (fakequant.c) ---- */
 /* A quantizer for weight w (shape and name taken from w): scale and offset
@@ -153,6 +186,8 @@ typedef struct qt_qweight {
     float *scales;        /* [srows·ngroups] effective s or d (eps-clamped, fp16-rounded if fp16_scales) */
     uint8_t *zeros;       /* ASYM: integer zero points in [0, 2^b-1]; else NULL */
     float *mins;          /* FLOAT_MIN: m (fp16-rounded if fp16_scales); else NULL */
+    float *sb_d;          /* dq_bits: [srows·cols/256] super-block scales d (fp16 values); else NULL */
+    float *sb_dmin;       /* dq_bits and FLOAT_MIN: [srows·cols/256] super-block min scales; else NULL */
 } qt_qweight;
 
 /* An empty (zeroed) quantized weight for rows x cols; NULL with a message in

@@ -32,6 +32,11 @@ qt_qweight *qt_qweight_new(const qt_quant_spec *spec, int rows, int cols, char *
     qw->scales = xcalloc(ns, sizeof(float));
     if (spec->grid == QT_GRID_ASYM) qw->zeros = xcalloc(ns, 1);
     if (spec->grid == QT_GRID_FLOAT_MIN) qw->mins = xcalloc(ns, sizeof(float));
+    if (spec->dq_bits) {
+        size_t nsb = (size_t)qw->srows * (cols / QT_SUPERBLOCK);
+        qw->sb_d = xcalloc(nsb, sizeof(float));
+        if (spec->grid == QT_GRID_FLOAT_MIN) qw->sb_dmin = xcalloc(nsb, sizeof(float));
+    }
     return qw;
 }
 
@@ -42,6 +47,8 @@ void qt_qweight_free(qt_qweight *qw) {
     free(qw->scales);
     free(qw->zeros);
     free(qw->mins);
+    free(qw->sb_d);
+    free(qw->sb_dmin);
     free(qw);
 }
 
@@ -60,18 +67,25 @@ qt_qweight *qt_freeze(const qt_tensor *w, const qt_quantizer *q) {
     const int qn = -qt_quant_qmin(spec);
     /* SYM codes are produced unsigned (q + Qn) into the int8 array, then shifted in place */
     uint8_t *u = spec->grid == QT_GRID_SYM ? (uint8_t *)qw->codes_s8 : qw->codes_u8;
+    const int span = qt_quant_span_groups(spec);
     size_t ns = (size_t)qw->srows * ng;
-    for (size_t i = 0; i < ns; i++) {
-        qt_qparams p = qt_quant_effective(spec, sp[i], op ? op[i] : 0.0f);
-        qw->scales[i] = p.s;
-        if (qw->zeros) qw->zeros[i] = (uint8_t)(int)p.z;
-        if (qw->mins) qw->mins[i] = p.z;
+    for (size_t i = 0; i < ns; i += (size_t)span) {
+        qt_qparams p[QT_SUPERBLOCK / 16];
+        float d, dmin;
+        qt_quant_effective_span(spec, sp + i, op ? op + i : NULL, p, &d, &dmin);
+        for (int j = 0; j < span; j++) {
+            qw->scales[i + j] = p[j].s;
+            if (qw->zeros) qw->zeros[i + j] = (uint8_t)(int)p[j].z;
+            if (qw->mins) qw->mins[i + j] = p[j].z;
+        }
+        if (qw->sb_d) qw->sb_d[i / span] = d;
+        if (qw->sb_dmin) qw->sb_dmin[i / span] = dmin;
     }
 #pragma omp parallel for if (w->n > 32768)
     for (int r = 0; r < q->rows; r++) {
         for (int k = 0; k < ng; k++) {
             size_t pi = per_tensor ? 0 : (size_t)r * ng + k, o = (size_t)r * cols + (size_t)k * gs;
-            qt_qparams p = qt_quant_effective(spec, sp[pi], op ? op[pi] : 0.0f);
+            qt_qparams p = {qw->scales[pi], qw->zeros ? (float)qw->zeros[pi] : qw->mins ? qw->mins[pi] : 0.0f};
             qt_quant_group(spec, p, w->data + o, (size_t)gs, NULL, u + o);
             if (spec->grid == QT_GRID_SYM) {
                 int8_t *c = qw->codes_s8 + o;

@@ -12,7 +12,11 @@
  *  - pack/unpack round trips, documented nibble order, qweight pack/unpack;
  *  - scales stay positive: eps in the forward, qt_quantizer_clamp after a step;
  *  - round half to even at exact .5; fixed quantizers get no gradient;
- *  - a repeated training step allocates nothing new. */
+ *  - a repeated training step allocates nothing new;
+ *  - double quantization (K-quant layouts): effective scales on the
+ *    super-block grid, forward and gradients those of a plain grid holding
+ *    the effective parameters (straight through the sub-scale rounding),
+ *    freeze keeps the super-block scales, bad specs refused. */
 #include "quant/quant.h"
 #include "test_util.h"
 
@@ -638,6 +642,142 @@ static void alloc_check(uint64_t *rng) {
     qt_param_free(w);
 }
 
+/* ---------------------------------------------------------------- double quantization (K-quants) */
+
+/* For each K-quant layout: the effective scales have the super-block
+ * structure (d an fp16 value, s_eff = d·sc with sc an integer in [1, L],
+ * mins -dmin·mq with mq in [0, L]); forward and every gradient equal those
+ * of a plain quantizer (no sub-scale rounding, fp32 scales) holding the
+ * effective parameters, i.e. the gradient goes straight through the
+ * sub-scale rounding; a raw min above 0 gets no gradient and is projected to
+ * 0; freeze -> dequant is the forward bit for bit and keeps d and dmin. */
+static void dq_check(uint64_t *rng) {
+    static const struct { qt_grid grid; int bits, group, dq; const char *name; } K[] = {
+        {QT_GRID_FLOAT_MIN, 2, 16, 4, "Q2_K"}, {QT_GRID_SYM, 3, 16, 6, "Q3_K"}, {QT_GRID_FLOAT_MIN, 4, 32, 6, "Q4_K"},
+        {QT_GRID_FLOAT_MIN, 5, 32, 6, "Q5_K"}, {QT_GRID_SYM, 6, 16, 8, "Q6_K"}};
+    const int rows = 64, cols = 512;
+    for (size_t t = 0; t < sizeof K / sizeof K[0]; t++) {
+        qt_tensor *w = qt_param_new("dq", 2, (int[]){rows, cols});
+        tu_fill_normal(w->data, w->n, 0.05f, rng);
+        for (int r = 0; r < rows; r++) w->data[(size_t)r * cols + (r * 37) % cols] *= 12.0f; /* outliers */
+        for (int c = 0; c < cols; c++) w->data[c] = fabsf(w->data[c]);                       /* a positive row */
+        qt_quant_spec spec = {.bits = K[t].bits, .group = K[t].group, .grid = K[t].grid, .learnable = 1,
+                              .fp16_scales = 1, .dq_bits = K[t].dq};
+        qt_quantizer *q = qt_quantizer_new(&spec, w, NULL, 0);
+        CHECK(q != NULL, "%s: spec refused", K[t].name);
+        if (!q) continue;
+        qt_quant_init_mse(q, w, 20, 0.6f);
+        size_t ns = q->scale->n;
+        for (size_t k = 0; k < ns; k += 7) q->scale->data[k] *= 0.3f + (float)(k % 5) * 0.4f;
+        if (q->offset) {
+            for (size_t k = 0; k < ns; k++) CHECK(q->offset->data[k] <= 0.0f, "%s: init gave min %g > 0", K[t].name,
+                                                  q->offset->data[k]);
+            for (size_t k = 3; k < ns; k += 11) q->offset->data[k] = 0.01f; /* above 0: acts as 0, no gradient */
+        }
+        /* structure */
+        const int span = qt_quant_span_groups(&spec), fmin = K[t].grid == QT_GRID_FLOAT_MIN;
+        const float L = (float)(fmin ? (1 << K[t].dq) - 1 : (1 << (K[t].dq - 1)) - 1);
+        CHECK(span == 256 / K[t].group, "%s: span %d", K[t].name, span);
+        float *se = malloc(ns * sizeof(float)), *me = calloc(ns, sizeof(float));
+        int n_bad = 0, n_distinct = 0;
+        for (size_t k = 0; k < ns; k += (size_t)span) {
+            qt_qparams p[16];
+            float d, dmin;
+            qt_quant_effective_span(&spec, q->scale->data + k, q->offset ? q->offset->data + k : NULL, p, &d, &dmin);
+            n_bad += !(d > 0.0f) || qt_f16_round(d) != d || qt_f16_round(dmin) != dmin || dmin < 0.0f;
+            for (int j = 0; j < span; j++) {
+                float sc = p[j].s / d, mq = dmin > 0.0f ? -p[j].z / dmin : 0.0f;
+                n_bad += sc != rintf(sc) || sc < 1.0f || sc > L || d * sc != p[j].s;
+                n_bad += mq != rintf(mq) || mq < 0.0f || mq > L || (fmin ? p[j].z != -(dmin * mq) : p[j].z != 0.0f);
+                n_distinct += j > 0 && p[j].s != p[0].s;
+                se[k + j] = p[j].s;
+                me[k + j] = p[j].z;
+            }
+        }
+        CHECK(n_bad == 0, "%s: %d effective parameters off the super-block grid", K[t].name, n_bad);
+        CHECK(n_distinct > 0, "%s: every group of a super-block has the same scale", K[t].name);
+        /* forward and gradients = a plain quantizer with the effective parameters */
+        qt_quant_spec plain = spec;
+        plain.dq_bits = 0;
+        plain.fp16_scales = 0;
+        qt_tensor *w2 = qt_param_new("dq", 2, (int[]){rows, cols});
+        memcpy(w2->data, w->data, w->n * sizeof(float));
+        qt_quantizer *q2 = qt_quantizer_new(&plain, w2, NULL, 0);
+        memcpy(q2->scale->data, se, ns * sizeof(float));
+        if (q2->offset) memcpy(q2->offset->data, me, ns * sizeof(float));
+        float *dy = malloc(w->n * sizeof(float));
+        tu_fill_normal(dy, w->n, 1.0f, rng);
+        qt_ctx ctx, ctx2;
+        qt_ctx_init(&ctx, 1 << 20);
+        qt_ctx_init(&ctx2, 1 << 20);
+        qt_tensor *y = qt_fake_quant(&ctx, w, q), *y2 = qt_fake_quant(&ctx2, w2, q2);
+        CHECK(memcmp(y->data, y2->data, w->n * sizeof(float)) == 0, "%s: forward differs from the plain grid",
+              K[t].name);
+        qt_backward(&ctx, y, dy);
+        qt_backward(&ctx2, y2, dy);
+        CHECK(memcmp(w->grad, w2->grad, w->n * sizeof(float)) == 0, "%s: dw differs", K[t].name);
+        CHECK(memcmp(q->scale->grad, q2->scale->grad, ns * sizeof(float)) == 0, "%s: dscale differs", K[t].name);
+        if (q->offset) {
+            int bad_o = 0, n_out = 0;
+            for (size_t k = 0; k < ns; k++) {
+                float want = q->offset->data[k] > 0.0f ? 0.0f : q2->offset->grad[k];
+                bad_o += q->offset->grad[k] != want;
+                n_out += q2->offset->grad[k] != 0.0f;
+            }
+            CHECK(bad_o == 0, "%s: %d min gradients differ", K[t].name, bad_o);
+            CHECK(n_out > 0, "%s: no min received a gradient (no clipped weight)", K[t].name);
+        }
+        /* freeze */
+        qt_qweight *qw = qt_freeze(w, q);
+        float *deq = malloc(w->n * sizeof(float));
+        qt_qweight_dequant(qw, deq);
+        CHECK(memcmp(deq, y->data, w->n * sizeof(float)) == 0, "%s: frozen weight differs from the forward", K[t].name);
+        for (size_t b = 0; b < ns / span; b++) {
+            float d, dmin;
+            qt_qparams p[16];
+            qt_quant_effective_span(&spec, q->scale->data + b * span, q->offset ? q->offset->data + b * span : NULL,
+                                    p, &d, &dmin);
+            n_bad += qw->sb_d[b] != d || (fmin ? qw->sb_dmin[b] != dmin : qw->sb_dmin != NULL);
+        }
+        CHECK(n_bad == 0, "%s: frozen super-block scales differ", K[t].name);
+        /* projection */
+        qt_quantizer_clamp(q);
+        if (q->offset)
+            for (size_t k = 3; k < ns; k += 11) CHECK(q->offset->data[k] == 0.0f, "%s: min %g not projected to 0",
+                                                      K[t].name, q->offset->data[k]);
+        qt_qweight_free(qw);
+        free(deq);
+        free(dy);
+        free(se);
+        free(me);
+        qt_ctx_free(&ctx);
+        qt_ctx_free(&ctx2);
+        qt_quantizer_free(q);
+        qt_quantizer_free(q2);
+        qt_param_free(w);
+        qt_param_free(w2);
+    }
+    /* refusals, each naming what is wrong */
+    qt_tensor *w = qt_param_new("dq_bad", 2, (int[]){4, 384});
+    char err[256];
+    qt_quant_spec ok = {.bits = 4, .group = 32, .grid = QT_GRID_FLOAT_MIN, .learnable = 1, .fp16_scales = 1, .dq_bits = 6};
+    CHECK(!qt_quantizer_new(&ok, w, err, sizeof err) && strstr(err, "384") && strstr(err, "256"),
+          "row 384 with super-blocks: %s", err);
+    qt_param_free(w);
+    w = qt_param_new("dq_bad", 2, (int[]){4, 512});
+    qt_quant_spec bad[4] = {ok, ok, ok, ok};
+    bad[0].group = 64;
+    bad[1].grid = QT_GRID_ASYM;
+    bad[2].fp16_scales = 0;
+    bad[3].dq_bits = 9;
+    for (int i = 0; i < 4; i++) {
+        err[0] = 0;
+        CHECK(!qt_quantizer_new(&bad[i], w, err, sizeof err) && strstr(err, "super-block"), "bad dq spec %d: %s", i,
+              err);
+    }
+    qt_param_free(w);
+}
+
 int main(void) {
     uint64_t rng = 0x9E3779B97F4A7C15ULL;
     const int groups[3] = {QT_GROUP_PER_TENSOR, QT_GROUP_PER_CHANNEL, 16};
@@ -650,6 +790,7 @@ int main(void) {
         big_check(GRIDS[gi], 32, &rng);
     }
     freeze_check(&rng);
+    dq_check(&rng);
     mse_check(&rng);
     pack_check(&rng);
     clamp_check();
