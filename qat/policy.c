@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "quant/ggml_blocks.h"
+
 /* 1 if pattern matches name, or name without a trailing ".weight" */
 static int glob_match(const char *pattern, const char *name) {
     if (fnmatch(pattern, name, 0) == 0) return 1;
@@ -16,29 +18,46 @@ static int glob_match(const char *pattern, const char *name) {
     return 0;
 }
 
-int qt_policy_spec(const qt_quant_rules *q, const char *weight_name, qt_quant_spec *spec, qt_scale_init *init) {
+int qt_policy_spec(const qt_quant_rules *q, const qt_model *m, const qt_tensor *w, qt_quant_spec *spec,
+                   qt_scale_init *init) {
     for (int i = 0; i < q->n_skip; i++)
-        if (glob_match(q->skip[i], weight_name)) return 0;
-    qt_quant_spec w = q->weights;
+        if (glob_match(q->skip[i], w->name)) return 0;
+    qt_quant_spec s = q->weights;
     qt_scale_init in = q->init;
+    if (q->preset != QT_PRESET_NONE) {
+        const qt_model_cfg *c = &m->cfg;
+        qt_preset_tensor t = {w->name, qt_cols(w), c->layers, c->kv_heads > 0 ? c->heads / c->kv_heads : 1, c->tied};
+        int type = qt_preset_type(q->preset, &t, 0);
+        if (type == QT_GGML_F16) return 0; /* llama.cpp keeps such a row in F16: no block fits it */
+        qt_ggml_spec_of_type(type, &s);
+    }
     for (int i = 0; i < q->n_override; i++) {
         const qt_quant_override *o = &q->override[i];
-        if (!glob_match(o->pattern, weight_name)) continue;
-        if (o->set & QT_RULE_BITS) w.bits = o->spec.bits;
-        if (o->set & QT_RULE_GROUP) w.group = o->spec.group;
-        if (o->set & QT_RULE_GRID) w.grid = o->spec.grid;
-        if (o->set & QT_RULE_LEARNABLE) w.learnable = o->spec.learnable;
+        if (!glob_match(o->pattern, w->name)) continue;
+        if (o->set & QT_RULE_TYPE) {
+            s.bits = o->spec.bits;
+            s.group = o->spec.group;
+            s.grid = o->spec.grid;
+            s.dq_bits = o->spec.dq_bits;
+            s.fp16_scales = 1;
+        } else if (o->set & (QT_RULE_BITS | QT_RULE_GROUP | QT_RULE_GRID)) {
+            s.dq_bits = 0;
+        }
+        if (o->set & QT_RULE_BITS) s.bits = o->spec.bits;
+        if (o->set & QT_RULE_GROUP) s.group = o->spec.group;
+        if (o->set & QT_RULE_GRID) s.grid = o->spec.grid;
+        if (o->set & QT_RULE_LEARNABLE) s.learnable = o->spec.learnable;
         if (o->set & QT_RULE_INIT) in = o->init;
-        if (o->set & QT_RULE_FP16_SCALES) w.fp16_scales = o->spec.fp16_scales;
+        if (o->set & QT_RULE_FP16_SCALES) s.fp16_scales = o->spec.fp16_scales;
     }
-    *spec = w;
+    *spec = s;
     if (init) *init = in;
     return 1;
 }
 
 static const char *grid_name(qt_grid g) { return g == QT_GRID_SYM ? "sym" : g == QT_GRID_ASYM ? "asym" : "float_min"; }
 
-int qt_policy_apply(qt_model *m, const qt_quant_rules *q, FILE *log, char *err, size_t errlen) {
+static int check_overrides(const qt_model *m, const qt_quant_rules *q, char *err, size_t errlen) {
     for (int i = 0; i < q->n_override; i++) {
         int hits = 0;
         for (int j = 0; j < m->n_linears; j++) hits += glob_match(q->override[i].pattern, m->linears[j]->w->name);
@@ -48,13 +67,58 @@ int qt_policy_apply(qt_model *m, const qt_quant_rules *q, FILE *log, char *err, 
             return -1;
         }
     }
+    return 0;
+}
+
+static void plan_line(FILE *log, const char *name, const qt_quant_spec *spec, qt_scale_init init, const qt_quant_rules *q,
+                      int act) {
+    char g[32], t[32] = "";
+    if (spec->group > 0) snprintf(g, sizeof g, "g%d", spec->group);
+    else snprintf(g, sizeof g, "%s", spec->group == 0 ? "per-channel" : "per-tensor");
+    int type = qt_ggml_type_of_spec(spec);
+    if (type >= 0) snprintf(t, sizeof t, "%s ", qt_ggml_type_name(type));
+    fprintf(log, "  %-36s %sW%d %s %s%s %s%s init %s%s\n", name, t, spec->bits, g, grid_name(spec->grid),
+            spec->dq_bits ? (spec->dq_bits == 8 ? " 8-bit-subscales" : spec->dq_bits == 6 ? " 6-bit-subscales"
+                                                                                           : " 4-bit-subscales")
+                          : "",
+            spec->learnable ? "lsq" : "fixed", spec->fp16_scales ? " fp16-scales" : "",
+            init == QT_INIT_MSE ? "mse" : "absmax",
+            !act ? "" : q->act_mode == QT_ACT_STATIC ? " A-static" : q->act_mode == QT_ACT_Q8_BLOCKS ? " A-q8_0-blocks" : " A-per-token");
+}
+
+int qt_policy_check(const qt_model *m, const qt_quant_rules *q, FILE *log, char *err, size_t errlen) {
+    if (check_overrides(m, q, err, errlen)) return -1;
+    if (log) fprintf(log, "quant plan%s%s:\n", q->preset ? " (preset " : "", q->preset ? qt_preset_name(q->preset) : "");
     int n_quant = 0;
-    if (log) fprintf(log, "quant plan:\n");
+    for (int j = 0; j < m->n_linears; j++) {
+        const qt_tensor *w = m->linears[j]->w;
+        qt_quant_spec spec;
+        qt_scale_init init = QT_INIT_ABSMAX;
+        if (!qt_policy_spec(q, m, w, &spec, &init)) {
+            if (log) fprintf(log, "  %-36s float\n", w->name);
+            continue;
+        }
+        char e[256];
+        if (qt_quant_spec_check(&spec, qt_rows(w), qt_cols(w), e, sizeof e)) {
+            snprintf(err, errlen, "quant: %s: %s", w->name, e);
+            return -1;
+        }
+        n_quant++;
+        if (log) plan_line(log, w->name, &spec, init, q, q->act_mode != QT_ACT_NONE);
+    }
+    if (log) fprintf(log, "quant plan: %d of %d Linear weights quantized\n", n_quant, m->n_linears);
+    return 0;
+}
+
+int qt_policy_apply(qt_model *m, const qt_quant_rules *q, FILE *log, char *err, size_t errlen) {
+    if (check_overrides(m, q, err, errlen)) return -1;
+    int n_quant = 0;
+    if (log) fprintf(log, "quant plan%s%s:\n", q->preset ? " (preset " : "", q->preset ? qt_preset_name(q->preset) : "");
     for (int j = 0; j < m->n_linears; j++) {
         qt_linear_layer *l = m->linears[j];
         qt_quant_spec spec;
         qt_scale_init init = QT_INIT_ABSMAX;
-        if (!qt_policy_spec(q, l->w->name, &spec, &init)) {
+        if (!qt_policy_spec(q, m, l->w, &spec, &init)) {
             if (log) fprintf(log, "  %-36s float\n", l->w->name);
             continue;
         }
@@ -74,14 +138,7 @@ int qt_policy_apply(qt_model *m, const qt_quant_rules *q, FILE *log, char *err, 
             l->aq = qt_actquant_new(an, q->act_bits, q->act_mode, 0.0f);
         }
         n_quant++;
-        if (log) {
-            char g[32];
-            if (spec.group > 0) snprintf(g, sizeof g, "g%d", spec.group);
-            else snprintf(g, sizeof g, "%s", spec.group == 0 ? "per-channel" : "per-tensor");
-            fprintf(log, "  %-36s W%d %s %s %s%s init %s%s\n", l->w->name, spec.bits, g, grid_name(spec.grid),
-                    spec.learnable ? "lsq" : "fixed", spec.fp16_scales ? " fp16-scales" : "", init == QT_INIT_MSE ? "mse" : "absmax",
-                    !l->aq ? "" : q->act_mode == QT_ACT_STATIC ? " A-static" : q->act_mode == QT_ACT_Q8_BLOCKS ? " A-q8_0-blocks" : " A-per-token");
-        }
+        if (log) plan_line(log, l->w->name, &spec, init, q, l->aq != NULL);
     }
     double bpw = 0.0;
     double bytes = qt_model_deploy_bytes(m, &bpw);
@@ -117,6 +174,8 @@ void qt_policy_clamp(qt_model *m) {
     }
 }
 
+static int wq_cols(const qt_quantizer *wq) { return wq ? wq->cols : 0; }
+
 double qt_model_deploy_bytes(const qt_model *m, double *bits_per_weight) {
     double bits = 0.0;
     size_t n = 0;
@@ -126,11 +185,17 @@ double qt_model_deploy_bytes(const qt_model *m, double *bits_per_weight) {
         const qt_quantizer *wq = NULL;
         for (int j = 0; j < m->n_linears; j++)
             if (m->linears[j]->w == p) wq = m->linears[j]->wq;
-        if (wq) {
+        int type = wq ? qt_ggml_type_of_spec(&wq->spec) : -1;
+        uint64_t ne[2] = {(uint64_t)wq_cols(wq), (uint64_t)(wq ? wq->rows : 0)};
+        if (type >= 0 && qt_ggml_nbytes(type, 2, ne)) {
+            bits += 8.0 * (double)qt_ggml_nbytes(type, 2, ne);
+        } else if (wq) {
             size_t groups = (size_t)wq->srows * wq->ngroups;
-            int scale_bits = wq->spec.fp16_scales ? 16 : 32;
+            int scale_bits = wq->spec.dq_bits ? wq->spec.dq_bits : wq->spec.fp16_scales ? 16 : 32;
             int offset_bits = wq->spec.grid == QT_GRID_ASYM ? wq->spec.bits : wq->spec.grid == QT_GRID_FLOAT_MIN ? scale_bits : 0;
             bits += (double)p->n * wq->spec.bits + (double)groups * (scale_bits + offset_bits);
+            if (wq->spec.dq_bits) /* fp16 d (and dmin) per super-block */
+                bits += (double)(p->n / QT_SUPERBLOCK) * (wq->spec.grid == QT_GRID_FLOAT_MIN ? 32 : 16);
         } else {
             bits += (double)p->n * (p->ndim == 1 ? 32 : 16);
         }

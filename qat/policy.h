@@ -6,13 +6,21 @@
  * the parameter name with and without its ".weight" suffix, so
  * "layers.*.attention.wo" and "layers.*.attention.wo.weight" both work.
  * Later overrides win. An override pattern that matches no Linear is an
- * error (a typo must not silently quantize at the default). */
+ * error (a typo must not silently quantize at the default).
+ *
+ * Order for one Linear: skip globs → the default spec → with a preset, the
+ * grid of the type llama.cpp's rules give this tensor (qat/preset.h) →
+ * overrides in order. An override that sets a type (QT_RULE_TYPE) replaces
+ * grid, bits, group and the sub-scale quantization; one that sets bits,
+ * group or grid without a type describes a plain grid (no sub-scale
+ * quantization). */
 #ifndef QATC_QAT_POLICY_H
 #define QATC_QAT_POLICY_H
 
 #include <stdio.h>
 
 #include "nn/model.h"
+#include "qat/preset.h"
 #include "quant/quant.h"
 
 /* Bits of qt_quant_override.set: which fields an override gives. */
@@ -22,6 +30,7 @@
 #define QT_RULE_LEARNABLE   (1u << 3)
 #define QT_RULE_INIT        (1u << 4)
 #define QT_RULE_FP16_SCALES (1u << 5)
+#define QT_RULE_TYPE        (1u << 6) /* spec's grid, bits, group and dq_bits are a ggml type's */
 
 /* A partial weight rule for the parameters matching a glob. */
 typedef struct qt_quant_override {
@@ -42,11 +51,18 @@ typedef struct qt_quant_rules {
     int n_override;
     qt_act_mode act_mode;    /* QT_ACT_NONE: no activation quantizers */
     int act_bits;
+    qt_preset preset;        /* QT_PRESET_NONE, or llama.cpp's per-tensor types of that preset */
 } qt_quant_rules;
 
-/* The spec the rules give to one Linear weight: returns 1 and fills spec and
- * *init (may be NULL) when the weight is quantized, 0 when skipped. */
-int qt_policy_spec(const qt_quant_rules *q, const char *weight_name, qt_quant_spec *spec, qt_scale_init *init);
+/* The spec the rules give to the Linear weight w of m: returns 1 and fills
+ * spec and *init (may be NULL) when the weight is quantized, 0 when skipped. */
+int qt_policy_spec(const qt_quant_rules *q, const qt_model *m, const qt_tensor *w, qt_quant_spec *spec,
+                   qt_scale_init *init);
+/* Checks the rules against m without attaching anything (every override
+ * matches a Linear, every spec fits its weight) and prints the plan to log
+ * (may be NULL): per Linear its spec and the ggml type that holds it. Run it
+ * before any work. Returns 0, or -1 with a message naming the tensor. */
+int qt_policy_check(const qt_model *m, const qt_quant_rules *q, FILE *log, char *err, size_t errlen);
 /* Attaches a quantizer (initialised by absmax or MSE search from the current
  * weights) to every quantized Linear of m, and an activation quantizer when
  * q->act_mode is not QT_ACT_NONE. Prints the plan to log (may be NULL).
@@ -60,10 +76,11 @@ void qt_policy_detach(qt_model *m);
 int qt_policy_params(const qt_model *m, qt_tensor **out, int cap, int all);
 /* Projects every quantizer parameter back into its domain (after a step). */
 void qt_policy_clamp(qt_model *m);
-/* Storage of the model as deployed: quantized weights at their bits plus one
- * fp16 scale (and zero point / min) per group; other 2-D weights as fp16;
- * 1-D weights (norms) as fp32. Returns bytes; *bits_per_weight gets
- * 8·bytes / number of weights. */
+/* Storage of the model as deployed: a quantized weight whose spec a ggml
+ * type holds at that type's bytes (qt_ggml_nbytes: the GGUF file's), any
+ * other at its bits plus one fp16 scale (and zero point / min) per group;
+ * other 2-D weights as fp16; 1-D weights (norms) as fp32. Returns bytes;
+ * *bits_per_weight gets 8·bytes / number of weights. */
 double qt_model_deploy_bytes(const qt_model *m, double *bits_per_weight);
 
 /* A copy of m for deployment-exact evaluation: each quantized Linear's weight

@@ -248,22 +248,61 @@ int qt_ggml_quantize_qweight(const qt_qweight *qw, int type, void *out_, char *w
 
 /* ---------------------------------------------------------- which type */
 
+/* The grid each weight type stores (block of 32, or K super-blocks of 256
+ * with dq_bits sub-scales): grid, bits, group, dq_bits. */
+static const struct {
+    int type;
+    qt_grid grid;
+    int bits, group, dq_bits;
+} TYPE_GRIDS[] = {
+    {QT_GGML_Q8_0, QT_GRID_SYM, 8, 32, 0},       {QT_GGML_Q4_0, QT_GRID_SYM, 4, 32, 0},
+    {QT_GGML_Q4_1, QT_GRID_FLOAT_MIN, 4, 32, 0}, {QT_GGML_Q5_0, QT_GRID_SYM, 5, 32, 0},
+    {QT_GGML_Q5_1, QT_GRID_FLOAT_MIN, 5, 32, 0}, {QT_GGML_Q2_K, QT_GRID_FLOAT_MIN, 2, 16, 4},
+    {QT_GGML_Q3_K, QT_GRID_SYM, 3, 16, 6},       {QT_GGML_Q4_K, QT_GRID_FLOAT_MIN, 4, 32, 6},
+    {QT_GGML_Q5_K, QT_GRID_FLOAT_MIN, 5, 32, 6}, {QT_GGML_Q6_K, QT_GRID_SYM, 6, 16, 8},
+};
+#define N_TYPE_GRIDS (sizeof TYPE_GRIDS / sizeof TYPE_GRIDS[0])
+
+int qt_ggml_spec_of_type(int type, qt_quant_spec *spec) {
+    for (size_t i = 0; i < N_TYPE_GRIDS; i++)
+        if (TYPE_GRIDS[i].type == type) {
+            spec->grid = TYPE_GRIDS[i].grid;
+            spec->bits = TYPE_GRIDS[i].bits;
+            spec->group = TYPE_GRIDS[i].group;
+            spec->dq_bits = TYPE_GRIDS[i].dq_bits;
+            spec->fp16_scales = 1;
+            return 0;
+        }
+    return -1;
+}
+
 int qt_ggml_type_of_spec(const qt_quant_spec *s) {
+    if (s->dq_bits) { /* a K type only with exactly its layout */
+        for (size_t i = 0; i < N_TYPE_GRIDS; i++)
+            if (TYPE_GRIDS[i].dq_bits == s->dq_bits && TYPE_GRIDS[i].grid == s->grid &&
+                TYPE_GRIDS[i].bits == s->bits && TYPE_GRIDS[i].group == s->group)
+                return TYPE_GRIDS[i].type;
+        return -1;
+    }
     if (s->group != 32) return -1;
     if (s->grid == QT_GRID_SYM && s->bits == 8) return QT_GGML_Q8_0;
     if (s->grid == QT_GRID_SYM && s->bits <= 4) return QT_GGML_Q4_0;
+    if (s->grid == QT_GRID_SYM && s->bits == 5) return QT_GGML_Q5_0;
     if (s->grid == QT_GRID_FLOAT_MIN && s->bits <= 4) return QT_GGML_Q4_1;
+    if (s->grid == QT_GRID_FLOAT_MIN && s->bits == 5) return QT_GGML_Q5_1;
     return -1;
 }
 
 int qt_ggml_vec_dot_type(int type) {
-    if (type == QT_GGML_Q4_1) return QT_GGML_Q8_1;
-    if (type == QT_GGML_Q8_0 || type == QT_GGML_Q4_0) return QT_GGML_Q8_0;
+    if (type == QT_GGML_Q4_1 || type == QT_GGML_Q5_1) return QT_GGML_Q8_1;
+    if (type == QT_GGML_Q8_0 || type == QT_GGML_Q4_0 || type == QT_GGML_Q5_0) return QT_GGML_Q8_0;
+    if (type >= QT_GGML_Q2_K && type <= QT_GGML_Q6_K) return QT_GGML_Q8_K;
     if (type == QT_GGML_F16) return QT_GGML_F16;
     return QT_GGML_F32;
 }
 
 int qt_ggml_spec_vec_dot_type(const qt_quant_spec *s) {
+    if (s->dq_bits) return QT_GGML_Q8_K;
     return s->grid == QT_GRID_FLOAT_MIN && s->group == 32 ? QT_GGML_Q8_1 : QT_GGML_Q8_0;
 }
 

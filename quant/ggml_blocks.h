@@ -63,18 +63,27 @@ int qt_ggml_quantize_qweight(const struct qt_qweight *qw, int type, void *out, c
 void qt_ggml_q4_1_mins(const void *blocks, size_t nb, float *mins);
 
 /* ---- which type ---- */
-/* The type that holds a spec exactly with the same codes (sym 8 → Q8_0,
- * sym <= 4 → Q4_0, float_min <= 4 → Q4_1, all with groups of 32), or -1. */
+/* The type that holds a spec exactly with the same codes, or -1: groups of
+ * 32 without sub-scale quantization: sym 8 → Q8_0, sym <= 4 → Q4_0, sym 5 →
+ * Q5_0, float_min <= 4 → Q4_1, float_min 5 → Q5_1; a double-quantized spec
+ * (quant/quant.h) → the K type of exactly its layout (Q2_K float_min 2-bit
+ * g16 dq 4, Q3_K sym 3-bit g16 dq 6, Q4_K / Q5_K float_min 4 / 5-bit g32
+ * dq 6, Q6_K sym 6-bit g16 dq 8). */
 int qt_ggml_type_of_spec(const struct qt_quant_spec *spec);
+/* The grid of a weight type (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K):
+ * sets spec's grid, bits, group, dq_bits and fp16_scales (learnable is left
+ * as it is). Returns 0, or -1 for another type. */
+int qt_ggml_spec_of_type(int type, struct qt_quant_spec *spec);
 /* The type llama.cpp's CPU backend rounds a matmul's input to for a weight
- * of type `type`: Q8_0 for Q8_0 and Q4_0, Q8_1 for Q4_1, F16 for F16 (ggml-cpu's
+ * of type `type`: Q8_0 for Q8_0, Q4_0 and Q5_0, Q8_1 for Q4_1 and Q5_1, Q8_K
+ * for the K types, F16 for F16 (ggml-cpu's
  * vec_dot_type; some CPU variants multiply F16 weights by F32 inputs in
  * llamafile's tinyBLAS instead: tests/cli/llamacpp.sh accepts either), F32
  * (no rounding) otherwise. */
 int qt_ggml_vec_dot_type(int type);
 /* The same for a weight quantized with spec, as the GGUF type holding it
- * rounds: Q8_1 for float_min with groups of 32 (Q4_1 blocks), Q8_0 for any
- * other grid. */
+ * rounds: Q8_K for a double-quantized spec (K types), Q8_1 for float_min
+ * with groups of 32 (Q4_1 / Q5_1 blocks), Q8_0 for any other grid. */
 int qt_ggml_spec_vec_dot_type(const struct qt_quant_spec *spec);
 
 /* ---- matmul input rounding (Q8_0 / Q8_1) ---- */

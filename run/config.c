@@ -2,6 +2,8 @@
  * the docs generator, all walking qt_cfg_schema (run/config_schema.c). */
 #include "run/config.h"
 
+#include "quant/ggml_blocks.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
@@ -583,6 +585,50 @@ static int apply_foreign_model(vctx *c, const cJSON *root, qt_config *cfg) {
     return 0;
 }
 
+/* quant.preset sets quant.weights.type to its base type, and a type sets
+ * bits, group and grid: a key given beside them must agree (so a stored
+ * effective config loads again); with a preset, quant.skip defaults to []
+ * (llama.cpp quantizes the output too). */
+static int apply_quant_keys(vctx *c, const cJSON *root, qt_config *cfg) {
+    const cJSON *qj = cJSON_GetObjectItemCaseSensitive(root, "quant");
+    const cJSON *wj = qj ? cJSON_GetObjectItemCaseSensitive(qj, "weights") : NULL;
+    qt_cfg_quant *q = &cfg->quant;
+    if (q->preset) {
+        const char *base = qt_ggml_type_name(qt_preset_base_type(q->preset));
+        int idx = 0;
+        while (qt_config_enum_name("quant.weights.type", idx) &&
+               strcmp(qt_config_enum_name("quant.weights.type", idx), base))
+            idx++;
+        if (wj && cJSON_GetObjectItemCaseSensitive(wj, "type") && q->weights.type != idx)
+            return fail(c, "key \"quant.weights.type\": expected \"%s\" (the base type of quant.preset \"%s\"), got \"%s\"; "
+                        "set a tensor's type with quant.override", base, qt_preset_name(q->preset),
+                        qt_config_enum_name("quant.weights.type", q->weights.type));
+        q->weights.type = idx;
+        if (!(qj && cJSON_GetObjectItemCaseSensitive(qj, "skip"))) {
+            for (int i = 0; i < q->skip.n; i++) free(q->skip.v[i]);
+            q->skip.n = 0;
+        }
+    }
+    if (!q->weights.type) return 0;
+    const char *tname = qt_config_enum_name("quant.weights.type", q->weights.type);
+    qt_quant_spec want = {0};
+    qt_ggml_spec_of_type(qt_ggml_type_from_name(tname), &want);
+    const struct { const char *key; int *have; int want; } K[] = {
+        {"bits", &q->weights.bits, want.bits}, {"group", &q->weights.group, want.group},
+        {"grid", (int *)&q->weights.grid, (int)want.grid}};
+    for (int i = 0; i < 3; i++) {
+        if (wj && cJSON_GetObjectItemCaseSensitive(wj, K[i].key) && *K[i].have != K[i].want) {
+            char w[32];
+            if (i == 2) snprintf(w, sizeof w, "\"%s\"", qt_config_enum_name("quant.weights.grid", K[i].want));
+            else snprintf(w, sizeof w, "%d", K[i].want);
+            return fail(c, "key \"quant.weights.%s\": expected %s (quant.weights.type \"%s\"%s), or leave it out", K[i].key,
+                        w, tname, q->preset ? ", the preset's base type" : "");
+        }
+        *K[i].have = K[i].want;
+    }
+    return 0;
+}
+
 int qt_config_parse(const char *text, const char *name, unsigned flags, qt_config *cfg, char *err, size_t errlen) {
     vctx c = {name ? name : "config", flags, err, errlen};
     if (err && errlen) err[0] = 0;
@@ -601,6 +647,7 @@ int qt_config_parse(const char *text, const char *name, unsigned flags, qt_confi
     char msg[512];
     if (rc == 0 && qt_cfg_derive(cfg, msg, sizeof msg)) rc = fail(&c, "%s", msg);
     if (rc == 0) rc = apply_foreign_model(&c, root, cfg);
+    if (rc == 0) rc = apply_quant_keys(&c, root, cfg);
     cJSON_Delete(root);
     for (size_t i = 0; rc == 0 && i < qt_cfg_rules_len; i++)
         if (qt_cfg_rules[i].check(cfg, msg, sizeof msg)) rc = fail(&c, "%s", msg);

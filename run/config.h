@@ -90,6 +90,7 @@ typedef struct {
     qt_cfg_scale scale;
     qt_scale_init init;
     int fp16_scales;         /* bool */
+    int type;                /* index into quant.weights.type's choices; 0 = "none" (bits/group/grid apply) */
 } qt_cfg_wquant;
 
 /* Bits of qt_cfg_override.set: which keys the override gives (the policy's
@@ -100,6 +101,7 @@ typedef struct {
 #define QT_CFG_WQ_SCALE       QT_RULE_LEARNABLE
 #define QT_CFG_WQ_INIT        QT_RULE_INIT
 #define QT_CFG_WQ_FP16_SCALES QT_RULE_FP16_SCALES
+#define QT_CFG_WQ_TYPE        QT_RULE_TYPE
 
 /* quant.override["pattern"]: a partial weights spec for matching parameters.
  * Fields not in `set` are zero; later overrides win over earlier ones. */
@@ -120,6 +122,7 @@ typedef struct {
     qt_cfg_strlist skip;     /* glob patterns of parameters kept in float */
     qt_cfg_override *override;
     int n_override;
+    qt_preset preset;        /* QT_PRESET_NONE or a llama.cpp preset (qat/preset.h) */
 } qt_cfg_quant;
 
 typedef struct {

@@ -8,12 +8,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "quant/ggml_blocks.h"
+
 /* Choices of keys whose values are enums of the layers below, in their order. */
 _Static_assert(QT_ARCH_LLAMA == 0 && QT_ARCH_MLP == 1 && QT_ARCH_MISTRAL == 2 && QT_ARCH_QWEN2 == 3 &&
                QT_ARCH_QWEN3 == 4 && QT_N_ARCHS == 5, "model.arch choices");
 _Static_assert(QT_SCHED_CONSTANT == 0 && QT_SCHED_COSINE == 1, "schedule choices");
 _Static_assert(QT_GRID_SYM == 0 && QT_GRID_ASYM == 1 && QT_GRID_FLOAT_MIN == 2, "quant.weights.grid choices");
 _Static_assert(QT_INIT_ABSMAX == 0 && QT_INIT_MSE == 1, "quant.weights.init choices");
+_Static_assert(QT_PRESET_NONE == 0 && QT_PRESET_Q2_K == 1 && QT_PRESET_Q3_K_M == 2 && QT_PRESET_Q4_K_S == 3 &&
+               QT_PRESET_Q4_K_M == 4 && QT_PRESET_Q5_K_M == 5 && QT_PRESET_Q6_K == 6 && QT_PRESET_Q8_0 == 7 &&
+               QT_PRESET_Q4_0 == 8 && QT_N_PRESETS == 9, "quant.preset choices");
 _Static_assert(QT_ACT_NONE == 0 && QT_ACT_PER_TOKEN == 1 && QT_ACT_STATIC == 2 && QT_ACT_Q8_BLOCKS == 3,
                "quant.activations.mode choices");
 
@@ -22,6 +27,10 @@ static const char *const SCHEDULES[] = {"constant", "cosine", NULL};
 static const char *const GRIDS[] = {"sym", "asym", "float_min", NULL};
 static const char *const SCALES[] = {"lsq", "fixed", NULL};
 static const char *const SCALE_INITS[] = {"absmax", "mse", NULL};
+static const char *const WTYPES[] = {"none", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0",
+                                     "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", NULL};
+static const char *const PRESETS[] = {"none", "Q2_K", "Q3_K_M", "Q4_K_S", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0", "Q4_0",
+                                      NULL};
 static const char *const ACT_MODES[] = {"none", "per_token_dynamic", "static", "q8_0_blocks", NULL};
 static const char *const PTQ_METHODS[] = {"rtn", "gptq", "awq", "smoothquant", NULL};
 static const char *const CALIB_SOURCES[] = {"train", "text", "file", NULL};
@@ -140,6 +149,12 @@ const qt_cfg_field qt_cfg_schema[] = {
          "scale initialiser: group absmax, or the MSE-optimal clipping search"),
     BOOL("quant.weights.fp16_scales", qt_cfg_wquant, fp16_scales, "true",
          "round scales to fp16 in the forward (STE) so exports reproduce training numbers"),
+    ENUM("quant.weights.type", qt_cfg_wquant, type, WTYPES, "\"none\"",
+         "a llama.cpp weight type whose grid the weights learn (sets bits, group and grid; given beside it they "
+         "must agree): Q4_0 sym 4-bit, Q4_1 float_min 4-bit, Q5_0, Q5_1, Q8_0 sym 8-bit, all groups of 32; K types in "
+         "super-blocks of 256 whose group scales (and mins) are themselves quantized: Q2_K float_min 2-bit g16 "
+         "(4-bit sub-scales), Q3_K sym 3-bit g16 (6-bit), Q4_K / Q5_K float_min 4 / 5-bit g32 (6-bit), Q6_K sym "
+         "6-bit g16 (8-bit); \"none\": bits, group and grid apply"),
     OBJ("quant.activations", qt_cfg_quant, activations, "activation quantizer (inputs of quantized Linears)"),
     INT("quant.activations.bits", qt_cfg_aquant, bits, "8", 2, 8, "bits per activation"),
     ENUM("quant.activations.mode", qt_cfg_aquant, mode, ACT_MODES, "\"none\"",
@@ -154,7 +169,13 @@ const qt_cfg_field qt_cfg_schema[] = {
       .sub = "quant.weights", .off_key = offsetof(qt_cfg_override, pattern),
       .off_set = offsetof(qt_cfg_override, set), .off_val = offsetof(qt_cfg_override, w), .def = "{}",
       .meaning = "glob pattern of parameter names -> object with any keys of quant.weights, "
-                 "replacing them for matching parameters; later patterns win" },
+                 "replacing them for matching parameters; later patterns win (bits, group or grid without a type "
+                 "give a plain grid)" },
+    ENUM("quant.preset", qt_cfg_quant, preset, PRESETS, "\"none\"",
+         "a llama-quantize file type: every Linear gets the type llama.cpp's mixture rules choose for it (output "
+         "Q6_K, attn_v / ffn_down by layer, the fallback when a row is not a multiple of 256; printed in the plan), "
+         "then quant.override applies; quant.weights.type becomes its base type (Q4_K for Q4_K_M) and quant.skip "
+         "defaults to [] (the output is quantized, as llama.cpp does)"),
 
     OBJ("train", qt_config, train, "QAT: training with fake-quantized weights (and activations)"),
     INT("train.steps", qt_cfg_train, steps, "300", 0, 1e9, "optimizer steps"),
@@ -315,16 +336,52 @@ static void group_sizes(const qt_config *c, char *buf, size_t len) {
 static int rule_group(const qt_config *c, char *msg, size_t len) {
     char sizes[160];
     group_sizes(c, sizes, sizeof sizes);
-    if (!group_fits(c, c->quant.weights.group)) {
+    if (!c->quant.weights.type && !c->quant.preset && !group_fits(c, c->quant.weights.group)) {
         snprintf(msg, len, "key \"quant.weights.group\": expected 0 or a divisor of %s, got %d", sizes,
                  c->quant.weights.group);
         return -1;
     }
     for (int i = 0; i < c->quant.n_override; i++) {
         const qt_cfg_override *o = &c->quant.override[i];
-        if ((o->set & QT_CFG_WQ_GROUP) && !group_fits(c, o->w.group)) {
+        if ((o->set & QT_CFG_WQ_GROUP) && !(o->set & QT_CFG_WQ_TYPE) && !group_fits(c, o->w.group)) {
             snprintf(msg, len, "key \"quant.override[\"%s\"].group\": expected 0 or a divisor of %s, got %d",
                      o->pattern, sizes, o->w.group);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* a type's block (32, or 256 for the K types) must divide every Linear's input */
+static int rule_type(const qt_config *c, char *msg, size_t len) {
+    const qt_cfg_quant *q = &c->quant;
+    if (q->weights.type && !q->preset) { /* a preset falls back per tensor */
+        const char *name = WTYPES[q->weights.type];
+        int block = qt_ggml_block_size(qt_ggml_type_from_name(name));
+        if (!group_fits(c, block)) {
+            char sizes[160];
+            group_sizes(c, sizes, sizeof sizes);
+            snprintf(msg, len, "key \"quant.weights.type\": %s needs Linear input sizes that are multiples of %d, got "
+                     "%s; a quant.preset falls back per tensor as llama.cpp does, or override those tensors", name,
+                     block, sizes);
+            return -1;
+        }
+        if (!q->weights.fp16_scales) {
+            snprintf(msg, len, "key \"quant.weights.fp16_scales\": %s stores fp16 scales, got false", name);
+            return -1;
+        }
+    }
+    for (int i = 0; i < q->n_override; i++) {
+        const qt_cfg_override *o = &q->override[i];
+        if (!(o->set & QT_CFG_WQ_TYPE)) continue;
+        if (o->set & (QT_CFG_WQ_BITS | QT_CFG_WQ_GROUP | QT_CFG_WQ_GRID)) {
+            snprintf(msg, len, "key \"quant.override[\"%s\"].type\": a type sets bits, group and grid; give one or the "
+                     "other", o->pattern);
+            return -1;
+        }
+        if ((o->set & QT_CFG_WQ_FP16_SCALES) && !o->w.fp16_scales) {
+            snprintf(msg, len, "key \"quant.override[\"%s\"].fp16_scales\": %s stores fp16 scales, got false",
+                     o->pattern, WTYPES[o->w.type]);
             return -1;
         }
     }
@@ -367,6 +424,8 @@ const qt_cfg_rule qt_cfg_rules[] = {
      "rope scaling has factor >= 1 and high_freq_factor > low_freq_factor", rule_ctx},
     {"`quant.weights.group` and every `quant.override[...].group` are 0 or divide `model.dim`, `model.ffn` "
      "and `model.heads * model.head_dim` (the input sizes of every Linear)", rule_group},
+    {"`quant.weights.type`'s block (32, or 256 for K types) divides every Linear input size and its scales are "
+     "fp16; an override with a `type` gives no `bits`, `group` or `grid` and keeps fp16 scales", rule_type},
     {"`model.vocab` is at least 256 with `data.tokenizer` \"byte\"", rule_byte_vocab},
     {"`suites.arith.min_digits` is at most `suites.arith.max_digits`", rule_arith_digits},
     {"`train.init_from`, unless \"none\", names a method listed in `ptq`", rule_init_from},

@@ -14,6 +14,7 @@
 #define QATC_RUN_PIPELINE_H
 
 #include <signal.h>
+#include <stdio.h>
 
 #include "run/config.h"
 
@@ -24,6 +25,12 @@ enum {
     QT_EXIT_INTERRUPTED = 2,  /* SIGINT/SIGTERM: checkpoint written, rerun with --resume */
     QT_EXIT_REGRESSION = 3    /* the report was written, but a suite regressed past eval.max_regression */
 };
+
+/* Checks what needs the model's shapes (every quant.override matches a
+ * Linear, every tensor's grid fits it: a type's block divides its row) and
+ * prints the quantization plan to log (may be NULL). Returns 0, or -1 with
+ * a one-line message. Builds the model's tensors (zeros), nothing more. */
+int qt_pipeline_check(const qt_config *cfg, FILE *log, char *err, size_t errlen);
 
 /* Runs the pipeline for a validated config. config_path names the file in
  * messages; resume continues from the checkpoints in out_dir. stop is set

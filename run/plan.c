@@ -1,6 +1,8 @@
 /* Config -> plain specs for the layers below; see run/plan.h. */
 #include "run/plan.h"
 
+#include "quant/ggml_blocks.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +10,7 @@
 static qt_quant_spec spec_of(const qt_cfg_wquant *w) {
     qt_quant_spec s = {.bits = w->bits, .group = w->group, .grid = w->grid,
                        .learnable = w->scale == QT_CFG_SCALE_LSQ, .fp16_scales = w->fp16_scales};
+    if (w->type) qt_ggml_spec_of_type(qt_ggml_type_from_name(qt_config_enum_name("quant.weights.type", w->type)), &s);
     return s;
 }
 
@@ -34,9 +37,19 @@ void qt_plan_init(qt_plan *p, const qt_config *cfg) {
     p->quant.n_override = q->n_override;
     p->quant.act_mode = q->activations.mode;
     p->quant.act_bits = q->activations.bits;
-    snprintf(p->quant_summary, sizeof p->quant_summary, "Weights W%d, group %d, %s grid; activations %s",
-             q->weights.bits, q->weights.group, qt_config_enum_name("quant.weights.grid", q->weights.grid),
-             qt_config_enum_name("quant.activations.mode", q->activations.mode));
+    p->quant.preset = q->preset;
+    if (q->preset)
+        snprintf(p->quant_summary, sizeof p->quant_summary, "Weights: llama.cpp preset %s; activations %s",
+                 qt_preset_name(q->preset), qt_config_enum_name("quant.activations.mode", q->activations.mode));
+    else if (q->weights.type)
+        snprintf(p->quant_summary, sizeof p->quant_summary, "Weights %s (W%d, group %d, %s grid); activations %s",
+                 qt_config_enum_name("quant.weights.type", q->weights.type), q->weights.bits, q->weights.group,
+                 qt_config_enum_name("quant.weights.grid", q->weights.grid),
+                 qt_config_enum_name("quant.activations.mode", q->activations.mode));
+    else
+        snprintf(p->quant_summary, sizeof p->quant_summary, "Weights W%d, group %d, %s grid; activations %s",
+                 q->weights.bits, q->weights.group, qt_config_enum_name("quant.weights.grid", q->weights.grid),
+                 qt_config_enum_name("quant.activations.mode", q->activations.mode));
 }
 
 void qt_plan_free(qt_plan *p) {

@@ -51,6 +51,11 @@ int main(int argc, char **argv) {
         return 1;
     }
     if (check) {
+        if (qt_pipeline_check(&cfg, stdout, err, sizeof err)) {
+            fprintf(stderr, "qatc: %s: %s\n", path, err);
+            qt_config_free(&cfg);
+            return 1;
+        }
         printf("%s: ok\n", path);
         qt_config_free(&cfg);
         return 0;

@@ -266,9 +266,16 @@ int qt_ptq_awq(qt_model *m, const qt_quant_rules *qc, const qt_calib *c, const q
     qt_calib_stats *st = calloc((size_t)n, sizeof *st);
     for (int j = 0; j < n; j++) {
         qt_scale_init init = QT_INIT_ABSMAX;
-        quantized[j] = qt_policy_spec(qc, m->linears[j]->w->name, &specs[j], &init);
+        quantized[j] = qt_policy_spec(qc, m, m->linears[j]->w, &specs[j], &init);
         init_mse[j] = init == QT_INIT_MSE;
     }
+    for (int j = 0; j < n; j++)
+        if (quantized[j] && specs[j].dq_bits) {
+            snprintf(err, errlen, "awq: %s: its grid quantizes the group scales per super-block (a K type), which "
+                     "AWQ's scale search does not model; use rtn or QAT for it", m->linears[j]->w->name);
+            rc = -1;
+            goto out;
+        }
     for (int j = 0; j < n; j++)
         if (quantized[j]) want[stat_index(m, j)] = 1;
     if (qt_calib_collect(m, c, 8, want, 1, st, err, errlen)) { rc = -1; goto out; }

@@ -219,6 +219,12 @@ static int build_groups(const qt_model *m, int *grp_of) {
 int qt_ptq_gptq(qt_model *m, const qt_quant_rules *qc, const qt_calib *c, const qt_gptq_opts *o, FILE *log, char *err,
                 size_t errlen) {
     if (qt_policy_apply(m, qc, log, err, errlen)) return -1;
+    for (int j = 0; j < m->n_linears; j++)
+        if (m->linears[j]->wq && m->linears[j]->wq->spec.dq_bits) {
+            snprintf(err, errlen, "gptq: %s: its grid quantizes the group scales per super-block (a K type), which "
+                     "GPTQ's column-by-column rounding does not model; use rtn or QAT for it", m->linears[j]->w->name);
+            return -1;
+        }
     int n = m->n_linears;
     int *grp_of = malloc((size_t)n * sizeof *grp_of), *want = calloc((size_t)n, sizeof *want);
     qt_calib_stats *st = calloc((size_t)n, sizeof *st);
@@ -244,7 +250,7 @@ int qt_ptq_gptq(qt_model *m, const qt_quant_rules *qc, const qt_calib *c, const 
                 qt_linear_layer *l = m->linears[j];
                 qt_scale_init init = QT_INIT_ABSMAX;
                 qt_quant_spec spec;
-                qt_policy_spec(qc, l->w->name, &spec, &init);
+                qt_policy_spec(qc, m, l->w, &spec, &init);
                 int in = st[j].in;
                 for (size_t k = 0; k < (size_t)in * in; k++) st[j].xtx[k] *= 2.0 / (double)(st[j].n > 0 ? st[j].n : 1);
                 if (qt_gptq_weight(l->w, l->wq, st[j].xtx, o, init == QT_INIT_MSE, NULL, err, errlen)) rc = -1;
