@@ -125,46 +125,54 @@ static int nearest_level(int n, const int8_t *val, float v) {
 
 /* ---------------------------------------------------------- scale fitting (k-quants, imatrix) */
 
+/* the element of largest magnitude, with its sign (the first of equals) */
+static float signed_absmax(const float *x, int n) {
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < n; j++)
+        if (amax < fabsf(x[j])) {
+            amax = fabsf(x[j]);
+            max = x[j];
+        }
+    return max;
+}
+
+static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* the codes l = clamp(round(iscale·x), -nmax, nmax-1) of n values (to L
+ * plus off when L is non-NULL) and their sums Σw·x·l, Σw·l² (w NULL: x²) */
+static void sym_codes(int n, int nmax, const float *x, const float *w, float iscale, int8_t *L, int off,
+                      float *sumlx, float *suml2) {
+    float sx = 0.0f, s2 = 0.0f;
+    for (int i = 0; i < n; i++) {
+        int l = clampi(round_magic(iscale * x[i]), -nmax, nmax - 1);
+        if (L) L[i] = (int8_t)(l + off);
+        float wi = w ? w[i] : x[i] * x[i];
+        sx += wi * x[i] * (float)l;
+        s2 += wi * (float)l * (float)l;
+    }
+    *sumlx = sx;
+    *suml2 = s2;
+}
+
 /* Symmetric codes l in [-nmax, nmax-1] with a least-squares scale, the scale
  * searched over 19 starting points -(nmax + 0.1·is)/max (max: the element of
  * largest magnitude, with its sign), weights w (NULL: x²). L gets l + nmax.
  * Returns the scale (ggml's make_qx_quants with rmse_type 1). */
 static float fit_sym(int n, int nmax, const float *x, int8_t *L, const float *w) {
-    float max = 0.0f, amax = 0.0f;
-    for (int i = 0; i < n; i++) {
-        float ax = fabsf(x[i]);
-        if (ax > amax) { amax = ax; max = x[i]; }
-    }
-    if (amax < EPS_ALL_ZERO) {
+    const float max = signed_absmax(x, n);
+    if (fabsf(max) < EPS_ALL_ZERO) {
         memset(L, 0, (size_t)n);
         return 0.0f;
     }
-    float iscale = (float)-nmax / max, sumlx = 0.0f, suml2 = 0.0f;
-    for (int i = 0; i < n; i++) {
-        int l = round_magic(iscale * x[i]);
-        l = l < -nmax ? -nmax : l > nmax - 1 ? nmax - 1 : l;
-        L[i] = (int8_t)(l + nmax);
-        float wi = w ? w[i] : x[i] * x[i];
-        sumlx += wi * x[i] * (float)l;
-        suml2 += wi * (float)l * (float)l;
-    }
+    float sumlx, suml2;
+    sym_codes(n, nmax, x, w, (float)-nmax / max, L, nmax, &sumlx, &suml2);
     float scale = suml2 != 0.0f ? sumlx / suml2 : 0.0f, best = scale * sumlx;
     for (int is = -9; is <= 9; is++) {
         if (is == 0) continue;
-        iscale = -((float)nmax + 0.1f * (float)is) / max;
-        sumlx = suml2 = 0.0f;
-        for (int i = 0; i < n; i++) {
-            int l = round_magic(iscale * x[i]);
-            l = l < -nmax ? -nmax : l > nmax - 1 ? nmax - 1 : l;
-            float wi = w ? w[i] : x[i] * x[i];
-            sumlx += wi * x[i] * (float)l;
-            suml2 += wi * (float)l * (float)l;
-        }
+        const float iscale = -((float)nmax + 0.1f * (float)is) / max;
+        sym_codes(n, nmax, x, w, iscale, NULL, 0, &sumlx, &suml2);
         if (suml2 > 0.0f && sumlx * sumlx > best * suml2) {
-            for (int i = 0; i < n; i++) {
-                int l = round_magic(iscale * x[i]);
-                L[i] = (int8_t)(nmax + (l < -nmax ? -nmax : l > nmax - 1 ? nmax - 1 : l));
-            }
+            sym_codes(n, nmax, x, w, iscale, L, nmax, &sumlx, &suml2); /* the same sums, and the codes */
             scale = sumlx / suml2;
             best = scale * sumlx;
         }
@@ -177,32 +185,20 @@ static float fit_sym(int n, int nmax, const float *x, int8_t *L, const float *w)
  * raises (Σwxl)²/Σwl². L gets l + nmax; returns the scale
  * (ggml's make_q3_quants with do_rmse). */
 static float fit_q3(int n, int nmax, const float *x, int8_t *L) {
-    float max = 0.0f, amax = 0.0f;
-    for (int i = 0; i < n; i++) {
-        float ax = fabsf(x[i]);
-        if (ax > amax) { amax = ax; max = x[i]; }
-    }
-    if (amax < EPS_ALL_ZERO) {
+    const float max = signed_absmax(x, n);
+    if (fabsf(max) < EPS_ALL_ZERO) {
         memset(L, 0, (size_t)n);
         return 0.0f;
     }
-    float iscale = (float)-nmax / max, sumlx = 0.0f, suml2 = 0.0f;
-    for (int i = 0; i < n; i++) {
-        int l = round_magic(iscale * x[i]);
-        l = l < -nmax ? -nmax : l > nmax - 1 ? nmax - 1 : l;
-        L[i] = (int8_t)l;
-        float w = x[i] * x[i];
-        sumlx += w * x[i] * (float)l;
-        suml2 += w * (float)l * (float)l;
-    }
+    float sumlx, suml2;
+    sym_codes(n, nmax, x, NULL, (float)-nmax / max, L, 0, &sumlx, &suml2);
     for (int pass = 0; pass < 5; pass++) {
         int changed = 0;
         for (int i = 0; i < n; i++) {
             float w = x[i] * x[i], slx = sumlx - w * x[i] * (float)L[i];
             if (slx > 0.0f) {
                 float sl2 = suml2 - w * (float)L[i] * (float)L[i];
-                int nl = round_magic(x[i] * sl2 / slx);
-                nl = nl < -nmax ? -nmax : nl > nmax - 1 ? nmax - 1 : nl;
+                int nl = clampi(round_magic(x[i] * sl2 / slx), -nmax, nmax - 1);
                 if (nl != L[i]) {
                     slx += w * x[i] * (float)nl;
                     sl2 += w * (float)nl * (float)nl;
@@ -248,7 +244,7 @@ static float fit_scale_min(int n, int nmax, const float *x, const float *w, uint
     float iscale = (float)nmax / (max - min), scale = 1.0f / iscale, best_err = 0.0f;
     for (int i = 0; i < n; i++) {
         int l = round_magic(iscale * (x[i] - min));
-        L[i] = (uint8_t)(l < 0 ? 0 : l > nmax ? nmax : l);
+        L[i] = (uint8_t)clampi(l, 0, nmax);
         float diff = scale * (float)L[i] + min - x[i];
         diff = use_mad ? fabsf(diff) : diff * diff;
         best_err += w[i] * diff;
@@ -366,17 +362,6 @@ static void quantize_q8_0(const float *x, uint8_t *blk) {
     float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
     put_f16(blk, d);
     for (int j = 0; j < 32; j++) blk[2 + j] = (uint8_t)(int8_t)roundf(x[j] * id);
-}
-
-/* the element of largest magnitude, with its sign (the first of equals) */
-static float signed_absmax(const float *x, int n) {
-    float amax = 0.0f, max = 0.0f;
-    for (int j = 0; j < n; j++)
-        if (amax < fabsf(x[j])) {
-            amax = fabsf(x[j]);
-            max = x[j];
-        }
-    return max;
 }
 
 /* 32 codes of `bits` bits: low nibbles to qs (value j and j + 16 share byte
@@ -506,13 +491,9 @@ static void quantize_iq4_nl(const float *x, uint8_t *blk, const float *qw, int n
     if (qw) imatrix_weights(x, qw, sigma2, w, 32);
     else
         for (int j = 0; j < 32; j++) w[j] = x[j] * x[j];
-    float amax = 0.0f, max = 0.0f, scale;
-    for (int j = 0; j < 32; j++)
-        if (fabsf(x[j]) > amax) {
-            amax = fabsf(x[j]);
-            max = x[j];
-        }
-    if (amax < EPS_ALL_ZERO) {
+    const float max = signed_absmax(x, 32);
+    float scale;
+    if (fabsf(max) < EPS_ALL_ZERO) {
         scale = 0.0f;
         memset(L, 0, 32);
     } else {
@@ -575,7 +556,7 @@ static void finish_q2_K(const float *x, uint8_t *blk, const uint8_t *sc, float d
         const float ml = mh * (float)(sc[j] >> 4);
         for (int i = 0; i < 16; i++) {
             int l = round_magic((x[16 * j + i] + ml) / dl);
-            L[16 * j + i] = (uint8_t)(l < 0 ? 0 : l > 3 ? 3 : l);
+            L[16 * j + i] = (uint8_t)clampi(l, 0, 3);
         }
     }
     pack_2bit(L, blk + 16);
@@ -646,7 +627,7 @@ static void finish_q3_K(const float *x, uint8_t *blk, const int *ls, float d, in
         if (dl == 0.0f) continue;
         for (int i = 0; i < 16; i++) {
             int l = round_magic(x[16 * j + i] / dl);
-            L[16 * j + i] = (int8_t)((l < -4 ? -4 : l > 3 ? 3 : l) + 4);
+            L[16 * j + i] = (int8_t)(clampi(l, -4, 3) + 4);
         }
     }
     memset(hmask, 0, 32);
@@ -678,7 +659,7 @@ static void quantize_q3_K(const float *x, uint8_t *blk) {
         float iscale = -32.0f / max_scale;
         for (int j = 0; j < 16; j++) {
             int l = (int8_t)round_magic(iscale * scales[j]);
-            ls[j] = (l < -32 ? -32 : l > 31 ? 31 : l) + 32;
+            ls[j] = clampi(l, -32, 31) + 32;
         }
         d = 1.0f / iscale;
     }
@@ -745,7 +726,7 @@ static void finish_q45_K(const float *x, uint8_t *blk, const uint8_t *ls, const 
         const float ml = mh * (float)m;
         for (int i = 0; i < 32; i++) {
             int l = round_magic((x[32 * j + i] + ml) / dl);
-            L[32 * j + i] = (uint8_t)(l < 0 ? 0 : l > nmax ? nmax : l);
+            L[32 * j + i] = (uint8_t)clampi(l, 0, nmax);
         }
     }
     uint8_t *qh = bits == 5 ? blk + 16 : NULL, *qs = bits == 5 ? blk + 48 : blk + 16;
@@ -838,7 +819,7 @@ static void quantize_q6_K(const float *x, uint8_t *blk, const float *qw) {
         if (dl == 0.0f) continue;
         for (int i = 0; i < 16; i++) {
             int l = round_magic(x[16 * j + i] / dl);
-            L[16 * j + i] = (int8_t)((l < -32 ? -32 : l > 31 ? 31 : l) + 32);
+            L[16 * j + i] = (int8_t)(clampi(l, -32, 31) + 32);
         }
     }
     for (int j = 0; j < 256; j += 128) {
@@ -856,14 +837,9 @@ static void quantize_q6_K(const float *x, uint8_t *blk, const float *qw) {
 /* Q8_K: d = max/-127 as fp32 (max signed), q = min(127, round(x/d)), and
  * the sums of 16 codes; an all-zero super-block is all zero bytes */
 static void quantize_q8_K(const float *x, uint8_t *blk) {
-    float max = 0.0f, amax = 0.0f;
-    for (int j = 0; j < 256; j++)
-        if (fabsf(x[j]) > amax) {
-            amax = fabsf(x[j]);
-            max = x[j];
-        }
+    const float max = signed_absmax(x, 256);
     memset(blk, 0, 292);
-    if (amax == 0.0f) return;
+    if (max == 0.0f) return;
     const float iscale = -127.0f / max, d = 1.0f / iscale;
     memcpy(blk, &d, 4);
     for (int j = 0; j < 256; j++) {

@@ -4,8 +4,9 @@
  * F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, MXFP4, Q2_K..Q6_K, Q8_K)
  * and every input kind (normal with outliers, all zeros, constant rows, tiny
  * values with fp16-subnormal scales, tiny values whose fp16 scales vanish,
- * large values, one huge outlier, values on a grid with ties, sparse rows;
- * several rows of 32·k or 256·k values):
+ * large values, one huge outlier, values on a grid with ties, sparse rows,
+ * wide heavy-tailed rows with a per-row offset; several rows of 32·k or
+ * 256·k values):
  *   - qt_ggml_quantize_ref writes llama.cpp's quantize_row_*_ref bytes;
  *   - qt_ggml_dequantize of llama.cpp's bytes (reference and imatrix ones)
  *     is llama.cpp's dequantize_row_*, bit for bit;
@@ -36,9 +37,9 @@ static const int TYPES[] = {QT_GGML_F32,  QT_GGML_F16,    QT_GGML_BF16,  QT_GGML
                             QT_GGML_Q4_K, QT_GGML_Q5_K, QT_GGML_Q6_K,  QT_GGML_Q8_K};
 #define N_TYPES (int)(sizeof TYPES / sizeof TYPES[0])
 
-enum { K_NORMAL, K_ZERO, K_CONST, K_TINY, K_VANISH, K_LARGE, K_OUTLIER, K_GRID, K_SPARSE, N_KINDS };
+enum { K_NORMAL, K_ZERO, K_CONST, K_TINY, K_VANISH, K_LARGE, K_OUTLIER, K_GRID, K_SPARSE, K_WIDE, N_KINDS };
 static const char *KIND[N_KINDS] = {"normal+outliers", "zeros", "constant rows", "tiny", "vanishing scales",
-                                    "large", "one huge outlier", "grid with ties", "sparse"};
+                                    "large", "one huge outlier", "grid with ties", "sparse", "wide heavy-tailed"};
 
 /* one input: nrows rows of n_per_row values of kind k */
 static void fill(float *x, int nrows, int n_per_row, int kind, uint64_t *rng) {
@@ -56,6 +57,7 @@ static void fill(float *x, int nrows, int n_per_row, int kind, uint64_t *rng) {
         case K_OUTLIER: x[i] = (float)(0.02 * z); break;
         case K_GRID: x[i] = 0.125f * (float)((int)(tu_uniform(rng) * 81.0) - 40); break;
         case K_SPARSE: x[i] = tu_uniform(rng) < 0.9 ? 0.0f : (float)z; break;
+        case K_WIDE: x[i] = (float)(0.03 * z / sqrt(0.05 + tu_uniform(rng)) + (r % 2 ? 0.01 : 0.0)); break;
         }
     }
     if (kind == K_OUTLIER) x[(size_t)(tu_uniform(rng) * (double)n)] = 500.0f;
@@ -149,8 +151,8 @@ int main(void) {
         for (int k = 0; k < N_KINDS; k++, c++) {
             const int t = TYPES[ti], unit = is_k(t) ? 256 : 32;
             ctype[c] = t;
-            crows[c] = 1 + (k + ti) % 3;
-            ccols[c] = unit * (1 + (k * 7 + ti) % (is_k(t) ? 3 : 5));
+            crows[c] = k == K_WIDE ? 64 : 1 + (k + ti) % 3;
+            ccols[c] = k == K_WIDE ? unit * (is_k(t) ? 4 : 16) : unit * (1 + (k * 7 + ti) % (is_k(t) ? 3 : 5));
             const size_t n = (size_t)crows[c] * ccols[c];
             float *x = malloc(n * sizeof *x), *imx = malloc((size_t)ccols[c] * sizeof *imx);
             if (!x || !imx) return 2;
