@@ -128,7 +128,9 @@ int qt_ggml_type_of_spec(const struct qt_quant_spec *spec);
  * of type `type`: Q8_0 for Q8_0 and Q4_0, Q8_1 for Q4_1, F16 for F16 (ggml-cpu's
  * vec_dot_type; some CPU variants multiply F16 weights by F32 inputs in
  * llamafile's tinyBLAS instead: tests/cli/llamacpp.sh accepts either), F32
- * (no rounding) otherwise. */
+ * (no rounding) otherwise. For the other block types llama.cpp rounds to Q8_0
+ * (Q5_0, IQ4_NL, MXFP4), Q8_1 (Q5_1) or Q8_K (Q2_K..Q6_K); nn's forward does
+ * not model those yet, so they get F32 here. */
 int qt_ggml_vec_dot_type(int type);
 /* The same for a weight quantized with spec, as the GGUF type holding it
  * rounds: Q8_1 for float_min with groups of 32 (Q4_1 blocks), Q8_0 for any
