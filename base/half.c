@@ -54,3 +54,10 @@ float qt_bf16_to_f32(uint16_t h) {
     memcpy(&f, &u, 4);
     return f;
 }
+
+uint16_t qt_f32_to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 64); /* NaN: force quiet */
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
+}

@@ -13,5 +13,8 @@ float qt_f16_to_f32(uint16_t h);
 float qt_f16_round(float f);
 /* bf16 bits -> fp32 (exact). */
 float qt_bf16_to_f32(uint16_t h);
+/* fp32 -> bf16 bits, round-to-nearest-even; a NaN stays a quiet NaN with its
+ * sign and top payload bits (ggml's ggml_compute_fp32_to_bf16). */
+uint16_t qt_f32_to_bf16(float f);
 
 #endif

@@ -48,7 +48,7 @@ static int load_tensor(const qt_gguf *g, const char *path, const char *name, qt_
     if (!buf) qt_die("out of memory");
     int rc = 0;
     if (qt_ggml_dequantize(t->type, t->data, buf, dst->n)) {
-        snprintf(err, errlen, "%s: tensor \"%s\": type %s is not supported (F32, F16, BF16, Q8_0, Q4_0, Q4_1)", path,
+        snprintf(err, errlen, "%s: tensor \"%s\": type %s is not supported (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K, IQ4_NL, MXFP4)", path,
                  name, qt_ggml_type_name(t->type));
         rc = -1;
     }

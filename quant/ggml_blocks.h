@@ -1,13 +1,43 @@
 /* qatc quant/ggml_blocks: llama.cpp's ggml tensor types and block codecs, in
- * one place, as paired quantize / dequantize functions (ggml style).
+ * one place, as paired quantize / dequantize functions (ggml style). The
+ * quantizers reproduce llama.cpp's bytes exactly (tests/test_ggml_codecs.c
+ * checks them against libggml-base itself).
  *
  * Blocks of 32 values along a row, little endian, d and m fp16:
- *   Q8_0  [d, qs[32] int8]                x = qs·d
- *   Q4_0  [d, qs[16]]                     x = (nibble - 8)·d
- *   Q4_1  [d, m, qs[16]]                  x = nibble·d + m
- *   Q8_1  [d, s = d·Σqs, qs[32] int8]     (matmul inputs only)
+ *   Q8_0   [d, qs[32] int8]                  x = qs·d
+ *   Q4_0   [d, qs[16]]                       x = (q - 8)·d,  q 4 bits
+ *   Q4_1   [d, m, qs[16]]                    x = q·d + m,    q 4 bits
+ *   Q5_0   [d, qh[4], qs[16]]                x = (q - 16)·d, q 5 bits
+ *   Q5_1   [d, m, qh[4], qs[16]]             x = q·d + m,    q 5 bits
+ *   IQ4_NL [d, qs[16]]                       x = d·LEVEL[q], q 4 bits, LEVEL the 16
+ *          non-uniform levels -127 -104 -83 -65 -49 -35 -22 -10 1 13 25 38 53 69 89 113
+ *   MXFP4  [e (E8M0), qs[16]]                x = 2^(e-128)·E2M1x2[q], q 4 bits, E2M1x2
+ *          the doubled E2M1 values 0 1 2 3 4 6 8 12 0 -1 -2 -3 -4 -6 -8 -12
+ *   Q8_1   [d, s = d·Σqs, qs[32] int8]       (matmul inputs only)
  * Nibbles: value j of a block in the low nibble of qs[j], value j + 16 in
- * the high nibble of qs[j].
+ * the high nibble of qs[j]; the fifth bit of value j in bit j of the 32-bit
+ * little-endian qh.
+ *
+ * K-quants: super-blocks of 256 values in sub-blocks of 16 or 32, each
+ * sub-block j with an effective scale d_j (and min m_j) built from the
+ * super-block's fp16 d (dmin) and a small integer sub-scale (sub-min):
+ *   Q2_K [sc[16], qs[64], d, dmin]           16 × 16; sc low nibble s_j, high
+ *        nibble m_j: x = d·s_j·q - dmin·m_j, q 2 bits (0..3)
+ *   Q3_K [hmask[32], qs[64], sc[12], d]      16 × 16; 6-bit s_j (stored + 32): low
+ *        nibbles in sc[0..7] (j < 8 low, j >= 8 high), top 2 bits in sc[8 + j%4]
+ *        at bit 2·(j/4); x = d·(s_j - 32)·q, q = low 2 bits - (hmask bit ? 0 : 4)
+ *   Q4_K [d, dmin, sc[12], qs[128]]          8 × 32; 6-bit s_j and m_j: j < 4 in
+ *        sc[j], sc[j+4] (low 6 bits); j >= 4 low nibbles in sc[j+4], top 2 bits
+ *        in bits 6-7 of sc[j-4] (s) and sc[j] (m); x = d·s_j·q - dmin·m_j, q 4 bits
+ *   Q5_K [d, dmin, sc[12], qh[32], qs[128]]  as Q4_K with a fifth bit from qh
+ *   Q6_K [ql[128], qh[64], sc[16] int8, d]   16 × 16; x = d·sc_j·(q - 32), q 6 bits
+ *   Q8_K [d fp32, qs[256] int8, bsums[16] int16]   x = d·qs (matmul inputs of
+ *        K-type weights; bsums the sums of 16 codes)
+ * Code positions: Q2_K / Q3_K value e: 2 bits of qs[32·(e/128) + e%32] at bit
+ * 2·((e%128)/32); Q3_K high bit: hmask[e%32] bit e/32. Q4_K / Q5_K: qs[32·(e/64)
+ * + e%32], low nibble when e%64 < 32; Q5_K fifth bit qh[e%32] bit e/32. Q6_K
+ * (e = 128·n + 32·k + l): low nibble of ql[64·n + l + 32·(k%2)] (high nibble
+ * when k >= 2), top 2 bits of qh[32·n + l] at bit 2·k.
  *
  * Which ggml type holds a quantizer spec, and how llama.cpp's CPU backend
  * rounds a matmul's input for a weight of each type (its "vec_dot type"),
@@ -27,7 +57,8 @@ struct qt_qweight;
 typedef enum {
     QT_GGML_F32 = 0, QT_GGML_F16 = 1, QT_GGML_Q4_0 = 2, QT_GGML_Q4_1 = 3, QT_GGML_Q5_0 = 6, QT_GGML_Q5_1 = 7,
     QT_GGML_Q8_0 = 8, QT_GGML_Q8_1 = 9, QT_GGML_Q2_K = 10, QT_GGML_Q3_K = 11, QT_GGML_Q4_K = 12,
-    QT_GGML_Q5_K = 13, QT_GGML_Q6_K = 14, QT_GGML_Q8_K = 15, QT_GGML_BF16 = 30
+    QT_GGML_Q5_K = 13, QT_GGML_Q6_K = 14, QT_GGML_Q8_K = 15, QT_GGML_IQ4_NL = 20, QT_GGML_BF16 = 30,
+    QT_GGML_MXFP4 = 39
 } qt_ggml_type;
 
 /* ---- types ---- */
@@ -45,13 +76,40 @@ size_t qt_ggml_type_size(int type);
 size_t qt_ggml_nbytes(int type, int n_dims, const uint64_t *ne);
 
 /* ---- weight codecs ---- */
-/* llama.cpp's reference quantizer (quantize_row_*_ref) of n values (a
- * multiple of 32 for the block types) to type F32, F16, Q8_0, Q4_0 or Q4_1.
- * Returns 0, or -1 for another type. */
+/* llama.cpp's reference quantizer (quantize_row_*_ref; for F16 and BF16 its
+ * fp32 row conversions) of n values to any type above but Q8_1, n a multiple
+ * of the block size: the same bytes as llama.cpp's. Where llama.cpp leaves
+ * bytes unset, qatc writes zeros: Q8_K's bsums of an all-zero super-block,
+ * and IQ4_NL's codes of a block with max |x| < 1e-15 (llama.cpp repeats the
+ * previous block's codes there, or stack garbage; d is 0 either way, so the
+ * values are zeros, their signs aside; newer llama.cpp zeroes them too). Returns 0,
+ * or -1 for another type or n. */
 int qt_ggml_quantize_ref(int type, const float *x, void *out, size_t n);
-/* n values of type F32, F16, BF16, Q8_0, Q4_0 or Q4_1 (n a multiple of 32
- * for the block types) decoded to floats. Returns 0, or -1 for another type. */
+/* llama.cpp's ggml_quantize_chunk (what llama-quantize writes) of nrows rows
+ * of n_per_row values (a multiple of the block size), with an importance
+ * matrix imatrix (n_per_row weights, one per column, or NULL): the same
+ * bytes. With an imatrix Q4_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K and IQ4_NL take
+ * llama.cpp's importance-weighted path; without one they are the reference
+ * quantizer, except IQ4_NL, which always searches 15 scales (weights x²)
+ * where its reference searches none. F32, F16, BF16, Q8_0 and MXFP4 ignore
+ * the imatrix. Returns 0, or -1 for Q8_1, Q8_K (no chunk quantizer in
+ * llama.cpp), another type or n_per_row. */
+int qt_ggml_quantize_chunk(int type, const float *x, void *out, size_t nrows, size_t n_per_row, const float *imatrix);
+/* n values of any type above but Q8_1 (n a multiple of the block size)
+ * decoded to floats exactly as llama.cpp's dequantize_row_* does. Returns 0,
+ * or -1 for another type or n. */
 int qt_ggml_dequantize(int type, const void *in, float *out, size_t n);
+/* The effective sub-block scales d_sub[j] and mins m_sub[j] of one K-type
+ * super-block (Q2_K..Q6_K, Q8_K), as llama.cpp's dequantizer forms them:
+ * value e of sub-block j = e / (256 / count) is d_sub[j]·q_e - m_sub[j]
+ * (m_sub 0 for Q3_K, Q6_K and Q8_K, which have no min; their q is signed).
+ * Arrays of 16. Returns the sub-block count (16 for Q2_K, Q3_K, Q6_K; 8 for
+ * Q4_K, Q5_K; 1 for Q8_K), or -1 for another type. */
+int qt_ggml_k_block_params(int type, const void *block, float *d_sub, float *m_sub);
+/* The 256 integer codes q_e of one K-type super-block, in value order (Q2_K
+ * 0..3, Q3_K -4..3, Q4_K 0..15, Q5_K 0..31, Q6_K -32..31, Q8_K -128..127).
+ * Returns the sub-block count as qt_ggml_k_block_params, or -1. */
+int qt_ggml_k_block_codes(int type, const void *block, int8_t *q);
 /* The frozen weight qw as blocks of type Q8_0, Q4_0 or Q4_1 holding it
  * exactly (rows·cols/32 blocks into out; out NULL: only check). Holds: Q8_0 ←
  * sym <= 8 bits, asym <= 7 bits (code q - z); Q4_0 ← sym <= 4 bits; Q4_1 ←
@@ -79,7 +137,9 @@ int qt_ggml_spec_of_type(int type, struct qt_quant_spec *spec);
  * for the K types, F16 for F16 (ggml-cpu's
  * vec_dot_type; some CPU variants multiply F16 weights by F32 inputs in
  * llamafile's tinyBLAS instead: tests/cli/llamacpp.sh accepts either), F32
- * (no rounding) otherwise. */
+ * (no rounding) otherwise. For the other block types llama.cpp rounds to Q8_0
+ * (Q5_0, IQ4_NL, MXFP4), Q8_1 (Q5_1) or Q8_K (Q2_K..Q6_K); nn's forward does
+ * not model those yet, so they get F32 here. */
 int qt_ggml_vec_dot_type(int type);
 /* The same for a weight quantized with spec, as the GGUF type holding it
  * rounds: Q8_K for a double-quantized spec (K types), Q8_1 for float_min
