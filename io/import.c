@@ -108,7 +108,7 @@ static void set_input_type(qt_linear_layer *l, const qt_gguf_tensor *t, int perm
         size_t nb = t->nbytes / qt_ggml_type_size(t->type);
         mins = malloc(nb * sizeof *mins);
         if (!mins) qt_die("out of memory");
-        qt_ggml_q4_1_mins(t->data, nb, mins);
+        qt_ggml_block_mins(t->type, t->data, nb, mins);
         if (perm_hd) {
             float *p = malloc(nb * sizeof *p);
             if (!p) qt_die("out of memory");

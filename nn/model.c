@@ -163,8 +163,11 @@ void qt_model_free(qt_model *m) {
 }
 
 void qt_linear_set_input_type(qt_linear_layer *l, int type, const float *mins) {
-    if (type != QT_GGML_F32 && type != QT_GGML_F16 && type != QT_GGML_Q8_0 && type != QT_GGML_Q8_1)
-        qt_die("linear %s: input type %d is not F32, F16, Q8_0 or Q8_1", l->w->name, type);
+    if (type != QT_GGML_F32 && type != QT_GGML_F16 && type != QT_GGML_Q8_0 && type != QT_GGML_Q8_1 &&
+        type != QT_GGML_Q8_K)
+        qt_die("linear %s: input type %d is not F32, F16, Q8_0, Q8_1 or Q8_K", l->w->name, type);
+    if (type == QT_GGML_Q8_K && qt_cols(l->w) % 256)
+        qt_die("linear %s: Q8_K input rounding needs rows of a multiple of 256", l->w->name);
     free(l->in_mins);
     l->in_mins = NULL;
     l->in_type = type;

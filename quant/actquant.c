@@ -134,8 +134,20 @@ qt_tensor *qt_act_quant_q8_blocks(qt_ctx *ctx, qt_tensor *x) {
 
 qt_tensor *qt_act_round_ggml(qt_ctx *ctx, qt_tensor *x, int type, float **corr) {
     if (type == QT_GGML_Q8_0) return qt_act_quant_q8_blocks(ctx, x);
-    if (type != QT_GGML_F16 && type != QT_GGML_Q8_1) qt_die("act_round_ggml: type %d is not F16, Q8_0 or Q8_1", type);
+    if (type != QT_GGML_F16 && type != QT_GGML_Q8_1 && type != QT_GGML_Q8_K)
+        qt_die("act_round_ggml: type %d is not F16, Q8_0, Q8_1 or Q8_K", type);
     qt_tensor *y = qt_tensor_like(ctx, x);
+    if (type == QT_GGML_Q8_K) { /* through the Q8_K codec, one super-block of 256 at a time */
+        if (x->n % 256) qt_die("act_round_ggml: Q8_K rounding of %zu values (expected a multiple of 256)", x->n);
+#pragma omp parallel for if (x->n > 65536)
+        for (size_t b = 0; b < x->n / 256; b++) {
+            uint8_t blk[4 + 256 + 32];
+            qt_ggml_quantize_ref(QT_GGML_Q8_K, x->data + b * 256, blk, 256);
+            qt_ggml_dequantize(QT_GGML_Q8_K, blk, y->data + b * 256, 256);
+        }
+        qt_record(ctx, "act_quant_q8_k_blocks", dyn_backward, y, 1, &x);
+        return y;
+    }
     if (type == QT_GGML_F16) {
 #pragma omp parallel for simd if (x->n > 65536)
         for (size_t i = 0; i < x->n; i++) y->data[i] = qt_f16_round(x->data[i]);

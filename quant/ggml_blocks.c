@@ -1119,9 +1119,10 @@ int qt_ggml_dequantize(int type, const void *in_, float *out, size_t n) {
     return 0;
 }
 
-void qt_ggml_q4_1_mins(const void *blocks, size_t nb, float *mins) {
+void qt_ggml_block_mins(int type, const void *blocks, size_t nb, float *mins) {
     const uint8_t *p = blocks;
-    for (size_t b = 0; b < nb; b++) mins[b] = get_f16(p + b * 20 + 2);
+    const size_t stride = qt_ggml_type_size(type); /* Q4_1, Q5_1: [d, m, ...] */
+    for (size_t b = 0; b < nb; b++) mins[b] = get_f16(p + b * stride + 2);
 }
 
 /* ---------------------------------------------------------- frozen codes */

@@ -117,8 +117,9 @@ int qt_ggml_k_block_codes(int type, const void *block, int8_t *q);
  * m = -8·s); groups of 32 along the row; every scale (and min) an fp16 value.
  * Returns 0, or -1 with the reason in why. */
 int qt_ggml_quantize_qweight(const struct qt_qweight *qw, int type, void *out, char *why, size_t len);
-/* The per-block mins m of nb Q4_1 blocks, in block order, to mins. */
-void qt_ggml_q4_1_mins(const void *blocks, size_t nb, float *mins);
+/* The per-block mins m of nb Q4_1 or Q5_1 blocks of that type, in block
+ * order, to mins. */
+void qt_ggml_block_mins(int type, const void *blocks, size_t nb, float *mins);
 
 /* ---- which type ---- */
 /* The type that holds a spec exactly with the same codes, or -1: groups of
@@ -137,9 +138,8 @@ int qt_ggml_spec_of_type(int type, struct qt_quant_spec *spec);
  * for the K types, F16 for F16 (ggml-cpu's
  * vec_dot_type; some CPU variants multiply F16 weights by F32 inputs in
  * llamafile's tinyBLAS instead: tests/cli/llamacpp.sh accepts either), F32
- * (no rounding) otherwise. For the other block types llama.cpp rounds to Q8_0
- * (Q5_0, IQ4_NL, MXFP4), Q8_1 (Q5_1) or Q8_K (Q2_K..Q6_K); nn's forward does
- * not model those yet, so they get F32 here. */
+ * (no rounding) otherwise (IQ4_NL and MXFP4, which llama.cpp rounds to Q8_0,
+ * are not modelled: F32). */
 int qt_ggml_vec_dot_type(int type);
 /* The same for a weight quantized with spec, as the GGUF type holding it
  * rounds: Q8_K for a double-quantized spec (K types), Q8_1 for float_min
