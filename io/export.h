@@ -141,11 +141,10 @@ int qt_export_awq(const qt_model *m, const qt_export_opts *o, const char *dir, c
 int qt_export_gptq(const qt_model *m, const qt_export_opts *o, const char *dir, char *err, size_t errlen);
 /* Writes m as a compressed-tensors pack-quantized checkpoint into dir. 0 or -1. */
 int qt_export_ct(const qt_model *m, const qt_export_opts *o, const char *dir, char *err, size_t errlen);
-/* Before any work: why a Linear of shape [rows, cols] (name for messages)
- * with spec s cannot be written exactly by format fmt ("gptq",
- * "compressed-tensors"): 0 when it can, else -1 with a one-line reason. */
-int qt_export_spec_check(const char *fmt, const char *name, const qt_quant_spec *s, int rows, int cols, char *why,
-                         size_t len);
+/* Before any work: 0 when format fmt ("gptq", "compressed-tensors") can
+ * hold a Linear [rows, cols] quantized with spec s exactly, else -1 with the
+ * reason in why (one line, no tensor name). */
+int qt_export_spec_check(const char *fmt, const qt_quant_spec *s, int rows, int cols, char *why, size_t len);
 
 /* Writes m as a Hugging Face directory (see above). Returns 0 or -1. */
 int qt_export_hf(const qt_model *m, const qt_export_opts *o, const char *dir, char *err, size_t errlen);
@@ -164,17 +163,31 @@ int qt_hf_rope_row(int r, int hd);
 /* The head size when parameter `name` of m is stored in rope order (q/k
  * weights and biases: rows; q/k norm weights: elements), else 0. */
 int qt_hf_rope_hd(const qt_model *m, const char *name);
+/* The quantization_config of a Hugging Face checkpoint, as import reads it. */
+typedef enum { QT_HFQ_NONE, QT_HFQ_AWQ, QT_HFQ_GPTQ, QT_HFQ_CT } qt_hfq_kind;
+typedef struct qt_hf_quant {
+    qt_hfq_kind kind;
+    int bits;
+    int group;  /* weights per group; -1 = one group per row */
+    int sym;    /* compressed-tensors: no weight_zero_point */
+    int v2;     /* GPTQ: qzeros hold z (checkpoint_format "gptq_v2"), else z - 1 (v1) */
+} qt_hf_quant;
+
 /* A model config from a Hugging Face config.json text (path for messages):
  * model_type llama, mistral, qwen2 or qwen3; what changes the math and qatc
  * does not implement (hidden_act other than silu, rope_scaling other than
  * llama3, attention/mlp biases outside qwen2, quantization_config,
  * pretraining_tp > 1, other families' multipliers) is refused by name; a
- * quantization_config only as AutoAWQ GEMM 4-bit with zero points (*awq_group
- * = its group, else 0). A sliding window caps ctx (within it attention is
- * plain causal). 0, or -1 with a one-line message. */
-int qt_hf_config_parse(const char *text, const char *path, qt_model_cfg *c, int *awq_group, char *err, size_t errlen);
+ * quantization_config (into *q; kind QT_HFQ_NONE without one) only as AutoAWQ
+ * GEMM 4-bit with zero points and group 32/64/128, GPTQ (bits 2/3/4/8, any
+ * group_size or -1, checkpoint_format "gptq" = v1 when absent, or
+ * "gptq_v2"), or compressed-tensors "pack-quantized" with one config group
+ * of int weights (1..8 bits, strategy group or channel) and no activation
+ * quantization. A sliding window caps ctx (within it attention is plain
+ * causal). 0, or -1 with a one-line message. */
+int qt_hf_config_parse(const char *text, const char *path, qt_model_cfg *c, qt_hf_quant *q, char *err, size_t errlen);
 /* qt_hf_config_parse of the file at path, then qt_model_cfg_check. */
-int qt_hf_config_read(const char *path, qt_model_cfg *c, int *awq_group, char *err, size_t errlen);
+int qt_hf_config_read(const char *path, qt_model_cfg *c, qt_hf_quant *q, char *err, size_t errlen);
 /* The distinct shard file names of a model.safetensors.index.json text
  * (path for messages): every weight_map value must be a plain file name. */
 typedef struct {
@@ -201,12 +214,14 @@ typedef struct qt_hf_qsum {
     int bits;   /* the first quantized Linear's (all of them when the format has one bits) */
     int group;  /* weights per group, -1 = one group per row (per-channel or per-tensor) */
     int sym;    /* every quantized Linear has a SYM grid */
+    const qt_model *model;
 } qt_hf_qsum;
 
 /* One quantized format for qt_hf_export_quant. */
 typedef struct qt_hf_qformat {
     const char *what;  /* "awq export", the start of every message */
     int one_bits;      /* every quantized Linear must have the same bits */
+    int all_linears;   /* every Linear but the output layer must be quantized */
     /* why the frozen weight cannot be written exactly (one line into why), or 0 */
     int (*mismatch)(const qt_qweight *qw, const void *ctx, char *why, size_t len);
     /* with o->requantize: a grid the format holds, from the float weights
@@ -254,7 +269,10 @@ qt_model *qt_import_gguf(const char *path, char *err, size_t errlen);
  * shapes as config.json says, finite) as a float model; q/k rows are
  * permuted from HF's half-split rope to ours. An AutoAWQ GEMM checkpoint
  * (qt_export_awq's form) is read with its Linears dequantized,
- * w = (q - z)·s. A path to a .safetensors file
+ * w = (q - z)·s; so are GPTQ v1/v2 (groups by g_idx when present, z = the
+ * stored zero + 1 in v1) and compressed-tensors pack-quantized checkpoints
+ * (weight_g_idx when present), the layouts of qt_export_gptq / qt_export_ct;
+ * a Linear stored as a float weight is read as one. A path to a .safetensors file
  * reads config.json beside it. NULL with a message on error. */
 qt_model *qt_import_hf(const char *path, char *err, size_t errlen);
 

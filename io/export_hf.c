@@ -189,9 +189,16 @@ static int group_of(const qt_qweight *qw) { return qw->spec.group > 0 ? qw->gsiz
 
 /* every quantized Linear's spec fits f's model-wide fields: the summary, or -1 */
 static int quant_summary(const qt_model *m, const qt_hf_qformat *f, qt_hf_qsum *s, char *err, size_t errlen) {
-    s->bits = 0, s->group = 0, s->sym = 1;
+    s->bits = 0, s->group = 0, s->sym = 1, s->model = m;
     for (int j = 0; j < m->n_linears; j++) {
         const qt_linear_layer *l = m->linears[j];
+        if (!l->wq && f->all_linears && l != &m->output) {
+            char hf[160];
+            snprintf(err, errlen, "%s: %s (%s) is not quantized, but the format's loaders convert every Linear of "
+                     "the decoder blocks (remove it from quant.skip)", f->what,
+                     qt_hf_name(l->w->name, hf, sizeof hf) ? hf : "?", l->w->name);
+            return -1;
+        }
         if (!l->wq) continue;
         const qt_quant_spec *sp = &l->wq->spec;
         if (!s->bits) s->bits = sp->bits;
