@@ -201,6 +201,8 @@ struct cJSON *qt_hf_config_json(const qt_model *m, const char *torch_dtype);
 /* Writes qt_hf_config_json(m) plus quant_config (taken over; may be NULL) to path. */
 int qt_hf_write_config(const qt_model *m, struct cJSON *quant_config, const char *torch_dtype, const char *path,
                        char *err, size_t errlen);
+/* Writes JSON j (taken over) to path atomically, indented, with a final newline. 0 or -1. */
+int qt_hf_write_json(struct cJSON *j, const char *path, char *err, size_t errlen);
 /* Adds float tensor w [shape] to st as dtype dt (F32, F16, BF16; round to
  * nearest even), rows in HF order when rope_hd > 0 (elements of a 1-D tensor). */
 int qt_hf_add_float(qt_safetensors *st, const char *name, const float *w, int ndim, const int64_t *shape, int rope_hd,

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/files.h"
 #include "base/half.h"
 #include "io/export.h"
 #include "quant/quant.h"
@@ -163,19 +162,9 @@ static cJSON *gptq_config(const qt_hf_qsum *sum, const void *ctx) {
 
 /* quantize_config.json (AutoGPTQ / GPTQModel read it beside config.json) */
 static int gptq_extra(const char *dir, const qt_hf_qsum *sum, const void *ctx, char *err, size_t errlen) {
-    cJSON *q = gptq_config(sum, ctx);
-    char *text = cJSON_Print(q), path[4200];
-    cJSON_Delete(q);
-    if (!text) {
-        snprintf(err, errlen, "gptq export: out of memory");
-        return -1;
-    }
+    char path[4200];
     snprintf(path, sizeof path, "%s/quantize_config.json", dir);
-    size_t n = strlen(text);
-    text[n] = '\n'; /* replaces the NUL: written with its length */
-    int rc = qt_write_file_atomic(path, text, n + 1, err, errlen);
-    free(text);
-    return rc;
+    return qt_hf_write_json(gptq_config(sum, ctx), path, err, errlen);
 }
 
 int qt_export_gptq(const qt_model *m, const qt_export_opts *o, const char *dir, char *err, size_t errlen) {

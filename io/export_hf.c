@@ -92,6 +92,10 @@ int qt_hf_write_config(const qt_model *m, cJSON *quant_config, const char *torch
         return -1;
     }
     if (quant_config) cJSON_AddItemToObject(j, "quantization_config", quant_config);
+    return qt_hf_write_json(j, path, err, errlen);
+}
+
+int qt_hf_write_json(cJSON *j, const char *path, char *err, size_t errlen) {
     char *text = cJSON_Print(j);
     cJSON_Delete(j);
     if (!text) {

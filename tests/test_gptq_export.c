@@ -16,82 +16,20 @@
 #include "io/export.h"
 #include "quant/quant.h"
 #include "store/safetensors.h"
-#include "test_util.h"
+#include "test_model_util.h"
 
-/* a tiny llama (or qwen2, with q/k/v biases) with quantizers on every Linear
- * but the output; no asym zero point is 0 unless zero0 (GPTQ v1 cannot hold it) */
+/* tm_tiny_quant with no asym zero point 0 (GPTQ v1 cannot hold it), or with zero0 one per Linear */
 static qt_model *tiny(const qt_quant_spec *spec, qt_arch arch, int zero0, uint64_t seed) {
-    qt_model_cfg cfg = {.arch = arch, .dim = 128, .layers = 2, .heads = 4, .kv_heads = 2, .ffn = 256, .ctx = 32,
-                        .vocab = 256, .rope_theta = 10000.0f, .norm_eps = 1e-5f, .qkv_bias = arch == QT_ARCH_QWEN2};
-    qt_model *m = qt_model_new(&cfg);
-    qt_model_init(m, seed);
-    char err[256];
-    uint64_t s = seed;
+    qt_model *m = tm_tiny_quant(spec, arch, seed);
     for (int j = 0; j < m->n_linears; j++) {
-        qt_linear_layer *l = m->linears[j];
-        if (l == &m->output) continue;
-        l->wq = qt_quantizer_new(spec, l->w, err, sizeof err);
-        if (!l->wq) qt_die("%s", err);
-        qt_quant_init_mse(l->wq, l->w, 20, 0.6f);
-        for (size_t k = 0; k < l->wq->scale->n; k++) l->wq->scale->data[k] *= (float)(0.9 + 0.2 * tu_uniform(&s));
-        if (l->wq->offset)
-            for (size_t k = 0; k < l->wq->offset->n; k++) {
-                float *z = &l->wq->offset->data[k];
-                *z += (float)(tu_uniform(&s) - 0.5);
-                if (!zero0 && *z < 1.0f) *z = 1.0f;
-                if (zero0 && k == 3) *z = 0.0f;
-            }
-        qt_quantizer_clamp(l->wq);
+        qt_quantizer *q = m->linears[j]->wq;
+        for (size_t k = 0; q && q->offset && k < q->offset->n; k++) {
+            float *z = &q->offset->data[k];
+            if (!zero0 && *z < 1.0f) *z = 1.0f;
+            if (zero0 && k == 3) *z = 0.0f;
+        }
     }
     return m;
-}
-
-static void free_tiny(qt_model *m) {
-    for (int j = 0; j < m->n_linears; j++) qt_quantizer_free(m->linears[j]->wq);
-    qt_model_free(m);
-}
-
-/* qatc's frozen weights of every quantized Linear as "<module>.deq" */
-static void write_ref(const qt_model *m, const char *ref) {
-    char err[512];
-    qt_safetensors *st = qt_st_new();
-    for (int j = 0; j < m->n_linears; j++) {
-        const qt_linear_layer *l = m->linears[j];
-        if (!l->wq) continue;
-        qt_qweight *qw = qt_freeze(l->w, l->wq);
-        float *w = malloc(l->w->n * sizeof *w);
-        qt_qweight_dequant(qw, w);
-        char hf[160], nm[200];
-        qt_hf_name(l->w->name, hf, sizeof hf);
-        hf[strlen(hf) - strlen(".weight")] = 0;
-        snprintf(nm, sizeof nm, "%s.deq", hf);
-        qt_st_add(st, nm, QT_ST_F32, 2, (int64_t[]){qt_rows(l->w), qt_cols(l->w)}, w, l->w->n * sizeof *w, err,
-                  sizeof err);
-        free(w);
-        qt_qweight_free(qw);
-    }
-    CHECK(qt_st_write(st, ref, err, sizeof err) == 0, "%s", err);
-    qt_st_free(st);
-}
-
-/* 1 when every parameter of b equals m's exported value: the frozen grid for quantized Linears, fp16 otherwise */
-static int same_as_export(const qt_model *m, const qt_model *b, char *which, size_t len) {
-    int ok = 1;
-    for (int i = 0; ok && i < m->n_params; i++) {
-        const qt_tensor *p = m->params[i], *q = b->params[i];
-        const qt_linear_layer *l = qt_model_linear(m, p->name);
-        float *want = malloc(p->n * sizeof *want);
-        if (l && l->wq) {
-            qt_qweight *qw = qt_freeze(l->w, l->wq);
-            qt_qweight_dequant(qw, want);
-            qt_qweight_free(qw);
-        } else {
-            for (size_t k = 0; k < p->n; k++) want[k] = qt_f16_round(p->data[k]);
-        }
-        if (memcmp(want, q->data, p->n * sizeof *want)) ok = 0, snprintf(which, len, "%s", p->name);
-        free(want);
-    }
-    return ok;
 }
 
 /* rewrites config.json's quantization_config.checkpoint_format */
@@ -128,10 +66,10 @@ static void run(const char *dir, const case_t *c, int n) {
     int rc = ct ? qt_export_ct(m, &o, out, err, sizeof err) : qt_export_gptq(m, &o, out, err, sizeof err);
     CHECK(rc == 0, "%s export (%d-bit, group %d): %s", c->fmt, c->bits, c->group, err);
     if (rc) {
-        free_tiny(m);
+        tm_free_quant(m);
         return;
     }
-    write_ref(m, ref);
+    tm_write_deq_ref(m, ref);
     char extra[64] = "";
     if (c->stored_zero) snprintf(extra, sizeof extra, " --expect-stored-zero %d", c->stored_zero);
     snprintf(args, sizeof args, "'%s' '%s'%s", out, ref, extra);
@@ -139,7 +77,7 @@ static void run(const char *dir, const case_t *c, int n) {
     /* qatc reads its export back bit for bit */
     qt_model *b = qt_import_hf(out, err, sizeof err);
     CHECK(b != NULL, "import %s: %s", out, err);
-    if (b) CHECK(same_as_export(m, b, which, sizeof which), "import %s: %s differs from the exported values", out, which);
+    if (b) CHECK(tm_same_as_export(m, b, which, sizeof which), "import %s: %s differs from the exported values", out, which);
     qt_model_free(b);
     if (!ct) {
         /* the v1 offset matters and is applied exactly once: read with the other format, every module differs */
@@ -166,7 +104,7 @@ static void run(const char *dir, const case_t *c, int n) {
         CHECK(b && diff == 14, "import %s as %s: %d of 14 Linears differ", out, other, diff);
         qt_model_free(b);
     }
-    free_tiny(m);
+    tm_free_quant(m);
 }
 
 /* export of m (spec) with format fmt must fail naming want1 and want2, writing nothing */
@@ -202,16 +140,16 @@ int main(void) {
     qt_model *m = tiny(&fm, QT_ARCH_LLAMA, 0, 7);
     refuse(dir, "gptq", m, q0, "float_min");
     refuse(dir, "ct", m, q0, "float_min");
-    free_tiny(m);
+    tm_free_quant(m);
     qt_quant_spec f32s = {.bits = 4, .group = 32, .grid = QT_GRID_ASYM, .learnable = 1, .fp16_scales = 0};
     m = tiny(&f32s, QT_ARCH_LLAMA, 0, 9);
     refuse(dir, "gptq_v2", m, q0, "fp16");
     refuse(dir, "ct", m, q0, "fp16");
-    free_tiny(m);
+    tm_free_quant(m);
     qt_quant_spec b5 = {.bits = 5, .group = 32, .grid = QT_GRID_SYM, .learnable = 1, .fp16_scales = 1};
     m = tiny(&b5, QT_ARCH_LLAMA, 0, 10);
     refuse(dir, "gptq", m, q0, "5-bit");
-    free_tiny(m);
+    tm_free_quant(m);
     /* v1 cannot hold a zero point 0; v2 can */
     qt_quant_spec a4 = {.bits = 4, .group = 32, .grid = QT_GRID_ASYM, .learnable = 1, .fp16_scales = 1};
     m = tiny(&a4, QT_ARCH_LLAMA, 1, 11);
@@ -246,7 +184,7 @@ int main(void) {
     m->output.wq = qt_quantizer_new(&a4, m->output.w, err, sizeof err);
     qt_quant_init_absmax(m->output.wq, m->output.w);
     refuse(dir, "ct", m, "output.weight", "lm_head");
-    free_tiny(m);
+    tm_free_quant(m);
     /* a shape GPTQ's packing cannot hold */
     char why[300];
     CHECK(qt_export_spec_check("gptq", &a4, 64, 80, why, sizeof why) == -1 && strstr(why, "multiples of 32"), "%s", why);

@@ -27,26 +27,13 @@ REF holds "<module>.deq" float32 [out, in] (qatc's frozen weights, its own row o
 --expect-mismatch: exit 0 only when the weights differ (a wrong offset).
 Exits 0 when every quantized module reproduces REF exactly."""
 import json
-import struct
+import os
 import sys
 
 import numpy as np
 
-DT = {"F32": np.float32, "F16": np.float16, "BF16": np.uint16, "I32": np.int32, "I64": np.int64}
-
-
-def read_st(path):
-    raw = open(path, "rb").read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n])
-    header.pop("__metadata__", None)
-    buf = raw[8 + n:]
-    out = {}
-    for name, e in header.items():
-        b0, b1 = e["data_offsets"]
-        out[name] = np.frombuffer(buf[b0:b1], dtype=DT[e["dtype"]]).reshape(e["shape"])
-        out[name + "/dtype"] = e["dtype"]
-    return out
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from st_np import float_errors, read_st  # noqa: E402
 
 
 def gptq_unpack_rows(p, bits):
@@ -167,11 +154,7 @@ def main():
             if not expect_mismatch:
                 errors.append(f"{mod}: dequantized weights differ from qatc's (first at {np.argwhere(w != want)[:1]})")
         checked += 1
-    for name in ("model.embed_tokens.weight", "lm_head.weight", "model.norm.weight"):
-        if st.get(name + "/dtype") != "F16":
-            errors.append(f"{name}: expected an F16 tensor")
-    if checked == 0:
-        errors.append("no quantized module compared")
+    errors += float_errors(st, checked)
     if want_zero is not None and zeros_seen != {want_zero}:
         errors.append(f"stored qzeros {sorted(zeros_seen)}, expected only {want_zero}")
     if expect_mismatch and differ != checked:
