@@ -64,6 +64,41 @@
  * family; q/k rows permuted to HF's half-split rope. Other tensors fp16.
  * A quantized output layer is refused (HF's AWQ loader never converts lm_head).
  *
+ * GPTQ and compressed-tensors (io/export_gptq.c; a directory with
+ * model.safetensors, config.json with quantization_config, and the tokenizer
+ * files as for HF): every quantized Linear's frozen codes and fp16 scales go
+ * in as they are, never re-quantized; one bits and one group for the whole
+ * model; FLOAT_MIN, non-fp16 scales and a quantized output layer (or tied
+ * embedding; these loaders never convert lm_head) are refused naming the
+ * tensor. Layouts (checked against the published sources: AutoGPTQ
+ * qlinear_cuda_old.py pack/forward, compressed-tensors pack_quantized.py,
+ * quant_args.py and utils/helpers.py calculate_range):
+ *  - GPTQ, bits 2/3/4/8: qweight int32 [in·bits/32, out]: the codes of one
+ *    output column, input i at bit bits·i of a little-endian bit stream of
+ *    32-bit words (2/4/8 bits: 32/bits codes per word at shifts 0, bits, ...;
+ *    3 bits: 32 codes per 3 words, codes 10 and 21 straddling words, exactly
+ *    AutoGPTQ's layout); qzeros int32 [ceil(in/g), out·bits/32] the same
+ *    stream along the output dim; scales fp16 [ceil(in/g), out]; g_idx int32
+ *    [in] = i / g (qatc's groups are contiguous, also after GPTQ act-order,
+ *    so desc_act is false). W = s·(q − z). checkpoint_format "gptq" (v1,
+ *    AutoGPTQ, the default of transformers/vLLM): qzeros hold z − 1 (the
+ *    kernels add 1), so z = 0 cannot be stored and is refused naming the
+ *    tensor; "gptq_v2" (GPTQModel) holds z. Sym layers are codes + 2^(b−1)
+ *    with z = 2^(b−1) (4-bit: 7 in v1, 8 in v2). in and out must be
+ *    multiples of 32 (AutoGPTQ sizes both packed dims as n // 32 · bits).
+ *    Also quantize_config.json (bits, group_size, damp_percent 0.01,
+ *    desc_act, static_groups, sym, true_sequential, checkpoint_format).
+ *  - compressed-tensors "pack-quantized", bits 2..8: weight_packed int32
+ *    [out, ceil(in/(32 div bits))]: floor(32/bits) values per word along the
+ *    input dim at shifts 0, bits, ... (zero padded), each value the signed
+ *    int code plus 2^(b−1) (the int range is signed [−2^(b−1), 2^(b−1)−1]
+ *    for sym and asym alike, so our unsigned asym code is stored as is);
+ *    weight_scale fp16 [out, in/g]; asym: weight_zero_point int32
+ *    [ceil(out/(32 div bits)), in/g], the signed zero + 2^(b−1) (= our z)
+ *    packed along the output dim; weight_shape int64 [2] = [out, in].
+ *    W = s·(q − zp). Strategy "group" (or "channel" for one group per row),
+ *    ignore ["lm_head"].
+ *
  * HF (a Hugging Face directory: model.safetensors, config.json of the
  * family, tokenizer.json and tokenizer_config.json copied from the run's
  * tokenizer when it was read from a tokenizer.json): type F32, F16 or BF16
@@ -77,6 +112,7 @@
 
 #include "data/tokenizer.h"
 #include "nn/model.h"
+#include "quant/quant.h"
 #include "store/safetensors.h"
 
 typedef struct qt_export_opts {
@@ -85,7 +121,9 @@ typedef struct qt_export_opts {
     int requantize;       /* re-quantize specs the type cannot hold instead of refusing */
     const char *name;     /* general.name / model name; NULL = "qatc" */
     const char *config_json; /* hdf5 export: effective config stored with the checkpoint (may be NULL) */
-    const qd_tokenizer *tokenizer; /* GGUF: the tokenizer written as tokenizer.ggml.*; NULL = the byte tokenizer */
+    const qd_tokenizer *tokenizer; /* GGUF: the tokenizer written as tokenizer.ggml.*; NULL = the byte tokenizer;
+                                      HF/GPTQ/compressed-tensors: its tokenizer.json is copied */
+    const char *checkpoint_format; /* gptq: "gptq" (v1, NULL) or "gptq_v2" */
 } qt_export_opts;
 
 /* Writes m (llama arch) as a GGUF file. Returns 0, or -1 with a one-line
@@ -97,6 +135,16 @@ int qt_export_gguf(const qt_model *m, const qt_export_opts *o, const char *path,
  * a non-AWQ spec to asym 4-bit (group 128, or the spec's group when it is
  * 32/64/128) from the float master weights. Returns 0 or -1. */
 int qt_export_awq(const qt_model *m, const qt_export_opts *o, const char *dir, char *err, size_t errlen);
+
+/* Writes m as a GPTQ checkpoint (v1 or v2 by o->checkpoint_format) into
+ * directory dir (see above). Returns 0, or -1 naming the tensor. */
+int qt_export_gptq(const qt_model *m, const qt_export_opts *o, const char *dir, char *err, size_t errlen);
+/* Writes m as a compressed-tensors pack-quantized checkpoint into dir. 0 or -1. */
+int qt_export_ct(const qt_model *m, const qt_export_opts *o, const char *dir, char *err, size_t errlen);
+/* Before any work: 0 when format fmt ("gptq", "compressed-tensors") can
+ * hold a Linear [rows, cols] quantized with spec s exactly, else -1 with the
+ * reason in why (one line, no tensor name). */
+int qt_export_spec_check(const char *fmt, const qt_quant_spec *s, int rows, int cols, char *why, size_t len);
 
 /* Writes m as a Hugging Face directory (see above). Returns 0 or -1. */
 int qt_export_hf(const qt_model *m, const qt_export_opts *o, const char *dir, char *err, size_t errlen);
@@ -115,17 +163,31 @@ int qt_hf_rope_row(int r, int hd);
 /* The head size when parameter `name` of m is stored in rope order (q/k
  * weights and biases: rows; q/k norm weights: elements), else 0. */
 int qt_hf_rope_hd(const qt_model *m, const char *name);
+/* The quantization_config of a Hugging Face checkpoint, as import reads it. */
+typedef enum { QT_HFQ_NONE, QT_HFQ_AWQ, QT_HFQ_GPTQ, QT_HFQ_CT } qt_hfq_kind;
+typedef struct qt_hf_quant {
+    qt_hfq_kind kind;
+    int bits;
+    int group;  /* weights per group; -1 = one group per row */
+    int sym;    /* compressed-tensors: no weight_zero_point */
+    int v2;     /* GPTQ: qzeros hold z (checkpoint_format "gptq_v2"), else z - 1 (v1) */
+} qt_hf_quant;
+
 /* A model config from a Hugging Face config.json text (path for messages):
  * model_type llama, mistral, qwen2 or qwen3; what changes the math and qatc
  * does not implement (hidden_act other than silu, rope_scaling other than
  * llama3, attention/mlp biases outside qwen2, quantization_config,
  * pretraining_tp > 1, other families' multipliers) is refused by name; a
- * quantization_config only as AutoAWQ GEMM 4-bit with zero points (*awq_group
- * = its group, else 0). A sliding window caps ctx (within it attention is
- * plain causal). 0, or -1 with a one-line message. */
-int qt_hf_config_parse(const char *text, const char *path, qt_model_cfg *c, int *awq_group, char *err, size_t errlen);
+ * quantization_config (into *q; kind QT_HFQ_NONE without one) only as AutoAWQ
+ * GEMM 4-bit with zero points and group 32/64/128, GPTQ (bits 2/3/4/8, any
+ * group_size or -1, checkpoint_format "gptq" = v1 when absent, or
+ * "gptq_v2"), or compressed-tensors "pack-quantized" with one config group
+ * of int weights (1..8 bits, strategy group or channel) and no activation
+ * quantization. A sliding window caps ctx (within it attention is plain
+ * causal). 0, or -1 with a one-line message. */
+int qt_hf_config_parse(const char *text, const char *path, qt_model_cfg *c, qt_hf_quant *q, char *err, size_t errlen);
 /* qt_hf_config_parse of the file at path, then qt_model_cfg_check. */
-int qt_hf_config_read(const char *path, qt_model_cfg *c, int *awq_group, char *err, size_t errlen);
+int qt_hf_config_read(const char *path, qt_model_cfg *c, qt_hf_quant *q, char *err, size_t errlen);
 /* The distinct shard file names of a model.safetensors.index.json text
  * (path for messages): every weight_map value must be a plain file name. */
 typedef struct {
@@ -139,10 +201,56 @@ struct cJSON *qt_hf_config_json(const qt_model *m, const char *torch_dtype);
 /* Writes qt_hf_config_json(m) plus quant_config (taken over; may be NULL) to path. */
 int qt_hf_write_config(const qt_model *m, struct cJSON *quant_config, const char *torch_dtype, const char *path,
                        char *err, size_t errlen);
+/* Writes JSON j (taken over) to path atomically, indented, with a final newline. 0 or -1. */
+int qt_hf_write_json(struct cJSON *j, const char *path, char *err, size_t errlen);
 /* Adds float tensor w [shape] to st as dtype dt (F32, F16, BF16; round to
  * nearest even), rows in HF order when rope_hd > 0 (elements of a 1-D tensor). */
 int qt_hf_add_float(qt_safetensors *st, const char *name, const float *w, int ndim, const int64_t *shape, int rope_hd,
                     qt_st_dtype dt, char *err, size_t errlen);
+
+/* ---- quantized Hugging Face directories (io/export_hf.c: the driver of the
+ * AWQ, GPTQ and compressed-tensors exports) ---- */
+
+/* What every quantized Linear of one export shares. */
+typedef struct qt_hf_qsum {
+    int bits;   /* the first quantized Linear's (all of them when the format has one bits) */
+    int group;  /* weights per group, -1 = one group per row (per-channel or per-tensor) */
+    int sym;    /* every quantized Linear has a SYM grid */
+    const qt_model *model;
+} qt_hf_qsum;
+
+/* One quantized format for qt_hf_export_quant. */
+typedef struct qt_hf_qformat {
+    const char *what;  /* "awq export", the start of every message */
+    int one_bits;      /* every quantized Linear must have the same bits */
+    int all_linears;   /* every Linear but the output layer must be quantized */
+    /* why the frozen weight cannot be written exactly (one line into why), or 0 */
+    int (*mismatch)(const qt_qweight *qw, const void *ctx, char *why, size_t len);
+    /* with o->requantize: a grid the format holds, from the float weights
+     * (NULL with a message on error); a NULL hook refuses requantize */
+    qt_qweight *(*requant)(const qt_tensor *w, const qt_quantizer *q, char *err, size_t errlen);
+    const char *requant_what; /* "asym 4-bit", for the warning */
+    /* adds the tensors of module (HF name without ".weight"), rows in HF order when rope_hd > 0 */
+    int (*add_linear)(qt_safetensors *st, const char *module, const qt_qweight *qw, int rope_hd, const qt_hf_qsum *s,
+                      const void *ctx, char *err, size_t errlen);
+    /* config.json's quantization_config (a new object) */
+    struct cJSON *(*quant_config)(const qt_hf_qsum *s, const void *ctx);
+    /* more files into dir (may be NULL), after config.json */
+    int (*extra)(const char *dir, const qt_hf_qsum *s, const void *ctx, char *err, size_t errlen);
+    const void *ctx;
+} qt_hf_qformat;
+
+/* Writes m into directory dir as format f: quantized Linears through f (the
+ * whole model checked before the directory is made), every other tensor fp16
+ * in HF names and rope order, config.json (torch_dtype float16) with f's
+ * quantization_config, the tokenizer files (o->tokenizer), f's extra files.
+ * A quantized output layer (or tied embedding) is refused: these loaders
+ * keep lm_head in float. Returns 0, or -1 with a message naming the tensor. */
+int qt_hf_export_quant(const qt_model *m, const qt_export_opts *o, const char *dir, const qt_hf_qformat *f, char *err,
+                       size_t errlen);
+/* Copies tokenizer.json (and tokenizer_config.json) of t into dir when t was
+ * read from a tokenizer.json; a note on stderr otherwise. 0 or -1. */
+int qt_hf_write_tokenizer(const qd_tokenizer *t, const char *dir, const char *what, char *err, size_t errlen);
 
 /* ---- import (io/import.c) ---- */
 
@@ -163,7 +271,10 @@ qt_model *qt_import_gguf(const char *path, char *err, size_t errlen);
  * shapes as config.json says, finite) as a float model; q/k rows are
  * permuted from HF's half-split rope to ours. An AutoAWQ GEMM checkpoint
  * (qt_export_awq's form) is read with its Linears dequantized,
- * w = (q - z)·s. A path to a .safetensors file
+ * w = (q - z)·s; so are GPTQ v1/v2 (groups by g_idx when present, z = the
+ * stored zero + 1 in v1) and compressed-tensors pack-quantized checkpoints
+ * (weight_g_idx when present), the layouts of qt_export_gptq / qt_export_ct;
+ * a Linear stored as a float weight is read as one. A path to a .safetensors file
  * reads config.json beside it. NULL with a message on error. */
 qt_model *qt_import_hf(const char *path, char *err, size_t errlen);
 

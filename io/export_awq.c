@@ -1,12 +1,10 @@
 /* AutoAWQ GEMM export (safetensors + config.json) from the frozen integers
  * of asym 4-bit quantizers. See io/export.h. */
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "io/export.h"
 #include "store/safetensors.h"
@@ -17,8 +15,15 @@ static const int AWQ_ORDER[8] = {0, 2, 4, 6, 1, 3, 5, 7};
 /* source row (ours) of output row o in HF order: permuted for q/k */
 static int src_row(int o, int rope_hd) { return rope_hd ? qt_hf_rope_row(o, rope_hd) : o; }
 
-/* AWQ asym 4-bit grid of a float weight (re-quantization), fp16 scales */
-static qt_qweight *awq_requant(const qt_tensor *w, int group, char *err, size_t errlen) {
+/* AWQ asym 4-bit grid of a float weight (re-quantization), fp16 scales: the
+ * quantizer's group when it is 32/64/128, else 128 */
+static qt_qweight *awq_requant(const qt_tensor *w, const qt_quantizer *q, char *err, size_t errlen) {
+    int group = q->spec.group;
+    if (group != 32 && group != 64 && group != 128) group = 128;
+    if (qt_cols(w) % group || qt_rows(w) % 8) {
+        snprintf(err, errlen, "[%d, %d] cannot be re-quantized to AWQ group %d", qt_rows(w), qt_cols(w), group);
+        return NULL;
+    }
     qt_quant_spec spec = {.bits = 4, .group = group, .grid = QT_GRID_ASYM, .learnable = 0, .fp16_scales = 1};
     const int rows = qt_rows(w), cols = qt_cols(w);
     qt_qweight *qw = qt_qweight_new(&spec, rows, cols, err, errlen);
@@ -52,8 +57,9 @@ static unsigned awq_code(const qt_qweight *qw, size_t i) {
 static unsigned awq_zero(const qt_qweight *qw, size_t gi) { return qw->spec.grid == QT_GRID_SYM ? 8u : qw->zeros[gi]; }
 
 /* qweight [in, out/8], qzeros [in/g, out/8] (int32, AWQ order), scales fp16 [in/g, out] */
-static int add_awq_linear(qt_safetensors *st, const char *base, const qt_qweight *qw, int rope_hd, char *err,
-                          size_t errlen) {
+static int add_awq_linear(qt_safetensors *st, const char *base, const qt_qweight *qw, int rope_hd,
+                          const qt_hf_qsum *sum, const void *ctx, char *err, size_t errlen) {
+    (void)sum, (void)ctx;
     const int out = qw->rows, in = qw->cols, ng = qw->ngroups, oc = out / 8;
     int32_t *qweight = malloc((size_t)in * oc * sizeof *qweight);
     int32_t *qzeros = malloc((size_t)ng * oc * sizeof *qzeros);
@@ -99,7 +105,8 @@ done:
 }
 
 /* why a frozen weight is not an AWQ GEMM weight, or 0 */
-static int awq_mismatch(const qt_qweight *qw, char *why, size_t len) {
+static int awq_mismatch(const qt_qweight *qw, const void *ctx, char *why, size_t len) {
+    (void)ctx;
     const qt_quant_spec *s = &qw->spec;
     if (!((s->grid == QT_GRID_ASYM || s->grid == QT_GRID_SYM) && s->bits <= 4)) {
         snprintf(why, len, "%d-bit %s grid (AWQ holds asym <= 4-bit codes with an integer zero point, "
@@ -125,111 +132,21 @@ static int awq_mismatch(const qt_qweight *qw, char *why, size_t len) {
     return 0;
 }
 
-static int write_config(const qt_model *m, int group, const char *path, char *err, size_t errlen) {
+static cJSON *awq_config(const qt_hf_qsum *sum, const void *ctx) {
+    (void)ctx;
     cJSON *q = cJSON_CreateObject();
     cJSON_AddStringToObject(q, "quant_method", "awq");
     cJSON_AddBoolToObject(q, "zero_point", 1);
-    cJSON_AddNumberToObject(q, "group_size", group);
+    cJSON_AddNumberToObject(q, "group_size", sum->group);
     cJSON_AddNumberToObject(q, "bits", 4);
     cJSON_AddStringToObject(q, "version", "gemm");
     cJSON_AddNullToObject(q, "modules_to_not_convert");
-    return qt_hf_write_config(m, q, "float16", path, err, errlen);
+    return q;
 }
 
 int qt_export_awq(const qt_model *m, const qt_export_opts *o, const char *dir, char *err, size_t errlen) {
-    static const qt_export_opts defaults = {0};
-    if (!o) o = &defaults;
-    if (!qt_arch_is_decoder(m->cfg.arch)) {
-        snprintf(err, errlen, "awq export: %s: the mlp arch has no Hugging Face form", dir);
-        return -1;
-    }
-    /* Hugging Face's AWQ loader converts the decoder Linears only: a packed
-     * lm_head (or a tied embedding) would be read as a random float matrix */
-    if (m->output.wq) {
-        snprintf(err, errlen, "awq export: %s: %s (the output layer%s) is quantized, but AWQ checkpoints keep it in "
-                 "fp16 (Hugging Face's loader never converts lm_head); add \"%s\" to quant.skip", dir,
-                 m->output.w->name, m->cfg.tied ? ", tied to the embedding" : "", m->output.w->name);
-        return -1;
-    }
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-        snprintf(err, errlen, "awq export: %s: cannot create the directory: %s", dir, strerror(errno));
-        return -1;
-    }
-    qt_safetensors *st = qt_st_new();
-    int rc = st ? 0 : -1, group = 0, n_quant = 0, n_requant = 0;
-    char first_requant[320] = "";
-    if (!st) snprintf(err, errlen, "awq export: out of memory");
-    for (int i = 0; rc == 0 && i < m->n_params; i++) {
-        const qt_tensor *p = m->params[i];
-        char hf[160];
-        if (!qt_hf_name(p->name, hf, sizeof hf)) {
-            snprintf(err, errlen, "awq export: %s has no HF Llama name", p->name);
-            rc = -1;
-            break;
-        }
-        const qt_linear_layer *l = qt_model_linear(m, p->name);
-        int rope = qt_hf_rope_hd(m, p->name);
-        if (!l || !l->wq) {
-            int64_t shape[2] = {p->shape[0], p->ndim == 2 ? p->shape[1] : 0};
-            rc = qt_hf_add_float(st, hf, p->data, p->ndim, shape, rope, QT_ST_F16, err, errlen);
-            continue;
-        }
-        qt_qweight *qw = qt_freeze(l->w, l->wq);
-        char why[256];
-        if (awq_mismatch(qw, why, sizeof why)) {
-            qt_qweight_free(qw);
-            if (!o->requantize) {
-                snprintf(err, errlen, "awq export: %s (%s): AWQ GEMM cannot hold its spec exactly: %s; set "
-                         "\"requantize\" to re-quantize it (losing the learned grid)", hf, p->name, why);
-                rc = -1;
-                break;
-            }
-            int g = l->wq->spec.group;
-            if (g != 32 && g != 64 && g != 128) g = 128;
-            if (qt_cols(p) % g || qt_rows(p) % 8) {
-                snprintf(err, errlen, "awq export: %s (%s): [%d, %d] cannot be re-quantized to AWQ group %d", hf,
-                         p->name, qt_rows(p), qt_cols(p), g);
-                rc = -1;
-                break;
-            }
-            if (!n_requant++) snprintf(first_requant, sizeof first_requant, "%s: %s", hf, why);
-            qw = awq_requant(p, g, err, errlen);
-            if (!qw) {
-                rc = -1;
-                break;
-            }
-        }
-        if (group && qw->gsize != group) {
-            snprintf(err, errlen, "awq export: %s (%s): group %d, but other layers use %d (AWQ has one group_size)",
-                     hf, p->name, qw->gsize, group);
-            qt_qweight_free(qw);
-            rc = -1;
-            break;
-        }
-        group = qw->gsize;
-        size_t k = strlen(hf);
-        hf[k - strlen(".weight")] = 0; /* module name */
-        rc = add_awq_linear(st, hf, qw, rope, err, errlen);
-        qt_qweight_free(qw);
-        n_quant++;
-    }
-    if (rc == 0 && n_quant == 0) {
-        snprintf(err, errlen, "awq export: %s: no Linear is quantized (AWQ needs asym 4-bit quantizers)", dir);
-        rc = -1;
-    }
-    char path[4096];
-    if (rc == 0) {
-        qt_st_set_meta(st, "format", "pt");
-        snprintf(path, sizeof path, "%s/model.safetensors", dir);
-        rc = qt_st_write(st, path, err, errlen);
-    }
-    if (rc == 0) {
-        snprintf(path, sizeof path, "%s/config.json", dir);
-        rc = write_config(m, group, path, err, errlen);
-    }
-    if (rc == 0 && n_requant)
-        fprintf(stderr, "qatc: warning: awq export: %s: %d tensor(s) re-quantized to asym 4-bit from the float "
-                "weights, losing the learned grid (first: %s)\n", dir, n_requant, first_requant);
-    qt_st_free(st);
-    return rc;
+    static const qt_hf_qformat f = {.what = "awq export", .mismatch = awq_mismatch, .requant = awq_requant,
+                                    .requant_what = "asym 4-bit", .add_linear = add_awq_linear,
+                                    .quant_config = awq_config};
+    return qt_hf_export_quant(m, o, dir, &f, err, errlen);
 }

@@ -68,12 +68,11 @@ static int copy_beside(const char *src_dir, const char *name, const char *dir, i
     return rc;
 }
 
-/* tokenizer.json (and tokenizer_config.json beside it) of a tokenizer read from one */
-static int write_tokenizer(const qd_tokenizer *t, const char *dir, char *err, size_t errlen) {
+int qt_hf_write_tokenizer(const qd_tokenizer *t, const char *dir, const char *what, char *err, size_t errlen) {
     const char *src = t ? qd_tokenizer_source(t) : "byte";
     size_t n = strlen(src);
     if (n < 14 || strcmp(src + n - 14, "tokenizer.json")) {
-        fprintf(stderr, "qatc: note: hf export: %s: tokenizer %s has no tokenizer.json form; none written\n", dir, src);
+        fprintf(stderr, "qatc: note: %s: %s: tokenizer %s has no tokenizer.json form; none written\n", what, dir, src);
         return 0;
     }
     char sdir[4096];
@@ -93,6 +92,10 @@ int qt_hf_write_config(const qt_model *m, cJSON *quant_config, const char *torch
         return -1;
     }
     if (quant_config) cJSON_AddItemToObject(j, "quantization_config", quant_config);
+    return qt_hf_write_json(j, path, err, errlen);
+}
+
+int qt_hf_write_json(cJSON *j, const char *path, char *err, size_t errlen) {
     char *text = cJSON_Print(j);
     cJSON_Delete(j);
     if (!text) {
@@ -175,10 +178,135 @@ int qt_export_hf(const qt_model *m, const qt_export_opts *o, const char *dir, ch
         rc = qt_hf_write_config(m, NULL, dt == QT_ST_F32 ? "float32" : dt == QT_ST_F16 ? "float16" : "bfloat16", path,
                                 err, errlen);
     }
-    if (!rc) rc = write_tokenizer(o->tokenizer, dir, err, errlen);
+    if (!rc) rc = qt_hf_write_tokenizer(o->tokenizer, dir, "hf export", err, errlen);
     if (!rc && n_round)
         fprintf(stderr, "qatc: warning: hf export: %s: %d quantized tensor(s) rounded to %s, off the learned grid "
                 "(first: %s)\n", dir, n_round, type, first_round);
+    qt_st_free(st);
+    return rc;
+}
+
+/* ------------------------------------------------ quantized directories */
+
+/* the group of a frozen weight as the formats count it: -1 for one per row */
+static int group_of(const qt_qweight *qw) { return qw->spec.group > 0 ? qw->gsize : -1; }
+
+/* every quantized Linear's spec fits f's model-wide fields: the summary, or -1 */
+static int quant_summary(const qt_model *m, const qt_hf_qformat *f, qt_hf_qsum *s, char *err, size_t errlen) {
+    s->bits = 0, s->group = 0, s->sym = 1, s->model = m;
+    for (int j = 0; j < m->n_linears; j++) {
+        const qt_linear_layer *l = m->linears[j];
+        if (!l->wq && f->all_linears && l != &m->output) {
+            char hf[160];
+            snprintf(err, errlen, "%s: %s (%s) is not quantized, but the format's loaders convert every Linear of "
+                     "the decoder blocks (remove it from quant.skip)", f->what,
+                     qt_hf_name(l->w->name, hf, sizeof hf) ? hf : "?", l->w->name);
+            return -1;
+        }
+        if (!l->wq) continue;
+        const qt_quant_spec *sp = &l->wq->spec;
+        if (!s->bits) s->bits = sp->bits;
+        else if (f->one_bits && sp->bits != s->bits) {
+            char hf[160];
+            snprintf(err, errlen, "%s: %s (%s): %d-bit, but other layers are %d-bit (the format has one bits)",
+                     f->what, qt_hf_name(l->w->name, hf, sizeof hf) ? hf : "?", l->w->name, sp->bits, s->bits);
+            return -1;
+        }
+        s->sym &= sp->grid == QT_GRID_SYM;
+    }
+    return 0;
+}
+
+int qt_hf_export_quant(const qt_model *m, const qt_export_opts *o, const char *dir, const qt_hf_qformat *f, char *err,
+                       size_t errlen) {
+    static const qt_export_opts defaults = {0};
+    if (!o) o = &defaults;
+    if (!qt_arch_is_decoder(m->cfg.arch)) {
+        snprintf(err, errlen, "%s: %s: the mlp arch has no Hugging Face form", f->what, dir);
+        return -1;
+    }
+    /* Hugging Face's loaders convert the decoder Linears only: a packed
+     * lm_head (or a tied embedding) would be read as a random float matrix */
+    if (m->output.wq) {
+        snprintf(err, errlen, "%s: %s: %s (the output layer%s) is quantized, but these checkpoints keep it in fp16 "
+                 "(Hugging Face's loader never converts lm_head); add \"%s\" to quant.skip", f->what, dir,
+                 m->output.w->name, m->cfg.tied ? ", tied to the embedding" : "", m->output.w->name);
+        return -1;
+    }
+    qt_hf_qsum sum;
+    if (quant_summary(m, f, &sum, err, errlen)) return -1;
+    qt_safetensors *st = qt_st_new();
+    int rc = st ? 0 : -1, n_quant = 0, n_requant = 0, group = 0;
+    char first_requant[320] = "";
+    if (!st) snprintf(err, errlen, "%s: out of memory", f->what);
+    for (int i = 0; rc == 0 && i < m->n_params; i++) {
+        const qt_tensor *p = m->params[i];
+        char hf[160];
+        if (!qt_hf_name(p->name, hf, sizeof hf)) {
+            snprintf(err, errlen, "%s: %s has no Hugging Face name", f->what, p->name);
+            rc = -1;
+            break;
+        }
+        const qt_linear_layer *l = qt_model_linear(m, p->name);
+        int rope = qt_hf_rope_hd(m, p->name);
+        if (!l || !l->wq) {
+            int64_t shape[2] = {p->shape[0], p->ndim == 2 ? p->shape[1] : 0};
+            rc = qt_hf_add_float(st, hf, p->data, p->ndim, shape, rope, QT_ST_F16, err, errlen);
+            continue;
+        }
+        qt_qweight *qw = qt_freeze(l->w, l->wq);
+        char why[512];
+        if (f->mismatch(qw, f->ctx, why, sizeof why)) {
+            qt_qweight_free(qw);
+            if (!o->requantize || !f->requant) {
+                snprintf(err, errlen, "%s: %s (%s): cannot hold its spec exactly: %s%s", f->what, hf, p->name, why,
+                         f->requant ? "; set \"requantize\" to re-quantize it (losing the learned grid)" : "");
+                rc = -1;
+                break;
+            }
+            char e[512];
+            if (!(qw = f->requant(p, l->wq, e, sizeof e))) {
+                snprintf(err, errlen, "%s: %s (%s): %s", f->what, hf, p->name, e);
+                rc = -1;
+                break;
+            }
+            if (!n_requant++) snprintf(first_requant, sizeof first_requant, "%s: %s", hf, why);
+        }
+        if (n_quant && group_of(qw) != group) {
+            snprintf(err, errlen, "%s: %s (%s): group %d, but other layers use %d (the format has one group_size)",
+                     f->what, hf, p->name, group_of(qw), group);
+            qt_qweight_free(qw);
+            rc = -1;
+            break;
+        }
+        group = group_of(qw);
+        hf[strlen(hf) - strlen(".weight")] = 0; /* the module */
+        rc = f->add_linear(st, hf, qw, rope, &sum, f->ctx, err, errlen);
+        qt_qweight_free(qw);
+        n_quant++;
+    }
+    if (rc == 0 && n_quant == 0) {
+        snprintf(err, errlen, "%s: %s: no Linear is quantized", f->what, dir);
+        rc = -1;
+    }
+    sum.group = group;
+    if (n_requant) sum.sym = 0;
+    char path[4200];
+    if (rc == 0) rc = qt_mkdirs(dir, err, errlen);
+    if (rc == 0) {
+        qt_st_set_meta(st, "format", "pt");
+        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        rc = qt_st_write(st, path, err, errlen);
+    }
+    if (rc == 0) {
+        snprintf(path, sizeof path, "%s/config.json", dir);
+        rc = qt_hf_write_config(m, f->quant_config(&sum, f->ctx), "float16", path, err, errlen);
+    }
+    if (rc == 0) rc = qt_hf_write_tokenizer(o->tokenizer, dir, f->what, err, errlen);
+    if (rc == 0 && f->extra) rc = f->extra(dir, &sum, f->ctx, err, errlen);
+    if (rc == 0 && n_requant)
+        fprintf(stderr, "qatc: warning: %s: %s: %d tensor(s) re-quantized to %s from the float weights, losing the "
+                "learned grid (first: %s)\n", f->what, dir, n_requant, f->requant_what, first_requant);
     qt_st_free(st);
     return rc;
 }

@@ -127,9 +127,83 @@ static int read_rope_scaling(const cJSON *j, qt_model_cfg *c, const char *path, 
     return 0;
 }
 
-/* quantization_config: only AutoAWQ GEMM 4-bit with zero points (qatc's own AWQ export) */
-static int read_quant_config(const cJSON *qc, int *awq_group, const char *path, char *err, size_t errlen) {
+/* an integer of the quantization_config in [lo, hi] (or -1 when allow_m1) */
+static int qc_int(const cJSON *o, const char *key, int lo, int hi, int allow_m1, int *out, const char *path, char *err,
+                  size_t errlen) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (cJSON_IsNumber(v) && floor(v->valuedouble) == v->valuedouble &&
+        ((v->valuedouble >= lo && v->valuedouble <= hi) || (allow_m1 && v->valuedouble == -1))) {
+        *out = (int)v->valuedouble;
+        return 0;
+    }
+    snprintf(err, errlen, "%s: quantization_config: \"%s\": expected an integer in [%d, %d]%s", path, key, lo, hi,
+             allow_m1 ? " or -1" : "");
+    return -1;
+}
+
+/* GPTQ: bits 2/3/4/8, group_size (or -1), checkpoint_format gptq (v1, the default) or gptq_v2 */
+static int read_gptq_config(const cJSON *qc, qt_hf_quant *q, const char *path, char *err, size_t errlen) {
+    if (qc_int(qc, "bits", 2, 8, 0, &q->bits, path, err, errlen) ||
+        qc_int(qc, "group_size", 1, 1 << 30, 1, &q->group, path, err, errlen))
+        return -1;
+    if (q->bits == 5 || q->bits == 6 || q->bits == 7) {
+        snprintf(err, errlen, "%s: quantization_config: GPTQ bits %d (expected 2, 3, 4 or 8)", path, q->bits);
+        return -1;
+    }
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(qc, "checkpoint_format");
+    if (f && !cJSON_IsNull(f) && !(cJSON_IsString(f) && (!strcmp(f->valuestring, "gptq") ||
+                                                         !strcmp(f->valuestring, "gptq_v2")))) {
+        char b[96];
+        snprintf(err, errlen, "%s: quantization_config: checkpoint_format %s is not supported (\"gptq\" or "
+                 "\"gptq_v2\")", path, cJSON_IsString(f) ? clean(f->valuestring, b, sizeof b) : "(not a string)");
+        return -1;
+    }
+    q->v2 = cJSON_IsString(f) && !strcmp(f->valuestring, "gptq_v2");
+    q->sym = json_true(qc, "sym");
+    q->kind = QT_HFQ_GPTQ;
+    return 0;
+}
+
+/* compressed-tensors pack-quantized: one config group of int weights, no activation quantization */
+static int read_ct_config(const cJSON *qc, qt_hf_quant *q, const char *path, char *err, size_t errlen) {
+    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(qc, "format");
+    const cJSON *groups = cJSON_GetObjectItemCaseSensitive(qc, "config_groups");
+    const cJSON *g0 = cJSON_IsObject(groups) ? groups->child : NULL;
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(g0, "weights");
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(w, "type");
+    const cJSON *strat = cJSON_GetObjectItemCaseSensitive(w, "strategy");
+    const cJSON *gf = cJSON_GetObjectItemCaseSensitive(g0, "format");
+    const char *why = NULL;
+    if (!(cJSON_IsString(fmt) && !strcmp(fmt->valuestring, "pack-quantized")) &&
+        !(cJSON_IsString(gf) && !strcmp(gf->valuestring, "pack-quantized")))
+        why = "format is not \"pack-quantized\"";
+    else if (!g0 || g0->next) why = "expected exactly one of config_groups";
+    else if (!cJSON_IsObject(w)) why = "config_groups: no \"weights\" object";
+    else if (!(cJSON_IsString(type) && !strcmp(type->valuestring, "int"))) why = "weights.type is not \"int\"";
+    else if (!(cJSON_IsString(strat) && (!strcmp(strat->valuestring, "group") || !strcmp(strat->valuestring, "channel"))))
+        why = "weights.strategy is not \"group\" or \"channel\"";
+    else if (cJSON_GetObjectItemCaseSensitive(g0, "input_activations") &&
+             !cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(g0, "input_activations")))
+        why = "input_activations are quantized (import reads weight-only checkpoints)";
+    if (why) {
+        snprintf(err, errlen, "%s: quantization_config (compressed-tensors): %s", path, why);
+        return -1;
+    }
+    if (qc_int(w, "num_bits", 1, 8, 0, &q->bits, path, err, errlen)) return -1;
+    q->group = -1;
+    if (!strcmp(strat->valuestring, "group") && qc_int(w, "group_size", 1, 1 << 30, 0, &q->group, path, err, errlen))
+        return -1;
+    const cJSON *sym = cJSON_GetObjectItemCaseSensitive(w, "symmetric");
+    q->sym = !sym || cJSON_IsTrue(sym); /* QuantizationArgs' default is symmetric */
+    q->kind = QT_HFQ_CT;
+    return 0;
+}
+
+/* quantization_config: AutoAWQ GEMM 4-bit with zero points, GPTQ v1/v2, compressed-tensors pack-quantized */
+static int read_quant_config(const cJSON *qc, qt_hf_quant *q, const char *path, char *err, size_t errlen) {
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(qc, "quant_method");
+    if (cJSON_IsString(m) && !strcmp(m->valuestring, "gptq")) return read_gptq_config(qc, q, path, err, errlen);
+    if (cJSON_IsString(m) && !strcmp(m->valuestring, "compressed-tensors")) return read_ct_config(qc, q, path, err, errlen);
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(qc, "version");
     const cJSON *b = cJSON_GetObjectItemCaseSensitive(qc, "bits");
     const cJSON *g = cJSON_GetObjectItemCaseSensitive(qc, "group_size");
@@ -138,17 +212,18 @@ static int read_quant_config(const cJSON *qc, int *awq_group, const char *path, 
              b->valuedouble == 4 && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(qc, "zero_point")) &&
              cJSON_IsNumber(g) && (g->valuedouble == 32 || g->valuedouble == 64 || g->valuedouble == 128);
     if (!ok) {
-        char q[96];
+        char qm[96];
         snprintf(err, errlen, "%s: quantization_config (quant_method %s) is not supported: import takes a float "
-                 "(F32/F16/BF16) checkpoint or an AutoAWQ GEMM 4-bit one with zero points and group 32/64/128", path,
-                 cJSON_IsString(m) ? clean(m->valuestring, q, sizeof q) : "?");
+                 "(F32/F16/BF16) checkpoint, an AutoAWQ GEMM 4-bit one with zero points and group 32/64/128, GPTQ "
+                 "or compressed-tensors pack-quantized", path,
+                 cJSON_IsString(m) ? clean(m->valuestring, qm, sizeof qm) : "?");
         return -1;
     }
-    *awq_group = (int)g->valuedouble;
+    q->kind = QT_HFQ_AWQ, q->bits = 4, q->group = (int)g->valuedouble, q->sym = 0;
     return 0;
 }
 
-int qt_hf_config_parse(const char *text, const char *path, qt_model_cfg *c, int *awq_group, char *err, size_t errlen) {
+int qt_hf_config_parse(const char *text, const char *path, qt_model_cfg *c, qt_hf_quant *q, char *err, size_t errlen) {
     cJSON *j = cJSON_Parse(text);
     if (!j || !cJSON_IsObject(j)) {
         snprintf(err, errlen, "%s: malformed JSON (expected a Hugging Face config.json object)", path);
@@ -156,7 +231,7 @@ int qt_hf_config_parse(const char *text, const char *path, qt_model_cfg *c, int 
         return -1;
     }
     memset(c, 0, sizeof *c);
-    *awq_group = 0;
+    memset(q, 0, sizeof *q);
     int rc = -1;
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(j, "model_type");
     const char *type = cJSON_IsString(mt) ? mt->valuestring : NULL;
@@ -223,7 +298,7 @@ int qt_hf_config_parse(const char *text, const char *path, qt_model_cfg *c, int 
         goto out;
     }
     const cJSON *qc = cJSON_GetObjectItemCaseSensitive(j, "quantization_config");
-    if (qc && !cJSON_IsNull(qc) && read_quant_config(qc, awq_group, path, err, errlen)) goto out;
+    if (qc && !cJSON_IsNull(qc) && read_quant_config(qc, q, path, err, errlen)) goto out;
     const cJSON *sw = cJSON_GetObjectItemCaseSensitive(j, "sliding_window");
     int use_sw = c->arch == QT_ARCH_MISTRAL || (c->arch == QT_ARCH_QWEN2 && json_true(j, "use_sliding_window"));
     if (use_sw && sw && json_int(j, "sliding_window", 0, &c->sliding_window, path, err, errlen)) goto out;
@@ -237,11 +312,11 @@ out:
     return rc;
 }
 
-int qt_hf_config_read(const char *path, qt_model_cfg *c, int *awq_group, char *err, size_t errlen) {
+int qt_hf_config_read(const char *path, qt_model_cfg *c, qt_hf_quant *q, char *err, size_t errlen) {
     size_t n;
     char *text = NULL;
     if (qt_read_file(path, &text, &n, err, errlen)) return -1;
-    int rc = qt_hf_config_parse(text, path, c, awq_group, err, errlen);
+    int rc = qt_hf_config_parse(text, path, c, q, err, errlen);
     free(text);
     if (rc == 0) {
         char e[256];

@@ -425,6 +425,150 @@ static int load_awq(const qt_safetensors *st, const char *file, const char *modu
     return 1;
 }
 
+/* bits bits of a little-endian stream of 32-bit words (bytes p) at bit pos */
+static uint32_t get_bits(const uint8_t *p, size_t pos, int bits) {
+    uint32_t w0, w1 = 0;
+    size_t k = pos / 32;
+    unsigned off = pos % 32;
+    memcpy(&w0, p + 4 * k, 4);
+    uint32_t v = w0 >> off;
+    if (off + (unsigned)bits > 32) {
+        memcpy(&w1, p + 4 * (k + 1), 4);
+        v |= w1 << (32 - off);
+    }
+    return v & ((1u << bits) - 1);
+}
+
+/* tensor module.what, which must be dtype dt (dt2 too when not QT_ST_NDTYPES) and [d0, d1] (d1 = 0: 1-D [d0]);
+ * NULL with a message when absent (unless optional) or not so */
+static const qt_st_tensor *find_q(const qt_safetensors *st, const char *file, const char *module, const char *what,
+                                  qt_st_dtype dt, qt_st_dtype dt2, int64_t d0, int64_t d1, int optional, int *bad,
+                                  char *err, size_t errlen) {
+    char nm[220];
+    snprintf(nm, sizeof nm, "%s.%s", module, what);
+    const qt_st_tensor *t = qt_st_find(st, nm);
+    if (!t) {
+        if (!optional) {
+            snprintf(err, errlen, "%s: tensor \"%s\" is missing", file, nm);
+            *bad = 1;
+        }
+        return NULL;
+    }
+    if ((t->dtype != dt && t->dtype != dt2) || t->ndim != (d1 ? 2 : 1) || t->shape[0] != d0 || (d1 && t->shape[1] != d1)) {
+        if (d1) snprintf(err, errlen, "%s: tensor \"%s\": expected %s [%lld, %lld]", file, nm, qt_st_dtype_name(dt),
+                         (long long)d0, (long long)d1);
+        else snprintf(err, errlen, "%s: tensor \"%s\": expected %s [%lld]", file, nm, qt_st_dtype_name(dt), (long long)d0);
+        *bad = 1;
+        return NULL;
+    }
+    return t;
+}
+
+/* group of each input channel: idx (I32 [in], each < ng) when given, else i / group */
+static int groups_of(const qt_st_tensor *idx, int in, int group, int ng, int *gi, const char *file, const char *module,
+                     char *err, size_t errlen) {
+    for (int i = 0; i < in; i++) {
+        int32_t g = i / group;
+        if (idx) memcpy(&g, (const uint8_t *)idx->data + 4 * (size_t)i, 4);
+        if (g < 0 || g >= ng) {
+            snprintf(err, errlen, "%s: module \"%s\": group index %d of input %d is outside [0, %d)", file, module,
+                     (int)g, i, ng);
+            return -1;
+        }
+        gi[i] = g;
+    }
+    return 0;
+}
+
+/* A GPTQ Linear (module.qweight int32 [in·b/32, out] and qzeros int32
+ * [ng, out·b/32], codes in a little-endian bit stream of 32-bit words per
+ * column / row (AutoGPTQ's 3-bit layout is that stream), scales fp16 [ng,
+ * out], g_idx int32 [in] when present) dequantized into dst [out, in] in HF
+ * row order: w = s·(q − z), z = the stored zero (+ 1 in v1). Also a
+ * compressed-tensors pack-quantized Linear (weight_packed int32 [out,
+ * ceil(in/pf)], pf = 32 div bits values per word, weight_scale [out, ng],
+ * weight_zero_point int32 [ceil(out/pf), ng] unless symmetric, weight_shape
+ * [2], weight_g_idx when present; values offset by 2^(b−1)). 1 when the
+ * module is there, 0 when not, -1 on error. */
+static int load_packed(const qt_safetensors *st, const char *file, const char *module, const qt_hf_quant *q, float *dst,
+                       int out, int in, char *err, size_t errlen) {
+    const int ct = q->kind == QT_HFQ_CT, b = q->bits, group = q->group > 0 ? q->group : in;
+    const int ng = (in + group - 1) / group, pf = 32 / b;
+    char nm[220];
+    snprintf(nm, sizeof nm, "%s.%s", module, ct ? "weight_packed" : "qweight");
+    if (!qt_st_find(st, nm)) return 0;
+    if (!ct && (in % 32 || out % 32)) {
+        snprintf(err, errlen, "%s: GPTQ module \"%s\" is [%d, %d]: qatc reads in and out multiples of 32", file,
+                 module, out, in);
+        return -1;
+    }
+    int bad = 0;
+    const qt_st_tensor *w, *z = NULL, *s, *idx, *shape = NULL;
+    if (ct) {
+        w = find_q(st, file, module, "weight_packed", QT_ST_I32, QT_ST_NDTYPES, out, (in + pf - 1) / pf, 0, &bad, err, errlen);
+        s = bad ? NULL : find_q(st, file, module, "weight_scale", QT_ST_F16, QT_ST_BF16, out, ng, 0, &bad, err, errlen);
+        if (!bad && !q->sym)
+            z = find_q(st, file, module, "weight_zero_point", QT_ST_I32, QT_ST_NDTYPES, (out + pf - 1) / pf, ng, 0, &bad,
+                       err, errlen);
+        if (!bad) shape = find_q(st, file, module, "weight_shape", QT_ST_I64, QT_ST_I32, 2, 0, 0, &bad, err, errlen);
+        idx = bad ? NULL : find_q(st, file, module, "weight_g_idx", QT_ST_I32, QT_ST_NDTYPES, in, 0, 1, &bad, err, errlen);
+    } else {
+        w = find_q(st, file, module, "qweight", QT_ST_I32, QT_ST_NDTYPES, in / 32 * b, out, 0, &bad, err, errlen);
+        z = bad ? NULL : find_q(st, file, module, "qzeros", QT_ST_I32, QT_ST_NDTYPES, ng, out / 32 * b, 0, &bad, err, errlen);
+        s = bad ? NULL : find_q(st, file, module, "scales", QT_ST_F16, QT_ST_NDTYPES, ng, out, 0, &bad, err, errlen);
+        idx = bad ? NULL : find_q(st, file, module, "g_idx", QT_ST_I32, QT_ST_NDTYPES, in, 0, 1, &bad, err, errlen);
+    }
+    if (bad) return -1;
+    if (shape) {
+        int64_t d[2];
+        for (int k = 0; k < 2; k++) {
+            int32_t v32;
+            if (shape->dtype == QT_ST_I64) memcpy(&d[k], (const uint8_t *)shape->data + 8 * k, 8);
+            else memcpy(&v32, (const uint8_t *)shape->data + 4 * k, 4), d[k] = v32;
+        }
+        if (d[0] != out || d[1] != in) {
+            snprintf(err, errlen, "%s: tensor \"%s.weight_shape\" is [%lld, %lld], config.json gives [%d, %d]", file,
+                     module, (long long)d[0], (long long)d[1], out, in);
+            return -1;
+        }
+    }
+    float *sc = malloc((size_t)ng * out * sizeof *sc);
+    int *gi = malloc((size_t)in * sizeof *gi);
+    if (!sc || !gi) qt_die("out of memory");
+    char e2[256];
+    int rc = 1;
+    if (qt_st_to_f32(s, sc, (size_t)ng * out, e2, sizeof e2)) {
+        snprintf(err, errlen, "%s: %s", file, e2);
+        rc = -1;
+    }
+    if (rc > 0 && groups_of(idx, in, group, ng, gi, file, module, err, errlen)) rc = -1;
+    const uint8_t *pw = w->data, *pz = z ? z->data : NULL;
+    const int half = 1 << (b - 1), zc = out / 32 * b, pwc = (in + pf - 1) / pf;
+    for (int o = 0; rc > 0 && o < out; o++)
+        for (int i = 0; i < in; i++) {
+            int g = gi[i];
+            float qv, zv, sv;
+            if (ct) {
+                qv = (float)((int)get_bits(pw + 4 * ((size_t)o * pwc + i / pf), (size_t)b * (i % pf), b) - half);
+                zv = pz ? (float)((int)get_bits(pz + 4 * ((size_t)(o / pf) * ng + g), (size_t)b * (o % pf), b) - half) : 0.0f;
+                sv = sc[(size_t)o * ng + g];
+            } else {
+                /* column o of qweight is a stream over the inputs: word k of it is qweight[k][o] */
+                size_t pos = (size_t)b * i, k = pos / 32;
+                uint8_t two[8] = {0};
+                memcpy(two, pw + 4 * (k * out + o), 4);
+                if (pos % 32 + (size_t)b > 32) memcpy(two + 4, pw + 4 * ((k + 1) * out + o), 4);
+                qv = (float)get_bits(two, pos % 32, b);
+                zv = (float)(get_bits(pz + 4 * (size_t)g * zc, (size_t)b * o, b) + (q->v2 ? 0u : 1u));
+                sv = sc[(size_t)g * out + o];
+            }
+            dst[(size_t)o * in + i] = (qv - zv) * sv;
+        }
+    free(sc);
+    free(gi);
+    return rc;
+}
+
 qt_model *qt_import_hf(const char *path, char *err, size_t errlen) {
     char dir[4096], cfgp[4200], stp[4200];
     struct stat sb;
@@ -441,8 +585,8 @@ qt_model *qt_import_hf(const char *path, char *err, size_t errlen) {
     }
     snprintf(cfgp, sizeof cfgp, "%s/config.json", dir);
     qt_model_cfg c;
-    int awq_group = 0;
-    if (qt_hf_config_read(cfgp, &c, &awq_group, err, errlen)) return NULL;
+    qt_hf_quant hq;
+    if (qt_hf_config_read(cfgp, &c, &hq, err, errlen)) return NULL;
     qt_model *m = NULL;
     /* which file holds each tensor */
     const char *files[64];
@@ -509,9 +653,11 @@ qt_model *qt_import_hf(const char *path, char *err, size_t errlen) {
                 if (!tmp) qt_die("out of memory");
                 tmp_n = p->n;
             }
-            if (!t && awq_group && p->ndim == 2 && qt_model_linear(m, p->name)) {
+            if (!t && hq.kind != QT_HFQ_NONE && p->ndim == 2 && qt_model_linear(m, p->name)) {
                 hf[strlen(hf) - strlen(".weight")] = 0; /* the module */
-                int r = load_awq(st, files[k], hf, awq_group, tmp, p->shape[0], p->shape[1], err, errlen);
+                int r = hq.kind == QT_HFQ_AWQ
+                            ? load_awq(st, files[k], hf, hq.group, tmp, p->shape[0], p->shape[1], err, errlen)
+                            : load_packed(st, files[k], hf, &hq, tmp, p->shape[0], p->shape[1], err, errlen);
                 if (r < 0) rc = -1;
                 if (r <= 0) continue;
             } else if (!t) {
@@ -567,7 +713,8 @@ static int kind_of(const char *path) {
 int qt_import_is_foreign(const char *path) { return kind_of(path) != 0; }
 
 int qt_import_model_cfg(const char *path, qt_model_cfg *c, char *tok_path, size_t tok_len, char *err, size_t errlen) {
-    int kind = kind_of(path), awq_group;
+    int kind = kind_of(path);
+    qt_hf_quant hq;
     if (tok_len) tok_path[0] = 0;
     if (kind == 1) {
         qt_gguf *g = qt_gguf_read(path, err, errlen);
@@ -597,7 +744,7 @@ int qt_import_model_cfg(const char *path, qt_model_cfg *c, char *tok_path, size_
         snprintf(err, errlen, "%s: no config.json (expected a Hugging Face model directory)", dir);
         return -1;
     }
-    if (qt_hf_config_read(p, c, &awq_group, err, errlen)) return -1;
+    if (qt_hf_config_read(p, c, &hq, err, errlen)) return -1;
     snprintf(p, sizeof p, "%s/tokenizer.json", dir);
     if (tok_len && stat(p, &sb) == 0) snprintf(tok_path, tok_len, "%s", p);
     return 0;

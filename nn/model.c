@@ -140,6 +140,27 @@ qt_model *qt_model_new(const qt_model_cfg *cfg) {
     return m;
 }
 
+int qt_model_linear_infos(const qt_model_cfg *c, qt_linear_info *out, int cap) {
+    static const char *const K[] = {"attention.wq", "attention.wk", "attention.wv", "attention.wo",
+                                    "feed_forward.w1", "feed_forward.w2", "feed_forward.w3"};
+    int n = 0;
+#define PUT(r, cl, ...) (n < cap ? (snprintf(out[n].name, sizeof out[n].name, __VA_ARGS__), out[n].rows = (r), \
+                                    out[n].cols = (cl), 0) : 0, n++)
+    if (qt_arch_is_decoder(c->arch)) {
+        const int hd = qt_model_head_dim(c), q = c->heads * hd, kv = c->kv_heads * hd;
+        const int rows[] = {q, kv, kv, c->dim, c->ffn, c->dim, c->ffn};
+        const int cols[] = {c->dim, c->dim, c->dim, q, c->dim, c->ffn, c->dim};
+        for (int l = 0; l < c->layers; l++)
+            for (int k = 0; k < 7; k++) PUT(rows[k], cols[k], "layers.%d.%s.weight", l, K[k]);
+    } else {
+        PUT(c->ffn, c->dim, "mlp.fc1.weight");
+        PUT(c->dim, c->ffn, "mlp.fc2.weight");
+    }
+    PUT(c->vocab, c->dim, "%s", c->tied ? "tok_embeddings.weight" : "output.weight");
+#undef PUT
+    return n;
+}
+
 qt_model *qt_model_clone(const qt_model *m) {
     qt_model *c = qt_model_new(&m->cfg);
     for (int i = 0; i < m->n_params; i++) memcpy(c->params[i]->data, m->params[i]->data, m->params[i]->n * sizeof(float));

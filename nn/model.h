@@ -110,6 +110,17 @@ typedef struct qt_model {
     int n_linears;
 } qt_model;
 
+/* One Linear of a model config: its weight's name and shape [rows, cols]. */
+typedef struct qt_linear_info {
+    char name[64];
+    int rows, cols;
+} qt_linear_info;
+
+/* The Linears a model of cfg has, in the order of qt_model.linears (per
+ * block wq wk wv wo w1 w2 w3, or mlp fc1 fc2; the output last: named
+ * "tok_embeddings.weight" when tied), without allocating a model. Writes at
+ * most cap; returns the count (7·layers + 1 for decoders, 3 for mlp). */
+int qt_model_linear_infos(const qt_model_cfg *cfg, qt_linear_info *out, int cap);
 /* Checks a config; returns 0 or -1 with a one-line reason in err. */
 int qt_model_cfg_check(const qt_model_cfg *cfg, char *err, size_t errlen);
 /* Allocates a model (parameters zeroed); the cfg must pass qt_model_cfg_check. */

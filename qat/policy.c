@@ -18,22 +18,21 @@ static int glob_match(const char *pattern, const char *name) {
     return 0;
 }
 
-int qt_policy_spec(const qt_quant_rules *q, const qt_model *m, const qt_tensor *w, qt_quant_spec *spec,
+int qt_policy_spec(const qt_quant_rules *q, const qt_model_cfg *c, const char *name, int cols, qt_quant_spec *spec,
                    qt_scale_init *init) {
     for (int i = 0; i < q->n_skip; i++)
-        if (glob_match(q->skip[i], w->name)) return 0;
+        if (glob_match(q->skip[i], name)) return 0;
     qt_quant_spec s = q->weights;
     qt_scale_init in = q->init;
     if (q->preset != QT_PRESET_NONE) {
-        const qt_model_cfg *c = &m->cfg;
-        qt_preset_tensor t = {w->name, qt_cols(w), c->layers, c->kv_heads > 0 ? c->heads / c->kv_heads : 1, c->tied};
+        qt_preset_tensor t = {name, cols, c->layers, c->kv_heads > 0 ? c->heads / c->kv_heads : 1, c->tied};
         int type = qt_preset_type(q->preset, &t, 0);
         if (type == QT_GGML_F16) return 0; /* llama.cpp keeps such a row in F16: no block fits it */
         qt_ggml_spec_of_type(type, &s);
     }
     for (int i = 0; i < q->n_override; i++) {
         const qt_quant_override *o = &q->override[i];
-        if (!glob_match(o->pattern, w->name)) continue;
+        if (!glob_match(o->pattern, name)) continue;
         if (o->set & QT_RULE_TYPE) {
             s.bits = o->spec.bits;
             s.group = o->spec.group;
@@ -57,17 +56,25 @@ int qt_policy_spec(const qt_quant_rules *q, const qt_model *m, const qt_tensor *
 
 static const char *grid_name(qt_grid g) { return g == QT_GRID_SYM ? "sym" : g == QT_GRID_ASYM ? "asym" : "float_min"; }
 
-static int check_overrides(const qt_model *m, const qt_quant_rules *q, char *err, size_t errlen) {
+static int check_overrides(const qt_linear_info *L, int n, const qt_quant_rules *q, char *err, size_t errlen) {
     for (int i = 0; i < q->n_override; i++) {
         int hits = 0;
-        for (int j = 0; j < m->n_linears; j++) hits += glob_match(q->override[i].pattern, m->linears[j]->w->name);
+        for (int j = 0; j < n; j++) hits += glob_match(q->override[i].pattern, L[j].name);
         if (!hits) {
             snprintf(err, errlen, "quant.override: pattern \"%s\" matches no Linear weight (e.g. \"%s\")",
-                     q->override[i].pattern, m->linears[0]->w->name);
+                     q->override[i].pattern, L[0].name);
             return -1;
         }
     }
     return 0;
+}
+
+static qt_linear_info *linear_infos(const qt_model_cfg *c, int *n) {
+    *n = qt_model_linear_infos(c, NULL, 0);
+    qt_linear_info *L = malloc((size_t)*n * sizeof *L);
+    if (!L) qt_die("out of memory");
+    qt_model_linear_infos(c, L, *n);
+    return L;
 }
 
 static void plan_line(FILE *log, const char *name, const qt_quant_spec *spec, qt_scale_init init, const qt_quant_rules *q,
@@ -86,39 +93,42 @@ static void plan_line(FILE *log, const char *name, const qt_quant_spec *spec, qt
             !act ? "" : q->act_mode == QT_ACT_STATIC ? " A-static" : q->act_mode == QT_ACT_Q8_BLOCKS ? " A-q8_0-blocks" : " A-per-token");
 }
 
-int qt_policy_check(const qt_model *m, const qt_quant_rules *q, FILE *log, char *err, size_t errlen) {
-    if (check_overrides(m, q, err, errlen)) return -1;
-    if (log) fprintf(log, "quant plan%s%s:\n", q->preset ? " (preset " : "", q->preset ? qt_preset_name(q->preset) : "");
-    int n_quant = 0;
-    for (int j = 0; j < m->n_linears; j++) {
-        const qt_tensor *w = m->linears[j]->w;
+int qt_policy_check(const qt_model_cfg *c, const qt_quant_rules *q, FILE *log, char *err, size_t errlen) {
+    int n, n_quant = 0, rc = 0;
+    qt_linear_info *L = linear_infos(c, &n);
+    if (check_overrides(L, n, q, err, errlen)) rc = -1;
+    if (!rc && log)
+        fprintf(log, "quant plan%s%s:\n", q->preset ? " (preset " : "", q->preset ? qt_preset_name(q->preset) : "");
+    for (int j = 0; !rc && j < n; j++) {
         qt_quant_spec spec;
         qt_scale_init init = QT_INIT_ABSMAX;
-        if (!qt_policy_spec(q, m, w, &spec, &init)) {
-            if (log) fprintf(log, "  %-36s float\n", w->name);
+        if (!qt_policy_spec(q, c, L[j].name, L[j].cols, &spec, &init)) {
+            if (log) fprintf(log, "  %-36s float\n", L[j].name);
             continue;
         }
         char e[256];
-        if (qt_quant_spec_check(&spec, qt_rows(w), qt_cols(w), e, sizeof e)) {
-            snprintf(err, errlen, "quant: %s: %s", w->name, e);
-            return -1;
+        if (qt_quant_spec_check(&spec, L[j].rows, L[j].cols, e, sizeof e)) {
+            snprintf(err, errlen, "quant: %s: %s", L[j].name, e);
+            rc = -1;
+            break;
         }
         n_quant++;
-        if (log) plan_line(log, w->name, &spec, init, q, q->act_mode != QT_ACT_NONE);
+        if (log) plan_line(log, L[j].name, &spec, init, q, q->act_mode != QT_ACT_NONE);
     }
-    if (log) fprintf(log, "quant plan: %d of %d Linear weights quantized\n", n_quant, m->n_linears);
-    return 0;
+    if (!rc && log) fprintf(log, "quant plan: %d of %d Linear weights quantized\n", n_quant, n);
+    free(L);
+    return rc;
 }
 
 int qt_policy_apply(qt_model *m, const qt_quant_rules *q, FILE *log, char *err, size_t errlen) {
-    if (check_overrides(m, q, err, errlen)) return -1;
+    if (qt_policy_check(&m->cfg, q, NULL, err, errlen)) return -1;
     int n_quant = 0;
     if (log) fprintf(log, "quant plan%s%s:\n", q->preset ? " (preset " : "", q->preset ? qt_preset_name(q->preset) : "");
     for (int j = 0; j < m->n_linears; j++) {
         qt_linear_layer *l = m->linears[j];
         qt_quant_spec spec;
         qt_scale_init init = QT_INIT_ABSMAX;
-        if (!qt_policy_spec(q, m, l->w, &spec, &init)) {
+        if (!qt_policy_spec(q, &m->cfg, l->w->name, qt_cols(l->w), &spec, &init)) {
             if (log) fprintf(log, "  %-36s float\n", l->w->name);
             continue;
         }

@@ -54,15 +54,17 @@ typedef struct qt_quant_rules {
     qt_preset preset;        /* QT_PRESET_NONE, or llama.cpp's per-tensor types of that preset */
 } qt_quant_rules;
 
-/* The spec the rules give to the Linear weight w of m: returns 1 and fills
- * spec and *init (may be NULL) when the weight is quantized, 0 when skipped. */
-int qt_policy_spec(const qt_quant_rules *q, const qt_model *m, const qt_tensor *w, qt_quant_spec *spec,
+/* The spec the rules give to the Linear weight `name` (row length cols) of a
+ * model of cfg: returns 1 and fills spec and *init (may be NULL) when the
+ * weight is quantized, 0 when skipped. */
+int qt_policy_spec(const qt_quant_rules *q, const qt_model_cfg *cfg, const char *name, int cols, qt_quant_spec *spec,
                    qt_scale_init *init);
-/* Checks the rules against m without attaching anything (every override
- * matches a Linear, every spec fits its weight) and prints the plan to log
- * (may be NULL): per Linear its spec and the ggml type that holds it. Run it
- * before any work. Returns 0, or -1 with a message naming the tensor. */
-int qt_policy_check(const qt_model *m, const qt_quant_rules *q, FILE *log, char *err, size_t errlen);
+/* Checks the rules against a model of cfg without building it (every
+ * override matches a Linear, every spec fits its weight) and prints the
+ * plan to log (may be NULL): per Linear its spec and the ggml type that
+ * holds it. Run it before any work. Returns 0, or -1 with a message naming
+ * the tensor. */
+int qt_policy_check(const qt_model_cfg *cfg, const qt_quant_rules *q, FILE *log, char *err, size_t errlen);
 /* Attaches a quantizer (initialised by absmax or MSE search from the current
  * weights) to every quantized Linear of m, and an activation quantizer when
  * q->act_mode is not QT_ACT_NONE. Prints the plan to log (may be NULL).

@@ -83,7 +83,7 @@ qd_tokenizer *qt_run_tokenizer(const qt_config *cfg, char *err, size_t errlen) {
 int qt_export_run(const qt_config *cfg, const qt_model *qat, char *err, size_t errlen) {
     qd_tokenizer *tok = NULL;
     for (int i = 0; i < cfg->n_exports; i++) {
-        if ((cfg->exports[i].format != QT_CFG_EXPORT_GGUF && cfg->exports[i].format != QT_CFG_EXPORT_HF) || tok) continue;
+        if (cfg->exports[i].format == QT_CFG_EXPORT_HDF5 || tok) continue; /* every other format carries the tokenizer */
         char e[1024];
         if (!(tok = qt_run_tokenizer(cfg, e, sizeof e))) {
             snprintf(err, errlen, "export[%d]: %s", i, e);
@@ -113,6 +113,11 @@ int qt_export_run(const qt_config *cfg, const qt_model *qat, char *err, size_t e
             rc = qt_export_awq(qat, &o, path, e, sizeof e);
         } else if (x->format == QT_CFG_EXPORT_HF) {
             rc = qt_export_hf(qat, &o, path, e, sizeof e);
+        } else if (x->format == QT_CFG_EXPORT_GPTQ) {
+            o.checkpoint_format = qt_config_enum_name("export[].checkpoint_format", (int)x->checkpoint_format);
+            rc = qt_export_gptq(qat, &o, path, e, sizeof e);
+        } else if (x->format == QT_CFG_EXPORT_CT) {
+            rc = qt_export_ct(qat, &o, path, e, sizeof e);
         } else {
             char *json = qt_config_to_json(cfg);
             rc = qt_model_save(qat, path, json, e, sizeof e);

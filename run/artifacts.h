@@ -29,9 +29,10 @@ qt_model *qt_load_qat(const char *ckpt, const char *config_path, int quant, qt_c
  * message on error. */
 qd_tokenizer *qt_run_tokenizer(const qt_config *cfg, char *err, size_t errlen);
 
-/* Writes every entry of cfg->exports (format gguf | awq | hdf5, type, path
- * relative to cfg->out_dir) from the QAT model; GGUF files carry the run's
- * tokenizer (qt_run_tokenizer). Returns 0, or -1 with a
+/* Writes every entry of cfg->exports (format gguf | awq | hdf5 | hf | gptq |
+ * compressed-tensors, type, path relative to cfg->out_dir) from the QAT model;
+ * every format but hdf5 carries the run's tokenizer (qt_run_tokenizer: GGUF
+ * metadata, or tokenizer.json copied). Returns 0, or -1 with a
  * message naming the export entry. */
 int qt_export_run(const qt_config *cfg, const qt_model *qat, char *err, size_t errlen);
 

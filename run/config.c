@@ -24,7 +24,7 @@ _Static_assert(sizeof(qt_arch) == sizeof(int) &&
                sizeof(qt_schedule_kind) == sizeof(int) && sizeof(qt_grid) == sizeof(int) &&
                sizeof(qt_cfg_scale) == sizeof(int) && sizeof(qt_scale_init) == sizeof(int) &&
                sizeof(qt_act_mode) == sizeof(int) && sizeof(qt_cfg_ptq_method) == sizeof(int) &&
-               sizeof(qt_cfg_export_format) == sizeof(int),
+               sizeof(qt_cfg_export_format) == sizeof(int) && sizeof(qt_cfg_gptq_format) == sizeof(int),
                "config enums must be int-sized");
 
 #define PATH_MAX_LEN 1024

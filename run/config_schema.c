@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/export.h"
 #include "quant/ggml_blocks.h"
+#include "run/plan.h"
 
 /* Choices of keys whose values are enums of the layers below, in their order. */
 _Static_assert(QT_ARCH_LLAMA == 0 && QT_ARCH_MLP == 1 && QT_ARCH_MISTRAL == 2 && QT_ARCH_QWEN2 == 3 &&
@@ -35,7 +37,8 @@ static const char *const ACT_MODES[] = {"none", "per_token_dynamic", "static", "
 static const char *const PTQ_METHODS[] = {"rtn", "gptq", "awq", "smoothquant", NULL};
 static const char *const CALIB_SOURCES[] = {"train", "text", "file", NULL};
 static const char *const INIT_FROM[] = {"none", "rtn", "gptq", "awq", "smoothquant", NULL};
-static const char *const EXPORT_FORMATS[] = {"gguf", "awq", "hdf5", "hf", NULL};
+static const char *const EXPORT_FORMATS[] = {"gguf", "awq", "hdf5", "hf", "gptq", "compressed-tensors", NULL};
+static const char *const GPTQ_FORMATS[] = {"gptq", "gptq_v2", NULL};
 static const char *const TRAIN_SUITES[] = {"arith", "recall", NULL};
 static const char *const EVAL_SUITES[] = {"text", "arith", "recall", "kl", NULL};
 
@@ -245,7 +248,9 @@ const qt_cfg_field qt_cfg_schema[] = {
       .meaning = "files written from the final quantized model" },
     { .path = "export[].format", .type = QT_FT_ENUM, .flags = QT_F_REQUIRED, .off = offsetof(qt_cfg_export, format),
       .choices = EXPORT_FORMATS, .meaning = "gguf: llama.cpp (arch of the family); awq: AutoAWQ safetensors; hdf5: qatc checkpoint; hf: a "
-                 "Hugging Face directory (float weights as the quantized model computes them, config.json, tokenizer files)" },
+                 "Hugging Face directory (float weights as the quantized model computes them, config.json, tokenizer files); "
+                 "gptq: a GPTQ directory (transformers, AutoGPTQ, GPTQModel, vLLM); compressed-tensors: an llm-compressor "
+                 "pack-quantized directory (vLLM); both from the learned codes and fp16 scales, the spec checked up front" },
     { .path = "export[].type", .type = QT_FT_STR, .off = offsetof(qt_cfg_export, type),
       .meaning = "format type, e.g. Q4_0 (gguf; when absent, derived from the quant spec) or F32/F16/BF16 (hf; default BF16)" },
     { .path = "export[].path", .type = QT_FT_STR, .flags = QT_F_REQUIRED, .off = offsetof(qt_cfg_export, path),
@@ -253,6 +258,9 @@ const qt_cfg_field qt_cfg_schema[] = {
     BOOL("export[].requantize", qt_cfg_export, requantize, "false",
          "re-quantize a tensor the chosen type cannot hold exactly (with a warning) instead of refusing"),
     BOOL("export[].f16", qt_cfg_export, f16, "false", "write unquantized matrices as F16 instead of F32"),
+    ENUM("export[].checkpoint_format", qt_cfg_export, checkpoint_format, GPTQ_FORMATS, "\"gptq\"",
+         "gptq only: \"gptq\" (v1, AutoGPTQ; what transformers and vLLM read by default: qzeros hold z - 1, so a "
+         "zero point 0 is refused) or \"gptq_v2\" (GPTQModel: qzeros hold z)"),
 };
 const size_t qt_cfg_schema_len = sizeof qt_cfg_schema / sizeof qt_cfg_schema[0];
 
@@ -416,6 +424,77 @@ static int rule_arith_digits(const qt_config *c, char *msg, size_t len) {
     return -1;
 }
 
+/* export entry i (gptq or compressed-tensors): every Linear the quant rules
+ * give must be exactly writable, checked before any work */
+static int check_quant_export(const qt_config *c, int i, char *msg, size_t len) {
+    const qt_cfg_export *x = &c->exports[i];
+    const int gptq = x->format == QT_CFG_EXPORT_GPTQ;
+    const char *fmt = gptq ? "gptq" : "compressed-tensors";
+    if (x->requantize) {
+        snprintf(msg, len, "key \"export[%d].requantize\": format \"%s\" writes the learned grid only (no "
+                 "re-quantization); remove the key", i, fmt);
+        return -1;
+    }
+    if (x->type && strcmp(x->type, "F16")) {
+        snprintf(msg, len, "key \"export[%d].type\": format \"%s\" writes fp16 scales and tensors (\"F16\"), got \"%s\"",
+                 i, fmt, x->type);
+        return -1;
+    }
+    if (!qt_arch_is_decoder(c->model.arch)) {
+        snprintf(msg, len, "key \"export[%d].format\": \"%s\" needs a decoder model.arch (mlp has no Hugging Face form)",
+                 i, fmt);
+        return -1;
+    }
+    qt_model_cfg mc = qt_plan_model_cfg(c);
+    int cap = 7 * mc.layers + 1, rc = 0, bits = 0, group = 0, n_quant = 0;
+    qt_linear_info *L = malloc((size_t)cap * sizeof *L);
+    if (!L) {
+        snprintf(msg, len, "out of memory");
+        return -1;
+    }
+    int n = qt_model_linear_infos(&mc, L, cap);
+    qt_plan p;
+    qt_plan_init(&p, c);
+    for (int k = 0; rc == 0 && k < n; k++) {
+        qt_quant_spec s;
+        const int output = k == n - 1, quantized = qt_policy_spec(&p.quant, &mc, L[k].name, L[k].cols, &s, NULL);
+        char why[320];
+        if (quantized && output)
+            snprintf(why, sizeof why, "the output layer is quantized, but these checkpoints keep lm_head in fp16 "
+                     "(add \"%s\" to quant.skip)", L[k].name), rc = -1;
+        else if (!quantized && gptq && !output)
+            snprintf(why, sizeof why, "it is not quantized, but GPTQ loaders convert every Linear of the decoder "
+                     "blocks (remove it from quant.skip)"), rc = -1;
+        else if (quantized && qt_export_spec_check(fmt, &s, L[k].rows, L[k].cols, why, sizeof why))
+            rc = -1;
+        else if (quantized && n_quant && s.bits != bits)
+            snprintf(why, sizeof why, "%d-bit, but other Linears are %d-bit (the format has one bits)", s.bits, bits), rc = -1;
+        else if (quantized && n_quant && (s.group > 0 ? s.group : -1) != group)
+            snprintf(why, sizeof why, "group %d, but other Linears use %d (the format has one group_size)", s.group,
+                     group), rc = -1;
+        if (rc)
+            snprintf(msg, len, "key \"export[%d].format\": \"%s\" cannot hold %s exactly: %s", i, fmt, L[k].name, why);
+        if (quantized && !n_quant++) bits = s.bits, group = s.group > 0 ? s.group : -1;
+    }
+    if (rc == 0 && n_quant == 0) {
+        snprintf(msg, len, "key \"export[%d].format\": \"%s\" needs quantized Linears, but quant.skip keeps all of them "
+                 "in float", i, fmt);
+        rc = -1;
+    }
+    qt_plan_free(&p);
+    free(L);
+    return rc;
+}
+
+static int rule_exports(const qt_config *c, char *msg, size_t len) {
+    for (int i = 0; i < c->n_exports; i++) {
+        const qt_cfg_export *x = &c->exports[i];
+        if ((x->format == QT_CFG_EXPORT_GPTQ || x->format == QT_CFG_EXPORT_CT) && check_quant_export(c, i, msg, len))
+            return -1;
+    }
+    return 0;
+}
+
 const qt_cfg_rule qt_cfg_rules[] = {
     {"decoders: `model.dim` is a multiple of `model.heads` unless `model.head_dim` is given", rule_dim_heads},
     {"decoders: `model.kv_heads` divides `model.heads`", rule_kv_heads},
@@ -430,6 +509,10 @@ const qt_cfg_rule qt_cfg_rules[] = {
     {"`suites.arith.min_digits` is at most `suites.arith.max_digits`", rule_arith_digits},
     {"`train.init_from`, unless \"none\", names a method listed in `ptq`", rule_init_from},
     {"`calib.file` is given exactly when `calib.source` is \"file\"", rule_calib_file},
+    {"`export[]` entries of format gptq or compressed-tensors can hold every quantized Linear exactly (the quant "
+     "rules resolved per Linear): sym or asym grid (no float_min), fp16 scales, one bits and one group for the model, "
+     "GPTQ 2/3/4/8 bits with in and out multiples of 32 and every decoder Linear quantized, the output layer (or tied "
+     "embedding) kept in float; no `requantize`, `type` F16 when given", rule_exports},
 };
 const size_t qt_cfg_rules_len = sizeof qt_cfg_rules / sizeof qt_cfg_rules[0];
 

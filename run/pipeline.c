@@ -382,12 +382,10 @@ static int import_base(qt_model *base, const char *path, char *err, size_t errle
 int qt_pipeline_check(const qt_config *cfg, FILE *log, char *err, size_t errlen) {
     qt_model_cfg mc = qt_plan_model_cfg(cfg);
     if (qt_model_cfg_check(&mc, err, errlen)) return -1;
-    qt_model *m = qt_model_new(&mc);
     qt_plan plan;
     qt_plan_init(&plan, cfg);
-    int rc = qt_policy_check(m, &plan.quant, log, err, errlen);
+    int rc = qt_policy_check(&mc, &plan.quant, log, err, errlen);
     qt_plan_free(&plan);
-    qt_model_free(m);
     return rc;
 }
 
@@ -431,7 +429,7 @@ int qt_pipeline_run(const qt_config *cfg, const char *config_path, int resume, v
     qt_model_cfg mc = qt_plan_model_cfg(cfg);
     if (qt_model_cfg_check(&mc, err, sizeof err)) goto out;
     base = qt_model_new(&mc);
-    if (qt_policy_check(base, &rs.plan.quant, NULL, err, sizeof err)) goto out;
+    if (qt_policy_check(&mc, &rs.plan.quant, NULL, err, sizeof err)) goto out;
     qt_model_init(base, (uint64_t)cfg->seed);
     fprintf(stderr, "model: %s, %zu parameters\n", qt_arch_name(cfg->model.arch), qt_model_numel(base));
     method_result res[MAX_METHODS];

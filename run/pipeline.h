@@ -29,7 +29,7 @@ enum {
 /* Checks what needs the model's shapes (every quant.override matches a
  * Linear, every tensor's grid fits it: a type's block divides its row) and
  * prints the quantization plan to log (may be NULL). Returns 0, or -1 with
- * a one-line message. Builds the model's tensors (zeros), nothing more. */
+ * a one-line message. The model is never built. */
 int qt_pipeline_check(const qt_config *cfg, FILE *log, char *err, size_t errlen);
 
 /* Runs the pipeline for a validated config. config_path names the file in

@@ -266,7 +266,7 @@ int qt_ptq_awq(qt_model *m, const qt_quant_rules *qc, const qt_calib *c, const q
     qt_calib_stats *st = calloc((size_t)n, sizeof *st);
     for (int j = 0; j < n; j++) {
         qt_scale_init init = QT_INIT_ABSMAX;
-        quantized[j] = qt_policy_spec(qc, m, m->linears[j]->w, &specs[j], &init);
+        quantized[j] = qt_policy_spec(qc, &m->cfg, m->linears[j]->w->name, qt_cols(m->linears[j]->w), &specs[j], &init);
         init_mse[j] = init == QT_INIT_MSE;
     }
     for (int j = 0; j < n; j++)

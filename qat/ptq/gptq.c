@@ -250,7 +250,7 @@ int qt_ptq_gptq(qt_model *m, const qt_quant_rules *qc, const qt_calib *c, const 
                 qt_linear_layer *l = m->linears[j];
                 qt_scale_init init = QT_INIT_ABSMAX;
                 qt_quant_spec spec;
-                qt_policy_spec(qc, m, l->w, &spec, &init);
+                qt_policy_spec(qc, &m->cfg, l->w->name, qt_cols(l->w), &spec, &init);
                 int in = st[j].in;
                 for (size_t k = 0; k < (size_t)in * in; k++) st[j].xtx[k] *= 2.0 / (double)(st[j].n > 0 ? st[j].n : 1);
                 if (qt_gptq_weight(l->w, l->wq, st[j].xtx, o, init == QT_INIT_MSE, NULL, err, errlen)) rc = -1;

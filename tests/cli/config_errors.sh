@@ -41,6 +41,30 @@ check tok_vocab "{$od, \"data\": {\"train\": [\"$tmp/t.txt\"], \"tokenizer\": \"
   'key "model.vocab": expected'
 check tok_missing "{$od, \"data\": {\"train\": [\"$tmp/t.txt\"], \"tokenizer\": \"$tmp/nope.json\"}}" 'nope.json'
 check cross_field "{$ok, \"model\": {\"dim\": 100, \"heads\": 3}}" 'model.dim'
+# gptq / compressed-tensors exports: every quantized Linear checked against the format before any work
+ex() { printf '"export": [{"format": "%s", "path": "q"%s}]' "$1" "${2:-}"; }
+check gptq_float_min "{$ok, \"quant\": {\"weights\": {\"grid\": \"float_min\"}}, $(ex gptq)}" \
+  '"gptq" cannot hold layers.0.attention.wq.weight exactly: float_min grid'
+check ct_float_min "{$ok, \"quant\": {\"weights\": {\"grid\": \"float_min\"}}, $(ex compressed-tensors)}" \
+  '"compressed-tensors" cannot hold layers.0.attention.wq.weight exactly: float_min grid'
+check gptq_bits "{$ok, \"quant\": {\"weights\": {\"bits\": 5}}, $(ex gptq)}" 'layers.0.attention.wq.weight exactly: 5-bit'
+check gptq_fp32_scales "{$ok, \"quant\": {\"weights\": {\"fp16_scales\": false}}, $(ex gptq)}" 'fp32 scales'
+check ct_fp32_scales "{$ok, \"quant\": {\"weights\": {\"fp16_scales\": false}}, $(ex compressed-tensors)}" 'fp32 scales'
+check gptq_shape "{$ok, \"model\": {\"dim\": 80, \"heads\": 4}, \"quant\": {\"weights\": {\"group\": 16}}, $(ex gptq)}" \
+  'layers.0.attention.wq.weight exactly: [80, 80] (GPTQ packs 32 codes'
+check ct_lm_head "{$ok, \"quant\": {\"skip\": [\"tok_embeddings.weight\"]}, $(ex compressed-tensors)}" \
+  'output.weight exactly: the output layer is quantized'
+check gptq_tied "{$ok, \"model\": {\"tie_embeddings\": true}, \"quant\": {\"skip\": []}, $(ex gptq)}" \
+  'tok_embeddings.weight exactly: the output layer is quantized'
+check gptq_float_linear "{$ok, \"quant\": {\"skip\": [\"output.weight\", \"tok_embeddings.weight\", \"layers.1.feed_forward.w2\"]}, $(ex gptq)}" \
+  'layers.1.feed_forward.w2.weight exactly: it is not quantized'
+check ct_mixed_bits "{$ok, \"quant\": {\"override\": {\"layers.2.*\": {\"bits\": 8}}}, $(ex compressed-tensors)}" \
+  'layers.2.attention.wq.weight exactly: 8-bit, but other Linears are 4-bit'
+check gptq_mixed_group "{$ok, \"quant\": {\"override\": {\"layers.0.attention.wo\": {\"group\": 64}}}, $(ex gptq)}" \
+  'layers.0.attention.wo.weight exactly: group 64'
+check gptq_requantize "{$ok, $(ex gptq ', "requantize": true')}" 'key "export[0].requantize"'
+check ct_type "{$ok, $(ex compressed-tensors ', "type": "BF16"')}" 'key "export[0].type"'
+check gptq_version "{$ok, $(ex gptq ', "checkpoint_format": "gptq_v3"')}" 'key "export[0].checkpoint_format": expected one of "gptq", "gptq_v2"'
 
 set +e; "$bin" "$tmp/absent.json" 2> "$tmp/err"; rc=$?; set -e
 [ $rc -eq 1 ] && grep -q "absent.json" "$tmp/err" || fail "missing config file: rc $rc, $(cat "$tmp/err")"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # qat_export / qat_inspect / qat_eval on a model trained here (asym 4-bit g32):
-# AWQ and HDF5 exports, qat_inspect on GGUF, safetensors, AWQ dir and HDF5
+# AWQ, GPTQ (v1, v2), compressed-tensors and HDF5 exports (the quantized
+# directories accepted as model.init), qat_inspect on GGUF, safetensors, AWQ dir and HDF5
 # (types, shapes, bits per weight), qat_eval on the exported HDF5 equals the
 # original, the llama.cpp chunking rule (n_scored), and clear one-line errors
 # (exit 1) for a corrupt GGUF, a bad token file, bad arguments.
@@ -32,6 +33,24 @@ ck=$tmp/run/qat.h5
 "$bin/qat_export" "$ck" --format awq -o "$tmp/awq" 2> "$tmp/err" || fail "awq export: $(cat "$tmp/err")"
 [ -f "$tmp/awq/model.safetensors" ] && [ -f "$tmp/awq/config.json" ] || fail "awq export wrote no files"
 "$bin/qat_export" "$ck" --format hdf5 -o "$tmp/copy.h5" 2> "$tmp/err" || fail "hdf5 export: $(cat "$tmp/err")"
+# GPTQ v1 / v2 and compressed-tensors directories; each is a model.init qat_train accepts
+"$bin/qat_export" "$ck" --format gptq -o "$tmp/gptq" 2> "$tmp/err" || fail "gptq export: $(cat "$tmp/err")"
+"$bin/qat_export" "$ck" --format gptq --checkpoint-format gptq_v2 -o "$tmp/gptq2" 2> "$tmp/err" ||
+  fail "gptq_v2 export: $(cat "$tmp/err")"
+"$bin/qat_export" "$ck" --format compressed-tensors -o "$tmp/ct" 2> "$tmp/err" || fail "ct export: $(cat "$tmp/err")"
+grep -q '"checkpoint_format":[[:space:]]*"gptq"' "$tmp/gptq/quantize_config.json" &&
+  grep -q '"checkpoint_format":[[:space:]]*"gptq_v2"' "$tmp/gptq2/config.json" || fail "gptq checkpoint_format"
+"$bin/qat_inspect" "$tmp/gptq" > "$tmp/ig" || fail "inspect gptq"
+grep -q 'mlp.down_proj.qweight *I32 *\[16, 64\]' "$tmp/ig" && grep -q 'mlp.down_proj.qzeros *I32 *\[4, 8\]' "$tmp/ig" &&
+  grep -q 'mlp.down_proj.g_idx *I32 *\[128\]' "$tmp/ig" || fail "inspect gptq output: $(cat "$tmp/ig")"
+"$bin/qat_inspect" "$tmp/ct" > "$tmp/ic" || fail "inspect ct"
+grep -q 'mlp.down_proj.weight_packed *I32 *\[64, 16\]' "$tmp/ic" && grep -q 'mlp.down_proj.weight_zero_point *I32 *\[8, 4\]' "$tmp/ic" &&
+  grep -q 'mlp.down_proj.weight_shape *I64 *\[2\]' "$tmp/ic" || fail "inspect ct output: $(cat "$tmp/ic")"
+for d in gptq gptq2 ct; do
+  printf '{"out_dir": "%s/run_%s", "model": {"init": "%s/%s"}, "data": {"train": ["%s/t.txt"]}}\n' \
+    "$tmp" "$d" "$tmp" "$d" "$tmp" > "$tmp/init_$d.json"
+  "$bin/qat_train" "$tmp/init_$d.json" --check > /dev/null 2> "$tmp/err" || fail "model.init $d: $(cat "$tmp/err")"
+done
 "$bin/qat_export" "$ck" --format gguf --type F32 -o "$tmp/f32.gguf" 2> "$tmp/err" || fail "gguf F32: $(cat "$tmp/err")"
 # asym 4-bit cannot be Q4_0 (sym levels): refused, naming the tensor
 set +e; "$bin/qat_export" "$ck" --format gguf --type Q4_0 -o "$tmp/x.gguf" 2> "$tmp/err"; rc=$?; set -e

@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     text[size] = 0;
     char err[1024];
     qt_model_cfg c;
-    int awq = 0, awq2 = 0;
+    qt_hf_quant awq, awq2;
     if (qt_hf_config_parse(text, "config.json", &c, &awq, err, sizeof err) == 0) {
         if (qt_model_cfg_check(&c, err, sizeof err) == 0 && (size_t)c.vocab * c.dim < (1u << 20) &&
             (size_t)c.layers * c.ffn * c.dim < (1u << 22)) {

@@ -9,27 +9,14 @@ usage: awq_unpack.py AWQ_DIR REF.safetensors
 REF holds "<module>.deq" float32 [out, in] (qatc's frozen weights, its own row order).
 Exits 0 when every quantized module reproduces them exactly."""
 import json
-import struct
+import os
 import sys
 
 import numpy as np
 
 ORDER = [0, 2, 4, 6, 1, 3, 5, 7]
-DT = {"F32": np.float32, "F16": np.float16, "I32": np.int32, "BF16": np.uint16}
-
-
-def read_st(path):
-    raw = open(path, "rb").read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n])
-    meta = header.pop("__metadata__", {})
-    buf = raw[8 + n:]
-    out = {}
-    for name, e in header.items():
-        b0, b1 = e["data_offsets"]
-        out[name] = np.frombuffer(buf[b0:b1], dtype=DT[e["dtype"]]).reshape(e["shape"])
-        out[name + "/dtype"] = e["dtype"]
-    return out, meta
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from st_np import float_errors, read_st  # noqa: E402
 
 
 def unpack(p):
@@ -52,8 +39,8 @@ H, KV, D = cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["hidden_s
 hd = D // H
 if cfg.get("architectures") != ["LlamaForCausalLM"] or cfg.get("model_type") != "llama":
     errors.append("config.json is not a LlamaForCausalLM")
-st, meta = read_st(f"{awq_dir}/model.safetensors")
-ref, _ = read_st(ref_path)
+st = read_st(f"{awq_dir}/model.safetensors")
+ref = read_st(ref_path)
 checked = 0
 for name in sorted(k for k in ref if k.endswith(".deq")):
     mod = name[:-4]
@@ -76,11 +63,7 @@ for name in sorted(k for k in ref if k.endswith(".deq")):
         bad = np.argwhere(w != want)[:1] if w.shape == want.shape else "shape"
         errors.append(f"{mod}: dequantized weights differ from qatc's frozen weights (first at {bad})")
     checked += 1
-for name in ("model.embed_tokens.weight", "lm_head.weight", "model.norm.weight"):
-    if st.get(name + "/dtype") != "F16":
-        errors.append(f"{name}: expected an F16 tensor")
-if checked == 0:
-    errors.append("no quantized module compared")
+errors += float_errors(st, checked)
 if errors:
     print("awq_unpack: FAIL\n  " + "\n  ".join(errors))
     sys.exit(1)
