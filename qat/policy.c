@@ -98,7 +98,7 @@ int qt_policy_check(const qt_model_cfg *c, const qt_quant_rules *q, FILE *log, c
     qt_linear_info *L = linear_infos(c, &n);
     if (check_overrides(L, n, q, err, errlen)) rc = -1;
     if (!rc && log)
-        fprintf(log, "quant plan%s%s:\n", q->preset ? " (preset " : "", q->preset ? qt_preset_name(q->preset) : "");
+        fprintf(log, "quant plan%s%s%s:\n", q->preset ? " (preset " : "", q->preset ? qt_preset_name(q->preset) : "", q->preset ? ")" : "");
     for (int j = 0; !rc && j < n; j++) {
         qt_quant_spec spec;
         qt_scale_init init = QT_INIT_ABSMAX;
@@ -123,7 +123,7 @@ int qt_policy_check(const qt_model_cfg *c, const qt_quant_rules *q, FILE *log, c
 int qt_policy_apply(qt_model *m, const qt_quant_rules *q, FILE *log, char *err, size_t errlen) {
     if (qt_policy_check(&m->cfg, q, NULL, err, errlen)) return -1;
     int n_quant = 0;
-    if (log) fprintf(log, "quant plan%s%s:\n", q->preset ? " (preset " : "", q->preset ? qt_preset_name(q->preset) : "");
+    if (log) fprintf(log, "quant plan%s%s%s:\n", q->preset ? " (preset " : "", q->preset ? qt_preset_name(q->preset) : "", q->preset ? ")" : "");
     for (int j = 0; j < m->n_linears; j++) {
         qt_linear_layer *l = m->linears[j];
         qt_quant_spec spec;

@@ -545,11 +545,17 @@ static void pack_2bit(const uint8_t *L, uint8_t *qs) {
 
 /* Q2_K's end: scale bytes sc (low nibble scale, high nibble min), d and
  * dmin written; codes with d·sc ≠ 0 redone from the stored (fp16) values */
-static void finish_q2_K(const float *x, uint8_t *blk, const uint8_t *sc, float d, float dmin, uint8_t *L) {
+/* Q2_K block from its parts: sub-scale bytes sc (low nibble scale, high
+ * nibble min), d, dmin and the 256 codes L (0..3) */
+static void pack_q2_K(uint8_t *blk, const uint8_t *sc, float d, float dmin, const uint8_t *L) {
     memcpy(blk, sc, 16);
     put_f16(blk + 80, d);
     put_f16(blk + 82, dmin);
-    const float dh = get_f16(blk + 80), mh = get_f16(blk + 82);
+    pack_2bit(L, blk + 16);
+}
+
+static void finish_q2_K(const float *x, uint8_t *blk, const uint8_t *sc, float d, float dmin, uint8_t *L) {
+    const float dh = qt_f16_round(d), mh = qt_f16_round(dmin);
     for (int j = 0; j < 16; j++) {
         const float dl = dh * (float)(sc[j] & 0xF);
         if (dl == 0.0f) continue;
@@ -559,7 +565,7 @@ static void finish_q2_K(const float *x, uint8_t *blk, const uint8_t *sc, float d
             L[16 * j + i] = (uint8_t)clampi(l, 0, 3);
         }
     }
-    pack_2bit(L, blk + 16);
+    pack_q2_K(blk, sc, d, dmin, L);
 }
 
 /* Q2_K reference: per 16 values fit_scale_min (|x| weights, MAD), sub-block
@@ -609,7 +615,9 @@ static void quantize_q2_K_w(const float *x, uint8_t *blk, const float *qw) {
 /* Q3_K's end: 6-bit sub-block scales ls (stored +32) packed into 12 bytes,
  * d written, codes redone from the stored scales, high bits to hmask
  * (value e: hmask[e%32] bit e/32), low 2 bits as pack_2bit */
-static void finish_q3_K(const float *x, uint8_t *blk, const int *ls, float d, int8_t *L) {
+/* Q3_K block from its parts: 6-bit stored sub-scales ls (scale + 32), d and
+ * the 256 codes L (0..7, value q - 4) */
+static void pack_q3_K(uint8_t *blk, const int *ls, float d, const int8_t *L) {
     uint8_t *hmask = blk, *qs = blk + 32, *sc = blk + 96;
     memset(sc, 0, 12);
     for (int j = 0; j < 16; j++) {
@@ -619,17 +627,6 @@ static void finish_q3_K(const float *x, uint8_t *blk, const int *ls, float d, in
         sc[j % 4 + 8] |= (uint8_t)((l >> 4) << (2 * (j / 4)));
     }
     put_f16(blk + 108, d);
-    const float dh = get_f16(blk + 108);
-    for (int j = 0; j < 16; j++) {
-        int s = j < 8 ? sc[j] & 0xF : sc[j - 8] >> 4;
-        s = (s | (((sc[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32;
-        const float dl = dh * (float)s;
-        if (dl == 0.0f) continue;
-        for (int i = 0; i < 16; i++) {
-            int l = round_magic(x[16 * j + i] / dl);
-            L[16 * j + i] = (int8_t)(clampi(l, -4, 3) + 4);
-        }
-    }
     memset(hmask, 0, 32);
     uint8_t U[256];
     for (int j = 0; j < 256; j++) {
@@ -640,6 +637,19 @@ static void finish_q3_K(const float *x, uint8_t *blk, const int *ls, float d, in
         }
     }
     pack_2bit(U, qs);
+}
+
+static void finish_q3_K(const float *x, uint8_t *blk, const int *ls, float d, int8_t *L) {
+    const float dh = qt_f16_round(d);
+    for (int j = 0; j < 16; j++) {
+        const float dl = dh * (float)(ls[j] - 32);
+        if (dl == 0.0f) continue;
+        for (int i = 0; i < 16; i++) {
+            int l = round_magic(x[16 * j + i] / dl);
+            L[16 * j + i] = (int8_t)(clampi(l, -4, 3) + 4);
+        }
+    }
+    pack_q3_K(blk, ls, d, L);
 }
 
 /* Q3_K reference: fit_q3 per 16 values, scales as 6-bit fractions of the
@@ -701,9 +711,12 @@ static void scale_min_k4(int j, const uint8_t *q, int *sc, int *m) {
  * d and dmin written, codes redone from the stored values, then packed:
  * value e's low nibble in qs[32·(e/64) + e%32] (high nibble when e%64 >= 32),
  * Q5_K's fifth bit in qh[e%32] bit e/32 */
-static void finish_q45_K(const float *x, uint8_t *blk, const uint8_t *ls, const uint8_t *lm, float d, float dmin,
-                         uint8_t *L, int bits) {
-    const int nmax = (1 << bits) - 1;
+/* Q4_K (bits 4) / Q5_K (bits 5) block from its parts: 6-bit scales ls and
+ * mins lm, d, dmin and the 256 codes L (0..2^bits - 1): value e's low nibble
+ * in qs[32·(e/64) + e%32] (high nibble when e%64 >= 32), Q5_K's fifth bit in
+ * qh[e%32] bit e/32 */
+static void pack_q45_K(uint8_t *blk, const uint8_t *ls, const uint8_t *lm, float d, float dmin, const uint8_t *L,
+                       int bits) {
     uint8_t *sc = blk + 4;
     for (int j = 0; j < 8; j++) {
         if (j < 4) {
@@ -717,18 +730,6 @@ static void finish_q45_K(const float *x, uint8_t *blk, const uint8_t *ls, const 
     }
     put_f16(blk, d);
     put_f16(blk + 2, dmin);
-    const float dh = get_f16(blk), mh = get_f16(blk + 2);
-    for (int j = 0; j < 8; j++) {
-        int s, m;
-        scale_min_k4(j, sc, &s, &m);
-        const float dl = dh * (float)s;
-        if (dl == 0.0f) continue;
-        const float ml = mh * (float)m;
-        for (int i = 0; i < 32; i++) {
-            int l = round_magic((x[32 * j + i] + ml) / dl);
-            L[32 * j + i] = (uint8_t)clampi(l, 0, nmax);
-        }
-    }
     uint8_t *qh = bits == 5 ? blk + 16 : NULL, *qs = bits == 5 ? blk + 48 : blk + 16;
     if (qh) memset(qh, 0, 32);
     for (int n = 0; n < 256; n += 64)
@@ -740,6 +741,23 @@ static void finish_q45_K(const float *x, uint8_t *blk, const uint8_t *ls, const 
             }
             qs[n / 2 + j] = (uint8_t)(l1 | (l2 << 4));
         }
+}
+
+/* Q4_K / Q5_K's end: codes redone from the stored (fp16) scales, then packed */
+static void finish_q45_K(const float *x, uint8_t *blk, const uint8_t *ls, const uint8_t *lm, float d, float dmin,
+                         uint8_t *L, int bits) {
+    const int nmax = (1 << bits) - 1;
+    const float dh = qt_f16_round(d), mh = qt_f16_round(dmin);
+    for (int j = 0; j < 8; j++) {
+        const float dl = dh * (float)ls[j];
+        if (dl == 0.0f) continue;
+        const float ml = mh * (float)lm[j];
+        for (int i = 0; i < 32; i++) {
+            int l = round_magic((x[32 * j + i] + ml) / dl);
+            L[32 * j + i] = (uint8_t)clampi(l, 0, nmax);
+        }
+    }
+    pack_q45_K(blk, ls, lm, d, dmin, L, bits);
 }
 
 /* Q4_K / Q5_K reference: fit_scale_min per 32 values (weights
@@ -791,6 +809,8 @@ static void quantize_q45_K_w(const float *x, uint8_t *blk, const float *qw, int 
 /* Q6_K (reference: qw NULL, weights x²; with importance: weights qw):
  * fit_sym per 16 values (nmax 32), 8-bit scales from d = max/-128, codes
  * redone from the stored scales; an all-zero super-block is all zero bytes */
+static void pack_q6_K_codes(const int8_t *L, uint8_t *ql, uint8_t *qh);
+
 static void quantize_q6_K(const float *x, uint8_t *blk, const float *qw) {
     int8_t L[256];
     float scales[16], max_scale = 0.0f, max_abs = 0.0f;
@@ -822,6 +842,11 @@ static void quantize_q6_K(const float *x, uint8_t *blk, const float *qw) {
             L[16 * j + i] = (int8_t)(clampi(l, -32, 31) + 32);
         }
     }
+    pack_q6_K_codes(L, ql, qh);
+}
+
+/* Q6_K's 256 codes L (0..63, value q - 32) into ql and qh */
+static void pack_q6_K_codes(const int8_t *L, uint8_t *ql, uint8_t *qh) {
     for (int j = 0; j < 256; j += 128) {
         for (int l = 0; l < 32; l++) {
             const int q1 = L[j + l], q2 = L[j + l + 32], q3 = L[j + l + 64], q4 = L[j + l + 96];
@@ -1134,31 +1159,96 @@ static const char *grid_name(qt_grid g) {
 /* 1 if v is an fp16 value */
 static int is_f16(float v) { return qt_f16_round(v) == v; }
 
+/* the frozen K-type weight qw (its spec exactly the type's layout) as
+ * super-blocks: d, dmin and the integer sub-scales (scales / d) and sub-mins
+ * (-mins / dmin) of quant/quant.h's double quantization, the codes as they are */
+static int kquant_qweight(const qt_qweight *qw, int type, uint8_t *out, char *why, size_t len) {
+    const qt_quant_spec *s = &qw->spec;
+    if (qt_ggml_type_of_spec(s) != type) {
+        snprintf(why, len, "%d-bit %s grid, group %d, %d-bit sub-scales (%s holds exactly its own layout: train with "
+                 "quant.weights.type \"%s\")", s->bits, grid_name(s->grid), s->group, s->dq_bits,
+                 qt_ggml_type_name(type), qt_ggml_type_name(type));
+        return -1;
+    }
+    const int per_sb = 256 / s->group, nsb = qw->cols / 256;
+    const size_t bsz = qt_ggml_type_size(type);
+    for (int r = 0; r < qw->rows; r++)
+        for (int b = 0; b < nsb; b++) {
+            const size_t sbi = (size_t)r * nsb + b, g0 = sbi * per_sb, o = sbi * 256;
+            const float d = qw->sb_d[sbi], dmin = qw->sb_dmin ? qw->sb_dmin[sbi] : 0.0f;
+            int sc[16], mq[16] = {0};
+            for (int j = 0; j < per_sb; j++) {
+                sc[j] = (int)(qw->scales[g0 + j] / d);
+                if (dmin > 0.0f) mq[j] = (int)(-qw->mins[g0 + j] / dmin);
+                if ((float)sc[j] * d != qw->scales[g0 + j] || (dmin > 0.0f && -(float)mq[j] * dmin != qw->mins[g0 + j])) {
+                    snprintf(why, len, "row %d, super-block %d: group %d's scale %.9g is not an integer multiple of "
+                             "d = %.9g (freeze it with its double quantization)", r, b, j, qw->scales[g0 + j], d);
+                    return -1;
+                }
+            }
+            if (!out) continue;
+            uint8_t *blk = out + sbi * bsz;
+            if (type == QT_GGML_Q2_K) {
+                uint8_t scb[16], L[256];
+                for (int j = 0; j < 16; j++) scb[j] = (uint8_t)(sc[j] | (mq[j] << 4));
+                memcpy(L, qw->codes_u8 + o, 256);
+                pack_q2_K(blk, scb, d, dmin, L);
+            } else if (type == QT_GGML_Q3_K) {
+                int ls[16];
+                int8_t L[256];
+                for (int j = 0; j < 16; j++) ls[j] = sc[j] + 32;
+                for (int e = 0; e < 256; e++) L[e] = (int8_t)(qw->codes_s8[o + e] + 4);
+                pack_q3_K(blk, ls, d, L);
+            } else if (type == QT_GGML_Q4_K || type == QT_GGML_Q5_K) {
+                uint8_t ls[8], lm[8];
+                for (int j = 0; j < 8; j++) ls[j] = (uint8_t)sc[j], lm[j] = (uint8_t)mq[j];
+                pack_q45_K(blk, ls, lm, d, dmin, qw->codes_u8 + o, type == QT_GGML_Q5_K ? 5 : 4);
+            } else { /* Q6_K */
+                int8_t L[256];
+                for (int e = 0; e < 256; e++) L[e] = (int8_t)(qw->codes_s8[o + e] + 32);
+                for (int j = 0; j < 16; j++) blk[192 + j] = (uint8_t)(int8_t)sc[j];
+                put_f16(blk + 208, d);
+                pack_q6_K_codes(L, blk, blk + 128);
+            }
+        }
+    return 0;
+}
+
 int qt_ggml_quantize_qweight(const qt_qweight *qw, int type, void *out_, char *why, size_t len) {
     uint8_t *out = out_;
     const qt_quant_spec *s = &qw->spec;
-    if (s->group != 32) {
-        snprintf(why, len, "group %d (%s blocks hold groups of 32 along the row)",
-                 s->group, qt_ggml_type_name(type));
+    if (type >= QT_GGML_Q2_K && type <= QT_GGML_Q6_K) return kquant_qweight(qw, type, out, why, len);
+    if (type != QT_GGML_Q8_0 && type != QT_GGML_Q4_0 && type != QT_GGML_Q4_1 && type != QT_GGML_Q5_0 &&
+        type != QT_GGML_Q5_1) {
+        snprintf(why, len, "type %s is not one qatc writes from a frozen grid (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, "
+                 "Q2_K..Q6_K)", qt_ggml_type_name(type) ? qt_ggml_type_name(type) : "?");
         return -1;
     }
+    if (s->group != 32 || s->dq_bits) {
+        snprintf(why, len, "group %d%s (%s blocks hold groups of 32 along the row, each with its own fp16 scale)",
+                 s->group, s->dq_bits ? " with super-block sub-scales" : "", qt_ggml_type_name(type));
+        return -1;
+    }
+    const int q5 = type == QT_GGML_Q5_0 || type == QT_GGML_Q5_1, with_min = type == QT_GGML_Q4_1 || type == QT_GGML_Q5_1;
+    const int cb = q5 ? 5 : 4; /* code bits of the 4/5-bit types */
     int ok = type == QT_GGML_Q8_0 ? (s->grid == QT_GRID_SYM && s->bits <= 8) || (s->grid == QT_GRID_ASYM && s->bits <= 7)
-           : type == QT_GGML_Q4_0 ? s->grid == QT_GRID_SYM && s->bits <= 4
-           : s->bits <= 4;
+           : !with_min ? s->grid == QT_GRID_SYM && s->bits <= cb
+           : s->bits <= cb;
     if (!ok) {
         snprintf(why, len, "%d-bit %s grid (%s holds %s)", s->bits, grid_name(s->grid), qt_ggml_type_name(type),
                  type == QT_GGML_Q8_0 ? "sym <= 8-bit and asym <= 7-bit codes"
                  : type == QT_GGML_Q4_0 ? "sym <= 4-bit codes (levels -8..7)"
-                                        : "4-bit codes with a float min");
+                 : type == QT_GGML_Q5_0 ? "sym <= 5-bit codes (levels -16..15)"
+                 : q5 ? "5-bit codes with a float min" : "4-bit codes with a float min");
         return -1;
     }
-    const int nb = qw->cols / 32;
+    const int nb = qw->cols / 32, half = 1 << (cb - 1);
     const size_t ng = (size_t)qw->rows * nb, bsz = qt_ggml_type_size(type);
     for (size_t gi = 0; gi < ng; gi++) {
         float d = qw->scales[gi], m = 0.0f;
-        if (type == QT_GGML_Q4_1)
+        if (with_min)
             m = s->grid == QT_GRID_FLOAT_MIN ? qw->mins[gi]
-              : s->grid == QT_GRID_ASYM ? -(float)qw->zeros[gi] * d : -8.0f * d;
+              : s->grid == QT_GRID_ASYM ? -(float)qw->zeros[gi] * d : -(float)half * d;
         if (!is_f16(d) || !is_f16(m)) {
             snprintf(why, len, "%s of row %zu, group %zu = %.9g is not an fp16 value (train with "
                      "quant.weights.fp16_scales = true)", is_f16(d) ? "min" : "scale", gi / nb, gi % nb,
@@ -1175,13 +1265,15 @@ int qt_ggml_quantize_qweight(const qt_qweight *qw, int type, void *out_, char *w
         if (type == QT_GGML_Q8_0) {
             for (int j = 0; j < 32; j++)
                 blk[2 + j] = (uint8_t)(int8_t)(s->grid == QT_GRID_ASYM ? c[j] - (int)qw->zeros[gi] : c[j]);
-        } else if (type == QT_GGML_Q4_0) {
-            for (int j = 0; j < 16; j++) blk[2 + j] = (uint8_t)((c[j] + 8) | ((c[j + 16] + 8) << 4));
-        } else {
-            put_f16(blk + 2, m);
-            int add = s->grid == QT_GRID_SYM ? 8 : 0;
-            for (int j = 0; j < 16; j++) blk[4 + j] = (uint8_t)((c[j] + add) | ((c[j + 16] + add) << 4));
+            continue;
         }
+        /* stored codes: sym q + 2^(cb-1); asym / float_min as they are */
+        if (s->grid == QT_GRID_SYM)
+            for (int j = 0; j < 32; j++) c[j] += half;
+        if (with_min) put_f16(blk + 2, m);
+        const int off = with_min ? 4 : 2;
+        if (q5) pack_32(c, blk + off + 4, blk + off);
+        else pack_32(c, blk + off, NULL);
     }
     return 0;
 }

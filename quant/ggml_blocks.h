@@ -110,11 +110,14 @@ int qt_ggml_k_block_params(int type, const void *block, float *d_sub, float *m_s
  * 0..3, Q3_K -4..3, Q4_K 0..15, Q5_K 0..31, Q6_K -32..31, Q8_K -128..127).
  * Returns the sub-block count as qt_ggml_k_block_params, or -1. */
 int qt_ggml_k_block_codes(int type, const void *block, int8_t *q);
-/* The frozen weight qw as blocks of type Q8_0, Q4_0 or Q4_1 holding it
- * exactly (rows·cols/32 blocks into out; out NULL: only check). Holds: Q8_0 ←
- * sym <= 8 bits, asym <= 7 bits (code q - z); Q4_0 ← sym <= 4 bits; Q4_1 ←
- * float_min <= 4 bits, asym <= 4 bits (m = -z·s), sym <= 4 bits (code c + 8,
- * m = -8·s); groups of 32 along the row; every scale (and min) an fp16 value.
+/* The frozen weight qw as blocks of `type` holding it exactly (rows·cols /
+ * block size blocks into out; out NULL: only check), codes and scales as they
+ * are. Blocks of 32 (groups of 32 along the row, every scale and min an fp16
+ * value): Q8_0 ← sym <= 8 bits, asym <= 7 bits (code q - z); Q4_0 / Q5_0 ←
+ * sym <= 4 / 5 bits; Q4_1 / Q5_1 ← float_min or asym <= 4 / 5 bits (m = -z·s),
+ * sym (code + 8 / 16, m = -8·s / -16·s). K types (Q2_K..Q6_K) ← exactly the
+ * type's double-quantized layout (qt_ggml_type_of_spec), with the frozen
+ * super-block scales (qw->sb_d, sb_dmin) and integer sub-scales.
  * Returns 0, or -1 with the reason in why. */
 int qt_ggml_quantize_qweight(const struct qt_qweight *qw, int type, void *out, char *why, size_t len);
 /* The per-block mins m of nb Q4_1 or Q5_1 blocks of that type, in block

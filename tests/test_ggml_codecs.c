@@ -15,6 +15,10 @@
  *   - for K types, qt_ggml_k_block_params + qt_ggml_k_block_codes give back
  *     llama.cpp's dequantized values (d_j·q - m_j) and codes in range;
  *   - type ids, names, block and type sizes are ggml's;
+ *   - a frozen QAT grid of every type qatc writes (Q8_0, Q4_0, Q4_1, Q5_0,
+ *     Q5_1, Q2_K..Q6_K; scales moved off their initialisation) is written by
+ *     qt_ggml_quantize_qweight as blocks that llama.cpp's dequantize_row_*
+ *     decodes to exactly qatc's dequantized weights;
  * and the cases are not vacuous: the imatrix changes the bytes of every type
  * that has an importance path, IQ4_NL's chunk quantizer differs from its
  * reference, and some cases hit fp16-subnormal and zero scales. */
@@ -30,7 +34,35 @@
 #include "base/files.h"
 #include "base/half.h"
 #include "quant/ggml_blocks.h"
+#include "quant/quant.h"
 #include "test_util.h"
+
+/* the types a frozen QAT grid is written as, each from its own spec */
+static const int FROZEN[] = {QT_GGML_Q8_0, QT_GGML_Q4_0, QT_GGML_Q4_1, QT_GGML_Q5_0, QT_GGML_Q5_1,
+                             QT_GGML_Q2_K, QT_GGML_Q3_K, QT_GGML_Q4_K, QT_GGML_Q5_K, QT_GGML_Q6_K};
+#define N_FROZEN (int)(sizeof FROZEN / sizeof FROZEN[0])
+#define FROZEN_ROWS 6
+#define FROZEN_COLS 512
+
+/* a frozen weight of type t's grid whose scales (and mins) moved away from
+ * their initialisation as training moves them */
+static qt_qweight *frozen_weight(int t, uint64_t *rng) {
+    qt_tensor *w = qt_param_new("frozen", 2, (int[]){FROZEN_ROWS, FROZEN_COLS});
+    for (size_t i = 0; i < w->n; i++) w->data[i] = (float)(0.04 * tu_normal(rng) * (tu_uniform(rng) < 0.02 ? 8.0 : 1.0));
+    qt_quant_spec spec = {.learnable = 1};
+    qt_ggml_spec_of_type(t, &spec);
+    qt_quantizer *q = qt_quantizer_new(&spec, w, NULL, 0);
+    qt_quant_init_mse(q, w, 20, 0.6f);
+    for (size_t k = 0; k < q->scale->n; k++) {
+        q->scale->data[k] *= (float)(0.8 + 0.4 * tu_uniform(rng));
+        if (q->offset) q->offset->data[k] += (float)(0.01 * tu_normal(rng));
+    }
+    qt_quantizer_clamp(q);
+    qt_qweight *qw = qt_freeze(w, q);
+    qt_quantizer_free(q);
+    qt_param_free(w);
+    return qw;
+}
 
 static const int TYPES[] = {QT_GGML_F32,  QT_GGML_F16,    QT_GGML_BF16,  QT_GGML_Q8_0, QT_GGML_Q4_0, QT_GGML_Q4_1,
                             QT_GGML_Q5_0, QT_GGML_Q5_1,   QT_GGML_IQ4_NL, QT_GGML_MXFP4, QT_GGML_Q2_K, QT_GGML_Q3_K,
@@ -164,6 +196,23 @@ int main(void) {
             free(x);
             free(imx);
         }
+    /* frozen QAT grids written as blocks: llama.cpp decodes them to qatc's dequantized weights */
+    float *frozen_deq[N_FROZEN];
+    for (int f = 0; f < N_FROZEN; f++) {
+        const int t = FROZEN[f], id = n_cases + f;
+        qt_qweight *qw = frozen_weight(t, &rng);
+        const size_t n = (size_t)FROZEN_ROWS * FROZEN_COLS, nbytes = n / qt_ggml_block_size(t) * qt_ggml_type_size(t);
+        uint8_t *blk = malloc(nbytes);
+        frozen_deq[f] = malloc(n * sizeof(float));
+        char why[256] = "";
+        int ok = qt_ggml_quantize_qweight(qw, t, blk, why, sizeof why) == 0;
+        CHECK(ok, "%s: frozen grid not writable: %s", qt_ggml_type_name(t), why);
+        qt_qweight_dequant(qw, frozen_deq[f]);
+        write_raw(dir, id, "blk", blk, nbytes);
+        fprintf(mf, "blocks %d %d %zu\n", id, t, n);
+        free(blk);
+        qt_qweight_free(qw);
+    }
     fclose(mf);
     snprintf(path, sizeof path, "%s", dir);
     int rc = tu_run_oracle("tests/oracles/ggml_codecs.py", path);
@@ -190,6 +239,21 @@ int main(void) {
     if (tf) fclose(tf);
     CHECK(n_types_seen == 17, "%d types compared, expected all 17 of qatc's table", n_types_seen);
     CHECK(qt_ggml_type_from_name("IQ4_NL") == 20 && qt_ggml_type_from_name("MXFP4") == 39, "IQ4_NL / MXFP4 ids");
+
+    for (int f = 0; f < N_FROZEN; f++) {
+        const size_t n = (size_t)FROZEN_ROWS * FROZEN_COLS;
+        float *deq = (float *)read_raw(dir, n_cases + f, "bdeq", n * sizeof(float));
+        if (deq) {
+            size_t bad = 0, first = 0;
+            for (size_t i = 0; i < n; i++)
+                if (memcmp(&deq[i], &frozen_deq[f][i], 4) && !bad++) first = i;
+            CHECK(bad == 0, "%s: llama.cpp decodes the frozen grid's blocks to other weights at %zu places (first %zu: "
+                  "%.9g, qatc %.9g)", qt_ggml_type_name(FROZEN[f]), bad, first, (double)deq[first],
+                  (double)frozen_deq[f][first]);
+        }
+        free(deq);
+        free(frozen_deq[f]);
+    }
 
     /* per type: blocks compared, imatrix cases that changed the bytes, chunk ≠ ref cases */
     int blocks[40] = {0}, imx_changed[40] = {0}, chunk_not_ref[40] = {0};

@@ -9,7 +9,9 @@ and reports, for every type id the test lists, ggml_type_name and the traits'
 block size and type size. Nothing of qatc is loaded.
 usage: ggml_codecs.py DIR   (DIR/manifest.txt: "types ID..." then one line
 "case I TYPE NROWS N_PER_ROW" per case, with DIR/I.x and DIR/I.imx as raw
-float32; writes DIR/I.ref, I.deq, I.chunk, I.chunkw, I.deqw and DIR/types.txt)"""
+float32; writes DIR/I.ref, I.deq, I.chunk, I.chunkw, I.deqw and DIR/types.txt;
+"blocks I TYPE N" lines: DIR/I.blk holds N values of blocks qatc wrote, decoded
+by dequantize_row_<type> to DIR/I.bdeq)"""
 import ctypes as C
 import glob
 import os
@@ -64,6 +66,19 @@ def main():
 
     for line in lines[1:]:
         if not line.strip():
+            continue
+        if line.startswith("blocks "):  # blocks qatc wrote: decoded by llama.cpp
+            _, i, t, n = line.split()
+            t, n = int(t), int(n)
+            name = lib.ggml_type_name(t).decode().lower().replace("_k", "_K")
+            deq_fn = getattr(lib, f"dequantize_row_{name}")
+            deq_fn.argtypes = [C.c_void_p, C.c_void_p, C.c_int64]
+            blk = np.fromfile(os.path.join(out, f"{i}.blk"), dtype=np.uint8)
+            tr = lib.ggml_get_type_traits(t).contents
+            assert blk.size == n // tr.blck_size * tr.type_size
+            y = np.zeros(n, dtype=np.float32)
+            deq_fn(blk.ctypes.data, y.ctypes.data, n)
+            y.tofile(os.path.join(out, f"{i}.bdeq"))
             continue
         _, i, t, nrows, n_per_row = line.split()
         t, nrows, n_per_row = int(t), int(nrows), int(n_per_row)
