@@ -79,9 +79,44 @@ void qt_ctx_reset(qt_ctx *ctx) {
     ctx->n_nodes = 0;
     ctx->arena.cur = ctx->arena.head;
     if (ctx->arena.cur) ctx->arena.cur->used = 0;
+    memset(ctx->grad_bins, 0, sizeof ctx->grad_bins); /* the buffers were arena memory */
 }
 
 void qt_no_grad(qt_ctx *ctx, int delta) { ctx->no_grad += delta; }
+
+void qt_ctx_recycle_grads(qt_ctx *ctx, int on) { ctx->recycle_grads = on != 0; }
+
+/* Puts an arena gradient buffer of n floats on its size's list (dropped when every bin holds another size). */
+static void grad_give_back(qt_ctx *ctx, float *g, size_t n) {
+    qt_grad_bin *free_bin = NULL;
+    for (int i = 0; i < QT_GRAD_BINS; i++) {
+        qt_grad_bin *b = &ctx->grad_bins[i];
+        if (b->n == n) {
+            *(void **)g = b->head;
+            b->head = g;
+            return;
+        }
+        if (!b->n && !free_bin) free_bin = b;
+    }
+    if (free_bin) {
+        free_bin->n = n;
+        *(void **)g = NULL;
+        free_bin->head = g;
+    }
+}
+
+/* A handed-back buffer of n floats, or NULL. */
+static float *grad_take(qt_ctx *ctx, size_t n) {
+    for (int i = 0; i < QT_GRAD_BINS; i++) {
+        qt_grad_bin *b = &ctx->grad_bins[i];
+        if (b->n == n && b->head) {
+            float *g = b->head;
+            b->head = *(void **)g;
+            return g;
+        }
+    }
+    return NULL;
+}
 
 size_t qt_shape_numel(int ndim, const int *shape) {
     if (ndim < 1 || ndim > QT_MAX_DIMS) qt_die("tensor with %d dims (expected 1..%d)", ndim, QT_MAX_DIMS);
@@ -156,7 +191,11 @@ const char *qt_shape_str(const qt_tensor *t, char *buf, size_t len) {
 }
 
 float *qt_grad(qt_ctx *ctx, qt_tensor *t) {
-    if (!t->grad) t->grad = qt_arena_calloc(&ctx->arena, t->n * sizeof(float));
+    if (!t->grad) {
+        float *g = ctx->recycle_grads ? grad_take(ctx, t->n) : NULL;
+        if (g) memset(g, 0, t->n * sizeof(float));
+        t->grad = g ? g : qt_arena_calloc(&ctx->arena, t->n * sizeof(float));
+    }
     return t->grad;
 }
 
@@ -205,5 +244,10 @@ void qt_backward(qt_ctx *ctx, qt_tensor *out, const float *seed) {
         qt_node *nd = &ctx->nodes[i];
         if (!nd->out->grad) continue;
         nd->backward(ctx, nd);
+        /* its consumers (later on the tape) and it have run: nothing reads this gradient again */
+        if (ctx->recycle_grads && !nd->out->is_param) {
+            grad_give_back(ctx, nd->out->grad, nd->out->n);
+            nd->out->grad = NULL;
+        }
     }
 }

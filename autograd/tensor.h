@@ -60,12 +60,22 @@ struct qt_node {
     float farg[4];
 };
 
+/* Gradient buffers handed back during backward (qt_ctx_recycle_grads), one
+ * list per element count; the link lives in the buffer's first bytes. */
+#define QT_GRAD_BINS 64
+typedef struct qt_grad_bin {
+    size_t n;      /* element count of the buffers in this bin (0 = unused bin) */
+    void *head;
+} qt_grad_bin;
+
 struct qt_ctx {
     qt_arena arena;
     qt_node *nodes;
     int n_nodes, cap_nodes;
     int no_grad;         /* >0: ops record nothing and outputs need no grad */
     size_t n_node_reallocs;
+    int recycle_grads;   /* see qt_ctx_recycle_grads */
+    qt_grad_bin grad_bins[QT_GRAD_BINS];
 };
 
 /* Creates a context whose arena grows in chunks of at least chunk_bytes. */
@@ -76,6 +86,16 @@ void qt_ctx_free(qt_ctx *ctx);
 void qt_ctx_reset(qt_ctx *ctx);
 /* Enters (+1) or leaves (-1) no-grad mode; nestable. */
 void qt_no_grad(qt_ctx *ctx, int delta);
+/* on = 1: from now on qt_backward hands each node's output gradient back as
+ * soon as that node's backward has run (nothing reads it afterwards: every
+ * consumer of the output comes later on the tape and has already run), and
+ * qt_grad reuses such a buffer of the same size (zeroed) before taking arena
+ * memory. Activation gradients then live about one layer long instead of the
+ * whole step: the step's memory peak drops by most of their size. The price:
+ * after qt_backward, only leaves (parameters, inputs) still hold gradients;
+ * a node output's grad is NULL. Gradients are bit-identical either way.
+ * Off by default. */
+void qt_ctx_recycle_grads(qt_ctx *ctx, int on);
 
 /* Bump allocation from the arena, 64-byte aligned; never fails (aborts on OOM). */
 void *qt_arena_alloc(qt_arena *a, size_t bytes);

@@ -1,13 +1,18 @@
-/* bench_train: times warm training steps (forward, cross-entropy, backward,
- * global-norm clip, AdamW, scale clamp) of the Llama-style model for FP32,
- * QAT W4 g32 (LSQ) and QAT W4 g32 + A8 per-token, and prints tokens/s,
- * ms/step, peak RSS and the share of step time spent inside cblas_sgemm.
+/* bench_train: times warm training steps of a decoder-family model for FP32,
+ * QAT W4 g32 (LSQ) and QAT W4 g32 + A8 per-token, exactly as train/train.c
+ * steps (zero grads, qt_model_hidden + qt_linear_input + the fused chunked
+ * qt_linear_cross_entropy, backward, non-finite check, global-norm clip,
+ * AdamW, quantizer clamp), and prints tokens/s, ms/step, peak RSS and the
+ * share of step time spent inside cblas_sgemm.
  *
- * usage: bench_train [--variant fp32|qat_w4g32|qat_w4g32_a8|all]... [--dim D] [--layers L]
- *                    [--heads H] [--ffn F] [--ctx T] [--batch B] [--threads N]
+ * usage: bench_train [--variant fp32|qat_w4g32|qat_w4g32_a8|all]... [--arch llama|qwen2|qwen3]
+ *                    [--dim D] [--layers L] [--heads H] [--kv-heads KV] [--head-dim HD]
+ *                    [--ffn F] [--vocab V] [--tied] [--ctx T] [--batch B] [--threads N]
  *                    [--steps K] [--warmup W] [--json] [--ops]
- * Defaults: the quickstart model (dim 256, 4 layers, 4 heads, ffn 704, ctx 256),
- * batch 8, 2 threads, 10 timed steps after 2 warm-up steps, every variant.
+ * Defaults: the quickstart model (llama, dim 256, 4 layers, 4 heads = KV heads,
+ * head dim dim/heads, ffn 704, byte vocab 256, untied, ctx 256), batch 8,
+ * 2 threads, 10 timed steps after 2 warm-up steps, every variant. Token ids
+ * are random in [0, V), targets the next id.
  * --json prints one JSON object per variant and line with at least
  * variant, tokens_per_s, step_ms, peak_rss_mb, sgemm_share (a stable
  * interface: bench/compare and bench/torch_ref.py use the same fields).
@@ -34,6 +39,7 @@
 #include <dlfcn.h>
 #include <math.h>
 #include <omp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +51,7 @@
 #include "nn/model.h"
 #include "ops/ops.h"
 #include "optim/optim.h"
+#include "qat/policy.h"
 #include "quant/quant.h"
 
 /* ---------------------------------------------------------------- sgemm timer */
@@ -104,7 +111,7 @@ static void sgemm_reset(void) {
 /* ---------------------------------------------------------------- bench */
 
 typedef struct {
-    int dim, layers, heads, ffn, ctx, batch, threads, steps, warmup, json, ops;
+    int arch, dim, layers, heads, kv_heads, head_dim, ffn, vocab, tied, ctx, batch, threads, steps, warmup, json, ops;
 } bench_cfg;
 
 /* --ops: per-op backward times. After the forward, each node's backward is
@@ -147,6 +154,45 @@ static int cmp_double(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+/* Bytes of the arena the current step has used so far (chunks head .. cur;
+ * the tail a chunk skips when the next allocation does not fit is not counted). */
+static double arena_used_mb(const qt_ctx *ctx) {
+    double s = 0.0;
+    for (const qt_arena_chunk *c = ctx->arena.head; c; c = c->next) {
+        s += (double)c->used;
+        if (c == ctx->arena.cur) break;
+    }
+    return s / (1 << 20);
+}
+
+/* --ops: the forward's arena by op: the outputs (activations, fake-quantized
+ * weights); the rest of the forward's arena is what ops keep for backward
+ * (attention's P, norms' 1/rms, ...) and the LM head's logits chunk. */
+static void arena_split(const qt_ctx *ctx, const char *variant, double fwd_mb, double step_mb, double arena_mb) {
+    const char *name[MAX_OPS];
+    double out_b[MAX_OPS];
+    int n = 0;
+    double tot_out = 0.0;
+    for (int i = 0; i < ctx->n_nodes; i++) {
+        const qt_node *nd = &ctx->nodes[i];
+        if (!strcmp(nd->op, "reshape")) continue; /* a view of its input */
+        int k = 0;
+        while (k < n && strcmp(name[k], nd->op)) k++;
+        if (k == n) {
+            if (n == MAX_OPS) continue;
+            name[n] = nd->op;
+            out_b[n++] = 0.0;
+        }
+        out_b[k] += (double)nd->out->n * sizeof(float);
+        tot_out += (double)nd->out->n * sizeof(float);
+    }
+    fprintf(stderr, "%s: arena used %.0f MB by the forward (op outputs %.0f MB, kept for backward and scratch %.0f MB), "
+            "%.0f MB by the whole step (+%.0f MB in backward: activation gradients, recycled as their producer's backward "
+            "ends, and scratch); arena capacity %.0f MB\n", variant, fwd_mb, tot_out / (1 << 20),
+            fwd_mb - tot_out / (1 << 20), step_mb, step_mb - fwd_mb, arena_mb);
+    for (int k = 0; k < n; k++) fprintf(stderr, "  forward outputs %-20s %8.1f MB\n", name[k], out_b[k] / (1 << 20));
+}
+
 /* Runs one variant (in the calling process) and prints its line. Returns 0 or 1. */
 static int run_variant(const bench_cfg *c, int variant) {
     real_sgemm = (sgemm_fn)dlsym(RTLD_NEXT, "cblas_sgemm");
@@ -158,18 +204,21 @@ static int run_variant(const bench_cfg *c, int variant) {
     openblas_set_num_threads(c->threads);
     double base_rss_mb = (double)rss_kb() / 1024.0;
 
-    qt_model_cfg mc = {.arch = QT_ARCH_LLAMA, .dim = c->dim, .layers = c->layers, .heads = c->heads,
-                       .kv_heads = c->heads, .ffn = c->ffn, .ctx = c->ctx, .vocab = 256,
-                       .rope_theta = 10000.0f, .norm_eps = 1e-5f};
+    qt_model_cfg mc = {.arch = (qt_arch)c->arch, .dim = c->dim, .layers = c->layers, .heads = c->heads,
+                       .kv_heads = c->kv_heads, .head_dim = c->head_dim, .ffn = c->ffn, .ctx = c->ctx,
+                       .vocab = c->vocab, .tied = c->tied, .qkv_bias = c->arch == QT_ARCH_QWEN2,
+                       .qk_norm = c->arch == QT_ARCH_QWEN3, .rope_theta = 10000.0f, .norm_eps = 1e-5f};
     char err[256];
     if (qt_model_cfg_check(&mc, err, sizeof err)) {
         fprintf(stderr, "bench_train: %s\n", err);
         return 1;
     }
+    double t_init = now_s();
     qt_model *m = qt_model_new(&mc);
     qt_model_init(m, 1);
 
-    /* quantize every block Linear (skip tok_embeddings and output, as the quickstart policy does) */
+    /* quantize every block Linear (skip the output Linear, tied or not, and so the
+     * embedding, as the quickstart policy does) */
     int nq = 0, nlin = m->n_linears;
     qt_quantizer **wqs = calloc((size_t)nlin, sizeof *wqs);
     qt_actquant **aqs = calloc((size_t)nlin, sizeof *aqs);
@@ -178,7 +227,7 @@ static int run_variant(const bench_cfg *c, int variant) {
         qt_quant_spec spec = {.bits = 4, .group = 32, .grid = QT_GRID_SYM, .learnable = 1, .fp16_scales = 1};
         for (int i = 0; i < nlin; i++) {
             qt_linear_layer *l = m->linears[i];
-            if (!strncmp(l->w->name, "output", 6)) continue;
+            if (l == &m->output) continue;
             wqs[nq] = qt_quantizer_new(&spec, l->w, err, sizeof err);
             if (!wqs[nq]) {
                 fprintf(stderr, "bench_train: %s\n", err);
@@ -192,7 +241,8 @@ static int run_variant(const bench_cfg *c, int variant) {
         }
     }
 
-    /* AdamW groups as train/train.c: matrices with decay, vectors without, scales at their own lr */
+    /* AdamW groups as train/train.c: matrices with decay, vectors (norms, biases) without,
+     * scales at their own lr */
     qt_tensor **g2 = malloc((size_t)m->n_params * sizeof *g2), **g1 = malloc((size_t)m->n_params * sizeof *g1);
     int n2 = 0, n1 = 0;
     for (int i = 0; i < m->n_params; i++) {
@@ -203,24 +253,32 @@ static int run_variant(const bench_cfg *c, int variant) {
     qt_optim *opt = qt_adamw_new(groups, nq ? 3 : 2, 0.9, 0.95, 1e-8);
     int np = qt_optim_num_params(opt);
     qt_tensor **params = malloc((size_t)np * sizeof *params);
-    for (int i = 0; i < np; i++) params[i] = qt_optim_param(opt, i);
+    size_t n_weights = 0;
+    for (int i = 0; i < np; i++) {
+        params[i] = qt_optim_param(opt, i);
+        n_weights += params[i]->n;
+    }
+    double init_s = now_s() - t_init;
+    /* data + grad + AdamW m and v, 4 bytes each */
+    double state_mb = (double)n_weights * 16.0 / (1 << 20);
 
-    int B = c->batch, T = c->ctx;
+    int B = c->batch, T = c->ctx, V = c->vocab;
     int32_t *x = malloc((size_t)B * T * sizeof *x), *y = malloc((size_t)B * T * sizeof *y);
     uint64_t rng = 0x5eedULL;
     qt_ctx ctx;
     qt_ctx_init(&ctx, 64 << 20);
+    qt_ctx_recycle_grads(&ctx, 1); /* as train/train.c */
     double *step_s = malloc((size_t)c->steps * sizeof *step_s), *cpu_step_s = malloc((size_t)c->steps * sizeof *cpu_step_s);
     double sum_s = 0.0, sgemm_s = 0.0;
     float loss_first = 0.0f, loss_last = 0.0f;
-    double fwd_s = 0.0, bwd_s = 0.0, opt_s = 0.0;
+    double hid_s = 0.0, head_s = 0.0, bwd_s = 0.0, clip_s = 0.0, opt_s = 0.0, ops_fwd_mb = 0.0, ops_step_mb = 0.0;
     op_prof prof;
     memset(&prof, 0, sizeof prof);
     size_t mallocs_warm = 0, reallocs_warm = 0;
     for (int s = 0; s < c->warmup + c->steps; s++) {
         for (int i = 0; i < B * T; i++) {
             rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
-            x[i] = (int32_t)(rng >> 56);
+            x[i] = (int32_t)(((rng >> 32) * (uint64_t)V) >> 32); /* V = 256: rng >> 56 */
         }
         for (int i = 0; i < B * T; i++) y[i] = i % T == T - 1 ? x[i] : x[i + 1];
         if (s == c->warmup) {
@@ -229,11 +287,14 @@ static int run_variant(const bench_cfg *c, int variant) {
         }
         sgemm_reset();
         double c0 = cpu_s(), t0 = now_s();
+        /* the step of train/train.c (without a teacher) */
         qt_ctx_reset(&ctx);
         qt_zero_grad(params, np);
-        qt_tensor *logits = qt_model_forward(&ctx, m, x, B, T);
-        qt_tensor *loss = qt_cross_entropy(&ctx, logits, y);
+        qt_tensor *hw, *h = qt_linear_input(&ctx, &m->output, qt_model_hidden(&ctx, m, x, B, T, &hw));
+        double t_hid = now_s();
+        qt_tensor *loss = qt_linear_cross_entropy(&ctx, h, hw, y);
         double t_fwd = now_s();
+        double fwd_mb = c->ops ? arena_used_mb(&ctx) : 0.0;
         if (c->ops && s >= c->warmup) {
             if (!prof.orig) prof.orig = malloc((size_t)ctx.n_nodes * sizeof *prof.orig);
             prof.base = ctx.nodes;
@@ -245,18 +306,28 @@ static int run_variant(const bench_cfg *c, int variant) {
         }
         qt_backward(&ctx, loss, NULL);
         double t_bwd = now_s();
-        fwd_s += t_fwd - t0;
-        bwd_s += t_bwd - t_fwd;
+        if (c->ops) {
+            ops_fwd_mb = fwd_mb;
+            ops_step_mb = arena_used_mb(&ctx);
+        }
+        if (qt_grads_nonfinite(params, np)) {
+            fprintf(stderr, "bench_train: %s: gradient is NaN/Inf at step %d\n", VARIANTS[variant], s + 1);
+            return 1;
+        }
         qt_clip_grad_norm(params, np, 1.0);
+        double t_clip = now_s();
         qt_optim_step(opt, 1.0);
-        for (int i = 0; i < nq; i++) qt_quantizer_clamp(wqs[i]);
-        double dt = now_s() - t0, dc = cpu_s() - c0;
-        if (s >= c->warmup) cpu_step_s[s - c->warmup] = dc;
-        if (s >= c->warmup) opt_s += now_s() - t_bwd;
-        else fwd_s = bwd_s = opt_s = 0.0;
+        qt_policy_clamp(m);
+        double t1 = now_s(), dt = t1 - t0, dc = cpu_s() - c0;
         if (s == 0) loss_first = loss->data[0];
         loss_last = loss->data[0];
         if (s >= c->warmup) {
+            hid_s += t_hid - t0;
+            head_s += t_fwd - t_hid;
+            bwd_s += t_bwd - t_fwd;
+            clip_s += t_clip - t_bwd;
+            opt_s += t1 - t_clip;
+            cpu_step_s[s - c->warmup] = dc;
             step_s[s - c->warmup] = dt;
             sum_s += dt;
             sgemm_s += sgemm_total();
@@ -274,24 +345,35 @@ static int run_variant(const bench_cfg *c, int variant) {
     if (c->json) {
         printf("{\"impl\": \"qatc\", \"variant\": \"%s\", \"tokens_per_s\": %.1f, \"step_ms\": %.3f, "
                "\"peak_rss_mb\": %.1f, \"sgemm_share\": %.4f, \"cpu_ms\": %.3f, \"step_ms_min\": %.3f, \"step_ms_max\": %.3f, "
-               "\"base_rss_mb\": %.1f, \"arena_mb\": %.1f, \"allocs_after_warmup\": %zu, \"loss_first\": %.5f, \"loss_last\": %.5f, "
-               "\"dim\": %d, \"layers\": %d, \"heads\": %d, \"ffn\": %d, \"ctx\": %d, \"batch\": %d, "
-               "\"threads\": %d, \"steps\": %d}\n",
+               "\"base_rss_mb\": %.1f, \"arena_mb\": %.1f, \"state_mb\": %.1f, \"params_m\": %.3f, \"init_s\": %.2f, "
+               "\"allocs_after_warmup\": %zu, \"loss_first\": %.5f, \"loss_last\": %.5f, "
+               "\"arch\": \"%s\", \"dim\": %d, \"layers\": %d, \"heads\": %d, \"kv_heads\": %d, \"head_dim\": %d, "
+               "\"ffn\": %d, \"vocab\": %d, \"tied\": %s, \"ctx\": %d, \"batch\": %d, "
+               "\"threads\": %d, \"steps\": %d, \"warmup\": %d}\n",
                VARIANTS[variant], tps, med * 1e3, peak_mb, share, cpu_med * 1e3, step_s[0] * 1e3, step_s[c->steps - 1] * 1e3,
-               base_rss_mb, arena_mb, extra_mallocs, (double)loss_first, (double)loss_last, c->dim, c->layers, c->heads,
-               c->ffn, c->ctx, c->batch, c->threads, c->steps);
+               base_rss_mb, arena_mb, state_mb, (double)qt_model_numel(m) / 1e6, init_s, extra_mallocs,
+               (double)loss_first, (double)loss_last, qt_arch_name(mc.arch), c->dim, c->layers, c->heads, c->kv_heads,
+               qt_model_head_dim(&mc), c->ffn, c->vocab, c->tied ? "true" : "false", c->ctx, c->batch, c->threads,
+               c->steps, c->warmup);
     } else {
         printf("%-14s %10.0f tok/s %9.2f ms/step (CPU %.0f ms)  peak RSS %7.1f MB  sgemm %5.1f%%  (min %.2f max %.2f ms, "
-               "arena %.0f MB, allocs after warm-up %zu, loss %.3f -> %.3f)\n",
+               "arena %.0f MB, params+grads+AdamW %.0f MB, allocs after warm-up %zu, loss %.3f -> %.3f)\n",
                VARIANTS[variant], tps, med * 1e3, cpu_med * 1e3, peak_mb, 100.0 * share, step_s[0] * 1e3,
-               step_s[c->steps - 1] * 1e3, arena_mb, extra_mallocs, (double)loss_first, (double)loss_last);
+               step_s[c->steps - 1] * 1e3, arena_mb, state_mb, extra_mallocs, (double)loss_first, (double)loss_last);
     }
+    fflush(stdout);
     if (c->ops) {
-        fprintf(stderr, "%s: per step forward+loss %.1f ms, backward %.1f ms, clip+AdamW+clamp %.1f ms\n",
-                VARIANTS[variant], fwd_s / c->steps * 1e3, bwd_s / c->steps * 1e3, opt_s / c->steps * 1e3);
+        fprintf(stderr, "%s: per step: forward to the hidden states %.1f ms, LM head + loss forward %.1f ms, backward %.1f ms, "
+                "non-finite check + clip %.1f ms, AdamW + clamp %.1f ms (model init %.1f s)\n",
+                VARIANTS[variant], hid_s / c->steps * 1e3, head_s / c->steps * 1e3, bwd_s / c->steps * 1e3,
+                clip_s / c->steps * 1e3, opt_s / c->steps * 1e3, init_s);
         for (int k = 0; k < prof.n; k++)
             fprintf(stderr, "  backward %-20s %8.2f ms/step (%d calls/step)\n", prof.name[k],
                     prof.bwd_s[k] / c->steps * 1e3, prof.calls[k] / c->steps);
+        fprintf(stderr, "%s: memory: peak RSS %.0f MB = params + grads + AdamW m, v %.0f MB (%.1f M weights) + arena used "
+                "%.0f MB + other %.0f MB (runtime, model init, the tape)\n", VARIANTS[variant], peak_mb, state_mb,
+                (double)n_weights / 1e6, ops_step_mb, peak_mb - state_mb - ops_step_mb);
+        arena_split(&ctx, VARIANTS[variant], ops_fwd_mb, ops_step_mb, arena_mb);
         free(prof.orig);
     }
     fflush(stdout);
@@ -311,10 +393,15 @@ static int run_variant(const bench_cfg *c, int variant) {
     return 0;
 }
 
+static const char *const ARCHS[] = {"llama", "qwen2", "qwen3"};
+static const int ARCH_IDS[] = {QT_ARCH_LLAMA, QT_ARCH_QWEN2, QT_ARCH_QWEN3};
+
 static void usage(void) {
     fprintf(stderr,
-            "usage: bench_train [--variant fp32|qat_w4g32|qat_w4g32_a8|all]... [--dim D] [--layers L] [--heads H]\n"
-            "                   [--ffn F] [--ctx T] [--batch B] [--threads N] [--steps K] [--warmup W] [--json] [--ops]\n");
+            "usage: bench_train [--variant fp32|qat_w4g32|qat_w4g32_a8|all]... [--arch llama|qwen2|qwen3]\n"
+            "                   [--dim D] [--layers L] [--heads H] [--kv-heads KV] [--head-dim HD] [--ffn F]\n"
+            "                   [--vocab V] [--tied] [--ctx T] [--batch B] [--threads N] [--steps K] [--warmup W]\n"
+            "                   [--json] [--ops]\n");
 }
 
 static int parse_pos(const char *opt, const char *v, int min, int *out) {
@@ -329,13 +416,15 @@ static int parse_pos(const char *opt, const char *v, int min, int *out) {
 }
 
 int main(int argc, char **argv) {
-    bench_cfg c = {.dim = 256, .layers = 4, .heads = 4, .ffn = 704, .ctx = 256, .batch = 8, .threads = 2,
-                   .steps = 10, .warmup = 2, .json = 0};
+    bench_cfg c = {.arch = QT_ARCH_LLAMA, .dim = 256, .layers = 4, .heads = 4, .kv_heads = 0, .head_dim = 0,
+                   .ffn = 704, .vocab = 256, .tied = 0, .ctx = 256, .batch = 8, .threads = 2, .steps = 10,
+                   .warmup = 2, .json = 0};
     int want[3] = {0, 0, 0}, any = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--json")) { c.json = 1; continue; }
         if (!strcmp(a, "--ops")) { c.ops = 1; continue; }
+        if (!strcmp(a, "--tied")) { c.tied = 1; continue; }
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(); return 0; }
         if (i + 1 >= argc) { usage(); return 2; }
         const char *v = argv[++i];
@@ -352,10 +441,22 @@ int main(int argc, char **argv) {
             } else {
                 want[k] = any = 1;
             }
+        } else if (!strcmp(a, "--arch")) {
+            int k = -1;
+            for (int j = 0; j < 3; j++)
+                if (!strcmp(v, ARCHS[j])) k = j;
+            if (k < 0) {
+                fprintf(stderr, "bench_train: unknown arch '%s' (expected llama, qwen2 or qwen3)\n", v);
+                return 2;
+            }
+            c.arch = ARCH_IDS[k];
         } else if (!strcmp(a, "--dim")) rc = parse_pos(a, v, 2, &c.dim);
         else if (!strcmp(a, "--layers")) rc = parse_pos(a, v, 1, &c.layers);
         else if (!strcmp(a, "--heads")) rc = parse_pos(a, v, 1, &c.heads);
+        else if (!strcmp(a, "--kv-heads")) rc = parse_pos(a, v, 1, &c.kv_heads);
+        else if (!strcmp(a, "--head-dim")) rc = parse_pos(a, v, 2, &c.head_dim);
         else if (!strcmp(a, "--ffn")) rc = parse_pos(a, v, 1, &c.ffn);
+        else if (!strcmp(a, "--vocab")) rc = parse_pos(a, v, 2, &c.vocab);
         else if (!strcmp(a, "--ctx")) rc = parse_pos(a, v, 2, &c.ctx);
         else if (!strcmp(a, "--batch")) rc = parse_pos(a, v, 1, &c.batch);
         else if (!strcmp(a, "--threads")) rc = parse_pos(a, v, 1, &c.threads);
@@ -365,8 +466,11 @@ int main(int argc, char **argv) {
         if (rc) return 2;
     }
     if (!any) want[0] = want[1] = want[2] = 1;
-    if (c.dim % 32 || c.ffn % 32) {
-        fprintf(stderr, "bench_train: dim %d and ffn %d must be multiples of the group size 32\n", c.dim, c.ffn);
+    if (!c.kv_heads) c.kv_heads = c.heads;
+    int hd = c.head_dim ? c.head_dim : c.dim / c.heads;
+    if (c.dim % 32 || c.ffn % 32 || (c.heads * hd) % 32) {
+        fprintf(stderr, "bench_train: dim %d, ffn %d and heads·head_dim %d must be multiples of the group size 32\n",
+                c.dim, c.ffn, c.heads * hd);
         return 2;
     }
     if (c.threads > MAX_THREADS) {
@@ -374,8 +478,10 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (!c.json)
-        printf("qatc bench_train: dim %d, layers %d, heads %d, ffn %d, ctx %d, batch %d, %d threads, %d steps "
-               "(+%d warm-up)\n", c.dim, c.layers, c.heads, c.ffn, c.ctx, c.batch, c.threads, c.steps, c.warmup);
+        printf("qatc bench_train: %s, dim %d, layers %d, heads %d (KV %d, head dim %d), ffn %d, vocab %d%s, ctx %d, "
+               "batch %d, %d threads, %d steps (+%d warm-up)\n",
+               qt_arch_name((qt_arch)c.arch), c.dim, c.layers, c.heads, c.kv_heads, hd, c.ffn, c.vocab,
+               c.tied ? " tied" : "", c.ctx, c.batch, c.threads, c.steps, c.warmup);
     fflush(stdout);
     int status = 0;
     for (int v = 0; v < 3; v++) {
@@ -389,7 +495,11 @@ int main(int argc, char **argv) {
         if (pid == 0) _exit(run_variant(&c, v));
         int ws = 0;
         if (waitpid(pid, &ws, 0) < 0 || !WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
-            fprintf(stderr, "bench_train: variant %s failed\n", VARIANTS[v]);
+            if (WIFSIGNALED(ws))
+                fprintf(stderr, "bench_train: variant %s killed by signal %d%s\n", VARIANTS[v], WTERMSIG(ws),
+                        WTERMSIG(ws) == SIGKILL ? " (out of memory?)" : "");
+            else
+                fprintf(stderr, "bench_train: variant %s failed\n", VARIANTS[v]);
             status = 1;
         }
     }

@@ -1,3 +1,4 @@
+#include <omp.h>
 #include <string.h>
 
 #include "ops/ops.h"
@@ -37,11 +38,24 @@ static void ew_backward(qt_ctx *ctx, qt_node *nd) {
         if (bc == BC_SAME) {
 #pragma omp parallel for if (n > 65536)
             for (size_t i = 0; i < n; i++) db[i] += kind == EW_MUL ? dy[i] * ad[i] : sign * dy[i];
-        } else {
-            for (size_t i = 0; i < n; i++) {
-                float g = kind == EW_MUL ? dy[i] * ad[i] : sign * dy[i];
-                db[bc == BC_ROW ? i % cols : 0] += g;
+        } else if (bc == BC_ROW) {
+            /* db[j] += Σ_r g[r][j]: each thread owns a range of columns and walks the rows in
+             * order, so every db[j] gets the same additions in the same order as a serial loop */
+            const size_t rows = n / cols;
+#pragma omp parallel if (n > 65536)
+            {
+                const size_t nt = (size_t)omp_get_num_threads(), t = (size_t)omp_get_thread_num();
+                const size_t j0 = cols * t / nt, j1 = cols * (t + 1) / nt;
+                for (size_t r = 0; r < rows; r++) {
+                    const float *dyr = dy + r * cols, *ar = ad + r * cols;
+                    if (kind == EW_MUL)
+                        for (size_t j = j0; j < j1; j++) db[j] += dyr[j] * ar[j];
+                    else
+                        for (size_t j = j0; j < j1; j++) db[j] += sign * dyr[j];
+                }
             }
+        } else {
+            for (size_t i = 0; i < n; i++) db[0] += kind == EW_MUL ? dy[i] * ad[i] : sign * dy[i];
         }
     }
 }
@@ -52,10 +66,25 @@ static qt_tensor *elementwise(qt_ctx *ctx, qt_tensor *a, qt_tensor *b, int kind,
     size_t n = a->n, cols = (size_t)qt_cols(a);
     const float *ad = a->data, *bd = b->data;
     float *yd = y->data;
+    if (bc == BC_ROW) { /* rows × cols: no index division per element */
+        const size_t rows = n / cols;
 #pragma omp parallel for if (n > 65536)
-    for (size_t i = 0; i < n; i++) {
-        float bv = bd[bc == BC_SAME ? i : bc == BC_ROW ? i % cols : 0];
-        yd[i] = kind == EW_ADD ? ad[i] + bv : kind == EW_SUB ? ad[i] - bv : ad[i] * bv;
+        for (size_t r = 0; r < rows; r++) {
+            const float *ar = ad + r * cols;
+            float *yr = yd + r * cols;
+            if (kind == EW_ADD)
+                for (size_t j = 0; j < cols; j++) yr[j] = ar[j] + bd[j];
+            else if (kind == EW_SUB)
+                for (size_t j = 0; j < cols; j++) yr[j] = ar[j] - bd[j];
+            else
+                for (size_t j = 0; j < cols; j++) yr[j] = ar[j] * bd[j];
+        }
+    } else {
+#pragma omp parallel for if (n > 65536)
+        for (size_t i = 0; i < n; i++) {
+            float bv = bd[bc == BC_SAME ? i : 0];
+            yd[i] = kind == EW_ADD ? ad[i] + bv : kind == EW_SUB ? ad[i] - bv : ad[i] * bv;
+        }
     }
     qt_tensor *in[2] = {a, b};
     qt_node *nd = qt_record(ctx, name, ew_backward, y, 2, in);

@@ -119,8 +119,49 @@ static qt_tensor *f_transpose12(qt_ctx *c, qt_tensor **x) { return qt_transpose(
 /* a composite: the same tensor used twice accumulates both gradients */
 static qt_tensor *f_reuse(qt_ctx *c, qt_tensor **x) { return qt_mul(c, qt_silu(c, x[0]), x[0]); }
 
+/* Row-broadcast add / mul above the threading threshold: forward, da and db
+ * equal to the serial loops bit for bit (db[j] sums the rows in order). */
+static void row_broadcast_threaded(void) {
+    const int rows = 333, cols = 257; /* 85581 elements > 65536: the parallel paths */
+    uint64_t rng = 7;
+    for (int kind = 0; kind < 2; kind++) {
+        qt_tensor *a = P(&rng, rows, cols), *b = P(&rng, cols);
+        qt_ctx ctx;
+        qt_ctx_init(&ctx, 1 << 20);
+        qt_zero_grad((qt_tensor *[]){a, b}, 2);
+        qt_tensor *y = kind ? qt_mul(&ctx, a, b) : qt_add(&ctx, a, b);
+        float *R = malloc(y->n * sizeof(float));
+        tu_fill_normal(R, y->n, 1.0f, &rng);
+        qt_backward(&ctx, y, R);
+        int bad_y = 0, bad_da = 0, bad_db = 0;
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < cols; j++) {
+                size_t i = (size_t)r * cols + j;
+                float want = kind ? a->data[i] * b->data[j] : a->data[i] + b->data[j];
+                bad_y += y->data[i] != want;
+                bad_da += a->grad[i] != (kind ? R[i] * b->data[j] : R[i]);
+            }
+        for (int j = 0; j < cols; j++) {
+            float s = 0.0f;
+            for (int r = 0; r < rows; r++) {
+                size_t i = (size_t)r * cols + j;
+                s += kind ? R[i] * a->data[i] : R[i];
+            }
+            bad_db += b->grad[j] != s;
+        }
+        CHECK(!bad_y && !bad_da && !bad_db, "%s_row threaded: %d forward, %d da, %d db values differ from the serial loops",
+              kind ? "mul" : "add", bad_y, bad_da, bad_db);
+        printf("  %-22s forward, da, db exact\n", kind ? "mul_row threaded" : "add_row threaded");
+        free(R);
+        qt_ctx_free(&ctx);
+        qt_param_free(a);
+        qt_param_free(b);
+    }
+}
+
 int main(void) {
     uint64_t rng = 42;
+    row_broadcast_threaded();
     struct { const char *name; build_fn f; int n; qt_tensor *in[MAX_IN]; } cases[] = {
         {"matmul", f_mm_nn, 2, {P(&rng, 5, 7), P(&rng, 7, 3)}},
         {"matmul_ta", f_mm_tn, 2, {P(&rng, 7, 5), P(&rng, 7, 3)}},

@@ -126,6 +126,7 @@ int qt_train_run(const qt_train_spec *sp, qt_train_env *env, int resume, qt_trai
     int32_t *x = malloc((size_t)B * T * sizeof *x), *y = malloc((size_t)B * T * sizeof *y);
     qt_ctx ctx, ectx;
     qt_ctx_init(&ctx, 64 << 20);
+    qt_ctx_recycle_grads(&ctx, 1); /* activation gradients live about a layer, not the whole step */
     qt_ctx_init(&ectx, 16 << 20);
     int tty = isatty(STDERR_FILENO);
     double t_start = now_s(), t_last = t_start;
