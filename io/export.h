@@ -2,13 +2,19 @@
  * layers with quantizers, frozen by qt_freeze: codes + effective scales,
  * never recomputed) to deployment formats, and imports real checkpoints.
  *
- * GGUF (llama.cpp, arch "llama"): a quantized Linear is written at the ggml
- * type that holds its spec exactly:
+ * GGUF (llama.cpp): each quantized Linear is written at the ggml type that
+ * holds its spec exactly (qt_ggml_type_of_spec), so a per-tensor mixture
+ * (a preset, overrides) is one file of several types:
  *   SYM 8-bit, group 32       → Q8_0 (d = the fp16 scale, qs = the codes)
- *   SYM 4-bit, group 32       → Q4_0 (stored nibble = code + 8)
- *   FLOAT_MIN 4-bit, group 32 → Q4_1 (d, m = the fp16 scale and min)
- * and every scale (and min) must be an fp16 value. Type "F32" writes the
- * dequantized weights (exact); "F16" only when they are fp16 values.
+ *   SYM 4 / 5-bit, group 32   → Q4_0 / Q5_0 (stored code = code + 8 / 16)
+ *   FLOAT_MIN 4 / 5-bit, g32  → Q4_1 / Q5_1 (d, m = the fp16 scale and min)
+ *   a K type's own layout     → Q2_K..Q6_K (the frozen fp16 super-block scales,
+ *                               integer sub-scales and mins, codes)
+ * and every scale (and min) must be an fp16 value; a grid no type holds is
+ * refused, naming the tensor. An export `type` instead writes every
+ * quantized Linear at that one type: "F32" the dequantized weights (exact),
+ * "F16" only when they are fp16 values, a block type only when it holds
+ * the tensor's grid.
  * A spec the requested type cannot hold is refused with a message naming
  * the tensor and the mismatch, unless `requantize` is set: then that tensor
  * is re-quantized from its float master weights with llama.cpp's reference
@@ -116,7 +122,10 @@
 #include "store/safetensors.h"
 
 typedef struct qt_export_opts {
-    const char *type;     /* GGUF: "F32", "F16", "Q8_0", "Q4_0", "Q4_1"; NULL = derived from the specs */
+    const char *type;     /* GGUF: "F32", "F16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K".."Q6_K";
+                             NULL = each quantized Linear at the type that holds its spec */
+    int file_type;        /* GGUF general.file_type (LLAMA_FTYPE_MOSTLY_*, e.g. 15 for a Q4_K_M preset);
+                             0 = that of the type most weights are written in */
     int float_f16;        /* unquantized 2-D tensors as F16 (GGUF) */
     int requantize;       /* re-quantize specs the type cannot hold instead of refusing */
     const char *name;     /* general.name / model name; NULL = "qatc" */
@@ -126,6 +135,9 @@ typedef struct qt_export_opts {
     const char *checkpoint_format; /* gptq: "gptq" (v1, NULL) or "gptq_v2" */
 } qt_export_opts;
 
+/* 1 if type is one a GGUF export writes (F32, F16, Q8_0, Q4_0, Q4_1, Q5_0,
+ * Q5_1, Q2_K..Q6_K). */
+int qt_export_gguf_type_ok(int type);
 /* Writes m (llama arch) as a GGUF file. Returns 0, or -1 with a one-line
  * message in err. */
 int qt_export_gguf(const qt_model *m, const qt_export_opts *o, const char *path, char *err, size_t errlen);

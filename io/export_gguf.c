@@ -18,7 +18,8 @@
 typedef struct {
     qt_gguf *g;
     const qt_export_opts *o;
-    int type;          /* requested type */
+    int type;          /* requested type; -1: each quantized Linear at the type that holds its spec */
+    double type_weights[40]; /* weights written per ggml type (the file type of a per-tensor file) */
     int n_quant;       /* tensors written in a quantized type */
     int n_requant;
     char first_requant[320];
@@ -67,12 +68,13 @@ static int add_float(ectx *e, const char *name, const float *w, int rows, int co
 
 static int add_requant(ectx *e, const char *name, const float *w, int rows, int cols, int type) {
     if (type == QT_GGML_F32 || type == QT_GGML_F16) return add_float(e, name, w, rows, cols, type == QT_GGML_F16);
-    if (cols % 32) {
-        snprintf(e->err, e->errlen, "gguf export: %s: rows of %d values cannot be %s blocks of 32", name, cols,
-                 qt_ggml_type_name(type));
+    const int bs = qt_ggml_block_size(type);
+    if (cols % bs) {
+        snprintf(e->err, e->errlen, "gguf export: %s: rows of %d values cannot be %s blocks of %d", name, cols,
+                 qt_ggml_type_name(type), bs);
         return -1;
     }
-    size_t bsz = qt_ggml_type_size(type), nblk = (size_t)rows * cols / 32;
+    size_t bsz = qt_ggml_type_size(type), nblk = (size_t)rows * cols / bs;
     uint8_t *buf = malloc(nblk * bsz);
     if (!buf) {
         snprintf(e->err, e->errlen, "gguf export: out of memory for %s", name);
@@ -83,6 +85,7 @@ static int add_requant(ectx *e, const char *name, const float *w, int rows, int 
     int rc = e_add(e, name, type, 2, ne, buf, nblk * bsz);
     free(buf);
     e->n_quant++;
+    e->type_weights[type] += (double)rows * cols;
     return rc;
 }
 
@@ -94,9 +97,17 @@ static int add_linear(ectx *e, const char *gname, const qt_linear_layer *l) {
         if (t == QT_GGML_F16 || e->o->float_f16) return add_float(e, gname, l->w->data, rows, cols, 1);
         return add_float(e, gname, l->w->data, rows, cols, 0);
     }
+    int rc = -1, want = e->type >= 0 ? e->type : qt_ggml_type_of_spec(&l->wq->spec);
+    if (want < 0) {
+        const qt_quant_spec *s = &l->wq->spec;
+        snprintf(e->err, e->errlen, "gguf export: %s (%s): no GGUF type holds its grid (%d-bit %s, group %d%s); train "
+                 "it with quant.weights.type or a quant.preset, or give the export a type (with requantize)", gname,
+                 l->w->name, s->bits, s->grid == QT_GRID_SYM ? "sym" : s->grid == QT_GRID_ASYM ? "asym" : "float_min",
+                 s->group, s->dq_bits ? ", quantized sub-scales" : "");
+        return -1;
+    }
     qt_qweight *qw = qt_freeze(l->w, l->wq);
     char why[256];
-    int rc = -1, want = e->type;
     if (want == QT_GGML_F32 || want == QT_GGML_F16) {
         float *dq = malloc((size_t)rows * cols * sizeof *dq);
         if (!dq) {
@@ -121,8 +132,8 @@ static int add_linear(ectx *e, const char *gname, const qt_linear_layer *l) {
         qt_qweight_free(qw);
         return rc;
     }
-    if (qt_ggml_quantize_qweight(qw, want, NULL, why, sizeof why) == 0) {
-        size_t bytes = (size_t)rows * cols / 32 * qt_ggml_type_size(want);
+    if (cols % qt_ggml_block_size(want) == 0 && qt_ggml_quantize_qweight(qw, want, NULL, why, sizeof why) == 0) {
+        size_t bytes = (size_t)rows * cols / qt_ggml_block_size(want) * qt_ggml_type_size(want);
         uint8_t *buf = malloc(bytes);
         if (!buf) {
             snprintf(e->err, e->errlen, "gguf export: out of memory for %s", gname);
@@ -134,6 +145,7 @@ static int add_linear(ectx *e, const char *gname, const qt_linear_layer *l) {
         rc = e_add(e, gname, want, 2, ne, buf, bytes);
         free(buf);
         e->n_quant++;
+        e->type_weights[want] += (double)rows * cols;
         qt_qweight_free(qw);
         return rc;
     }
@@ -149,25 +161,33 @@ static int add_linear(ectx *e, const char *gname, const qt_linear_layer *l) {
     return add_requant(e, gname, l->w->data, rows, cols, want);
 }
 
-/* the derived type: the natural type of the first quantized Linear (Q4_0
- * when it has none), F32 when nothing is quantized */
-static int derive_type(const qt_model *m) {
-    for (int j = 0; j < m->n_linears; j++) {
-        if (!m->linears[j]->wq) continue;
-        int t = qt_ggml_type_of_spec(&m->linears[j]->wq->spec);
-        return t >= 0 ? t : QT_GGML_Q4_0;
-    }
-    return QT_GGML_F32;
-}
-
+/* llama.cpp's general.file_type (LLAMA_FTYPE_MOSTLY_*) of a file whose
+ * tensors are mostly of type t */
 static int file_type_of(int t) {
     switch (t) {
     case QT_GGML_F32: return 0;
     case QT_GGML_F16: return 1;
     case QT_GGML_Q4_0: return 2;
     case QT_GGML_Q4_1: return 3;
+    case QT_GGML_Q5_0: return 8;
+    case QT_GGML_Q5_1: return 9;
+    case QT_GGML_Q2_K: return 10;
+    case QT_GGML_Q3_K: return 11; /* Q3_K_S */
+    case QT_GGML_Q4_K: return 14; /* Q4_K_S */
+    case QT_GGML_Q5_K: return 16; /* Q5_K_S */
+    case QT_GGML_Q6_K: return 18;
     default: return 7; /* Q8_0 */
     }
+}
+
+/* the file type: the options' (a preset's), else that of the type most
+ * weights were written in (F32 when none is quantized) */
+static int file_type(const ectx *e, const qt_export_opts *o) {
+    if (o->file_type > 0) return o->file_type;
+    int best = -1;
+    for (int t = 0; t < 40; t++)
+        if (e->type_weights[t] > 0 && (best < 0 || e->type_weights[t] > e->type_weights[best])) best = t;
+    return best < 0 ? (e->type >= 0 ? file_type_of(e->type) : 0) : file_type_of(best);
 }
 
 /* llama.cpp's architecture for a family: mistral and SmolLM run as "llama" */
@@ -179,7 +199,7 @@ const char *qt_gguf_arch_of(qt_arch a) {
     }
 }
 
-static int set_metadata(qt_gguf *g, const qt_model *m, const qt_export_opts *o, int type, int any_quant) {
+static int set_metadata(qt_gguf *g, const qt_model *m, const qt_export_opts *o, int ftype, int any_quant) {
     const qt_model_cfg *c = &m->cfg;
     const int hd = qt_model_head_dim(c);
     const char *arch = qt_gguf_arch_of(c->arch);
@@ -188,7 +208,7 @@ static int set_metadata(qt_gguf *g, const qt_model *m, const qt_export_opts *o, 
     int bad = qt_gguf_set_str(g, "general.architecture", arch);
     bad |= qt_gguf_set_str(g, "general.name", o && o->name ? o->name : "qatc");
     if (any_quant) bad |= qt_gguf_set_u32(g, "general.quantization_version", 2);
-    bad |= qt_gguf_set_u32(g, "general.file_type", (uint32_t)file_type_of(type));
+    bad |= qt_gguf_set_u32(g, "general.file_type", (uint32_t)ftype);
     bad |= qt_gguf_set_u32(g, KEY("context_length"), (uint32_t)qt_model_max_ctx(c));
     bad |= qt_gguf_set_u32(g, KEY("embedding_length"), (uint32_t)c->dim);
     bad |= qt_gguf_set_u32(g, KEY("block_count"), (uint32_t)c->layers);
@@ -277,6 +297,12 @@ static int set_tokenizer(qt_gguf *g, const qt_model *m, const qd_tokenizer *t, c
     return bad ? -1 : 0;
 }
 
+int qt_export_gguf_type_ok(int type) {
+    return type == QT_GGML_F32 || type == QT_GGML_F16 || type == QT_GGML_Q8_0 || type == QT_GGML_Q4_0 ||
+           type == QT_GGML_Q4_1 || type == QT_GGML_Q5_0 || type == QT_GGML_Q5_1 ||
+           (type >= QT_GGML_Q2_K && type <= QT_GGML_Q6_K);
+}
+
 int qt_export_gguf(const qt_model *m, const qt_export_opts *o, const char *path, char *err, size_t errlen) {
     static const qt_export_opts defaults = {0};
     if (!o) o = &defaults;
@@ -290,11 +316,10 @@ int qt_export_gguf(const qt_model *m, const qt_export_opts *o, const char *path,
                  qt_arch_name(m->cfg.arch));
         return -1;
     }
-    int type = o->type ? qt_ggml_type_from_name(o->type) : derive_type(m);
-    if (type != QT_GGML_F32 && type != QT_GGML_F16 && type != QT_GGML_Q8_0 && type != QT_GGML_Q4_0 &&
-        type != QT_GGML_Q4_1) {
-        snprintf(err, errlen, "gguf export: %s: type \"%s\": expected one of F32, F16, Q8_0, Q4_0, Q4_1", path,
-                 o->type ? o->type : "?");
+    int type = o->type ? qt_ggml_type_from_name(o->type) : -1;
+    if (o->type && !qt_export_gguf_type_ok(type)) {
+        snprintf(err, errlen, "gguf export: %s: type \"%s\": expected one of F32, F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, "
+                 "Q2_K, Q3_K, Q4_K, Q5_K, Q6_K", path, o->type);
         return -1;
     }
     qt_gguf *g = qt_gguf_new();
@@ -302,7 +327,7 @@ int qt_export_gguf(const qt_model *m, const qt_export_opts *o, const char *path,
         snprintf(err, errlen, "gguf export: out of memory");
         return -1;
     }
-    ectx e = {g, o, type, 0, 0, "", err, errlen, 0};
+    ectx e = {.g = g, .o = o, .type = type, .err = err, .errlen = errlen};
     const qt_model_cfg *c = &m->cfg;
     /* llama.cpp's qwen2/qwen3 rotate HF's halves (NEOX): q/k rows go out in HF order */
     const int neox_hd = c->arch == QT_ARCH_QWEN2 || c->arch == QT_ARCH_QWEN3 ? qt_model_head_dim(c) : 0;
@@ -339,7 +364,7 @@ int qt_export_gguf(const qt_model *m, const qt_export_opts *o, const char *path,
     }
     if (!rc) rc = add_float(&e, "output_norm.weight", m->norm->data, 1, c->dim, 0);
     if (!rc && !c->tied) rc = add_linear(&e, "output.weight", &m->output);
-    if (!rc && set_metadata(g, m, o, type, e.n_quant > 0)) {
+    if (!rc && set_metadata(g, m, o, file_type(&e, o), e.n_quant > 0)) {
         snprintf(err, errlen, "gguf export: %s: out of memory writing metadata", path);
         rc = -1;
     }

@@ -1163,13 +1163,7 @@ static int is_f16(float v) { return qt_f16_round(v) == v; }
  * super-blocks: d, dmin and the integer sub-scales (scales / d) and sub-mins
  * (-mins / dmin) of quant/quant.h's double quantization, the codes as they are */
 static int kquant_qweight(const qt_qweight *qw, int type, uint8_t *out, char *why, size_t len) {
-    const qt_quant_spec *s = &qw->spec;
-    if (qt_ggml_type_of_spec(s) != type) {
-        snprintf(why, len, "%d-bit %s grid, group %d, %d-bit sub-scales (%s holds exactly its own layout: train with "
-                 "quant.weights.type \"%s\")", s->bits, grid_name(s->grid), s->group, s->dq_bits,
-                 qt_ggml_type_name(type), qt_ggml_type_name(type));
-        return -1;
-    }
+    const qt_quant_spec *s = &qw->spec; /* exactly the type's layout (qt_ggml_type_holds) */
     const int per_sb = 256 / s->group, nsb = qw->cols / 256;
     const size_t bsz = qt_ggml_type_size(type);
     for (int r = 0; r < qw->rows; r++)
@@ -1214,34 +1208,46 @@ static int kquant_qweight(const qt_qweight *qw, int type, uint8_t *out, char *wh
     return 0;
 }
 
-int qt_ggml_quantize_qweight(const qt_qweight *qw, int type, void *out_, char *why, size_t len) {
-    uint8_t *out = out_;
-    const qt_quant_spec *s = &qw->spec;
-    if (type >= QT_GGML_Q2_K && type <= QT_GGML_Q6_K) return kquant_qweight(qw, type, out, why, len);
+int qt_ggml_type_holds(int type, const qt_quant_spec *s, char *why, size_t len) {
+    if (type >= QT_GGML_Q2_K && type <= QT_GGML_Q6_K) {
+        if (qt_ggml_type_of_spec(s) == type) return 1;
+        snprintf(why, len, "%d-bit %s grid, group %d, %d-bit sub-scales (%s holds exactly its own layout: train with "
+                 "quant.weights.type \"%s\")", s->bits, grid_name(s->grid), s->group, s->dq_bits,
+                 qt_ggml_type_name(type), qt_ggml_type_name(type));
+        return 0;
+    }
     if (type != QT_GGML_Q8_0 && type != QT_GGML_Q4_0 && type != QT_GGML_Q4_1 && type != QT_GGML_Q5_0 &&
         type != QT_GGML_Q5_1) {
         snprintf(why, len, "type %s is not one qatc writes from a frozen grid (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, "
                  "Q2_K..Q6_K)", qt_ggml_type_name(type) ? qt_ggml_type_name(type) : "?");
-        return -1;
+        return 0;
     }
     if (s->group != 32 || s->dq_bits) {
         snprintf(why, len, "group %d%s (%s blocks hold groups of 32 along the row, each with its own fp16 scale)",
                  s->group, s->dq_bits ? " with super-block sub-scales" : "", qt_ggml_type_name(type));
-        return -1;
+        return 0;
     }
     const int q5 = type == QT_GGML_Q5_0 || type == QT_GGML_Q5_1, with_min = type == QT_GGML_Q4_1 || type == QT_GGML_Q5_1;
-    const int cb = q5 ? 5 : 4; /* code bits of the 4/5-bit types */
+    const int cb = q5 ? 5 : 4;
     int ok = type == QT_GGML_Q8_0 ? (s->grid == QT_GRID_SYM && s->bits <= 8) || (s->grid == QT_GRID_ASYM && s->bits <= 7)
            : !with_min ? s->grid == QT_GRID_SYM && s->bits <= cb
            : s->bits <= cb;
-    if (!ok) {
+    if (!ok)
         snprintf(why, len, "%d-bit %s grid (%s holds %s)", s->bits, grid_name(s->grid), qt_ggml_type_name(type),
                  type == QT_GGML_Q8_0 ? "sym <= 8-bit and asym <= 7-bit codes"
                  : type == QT_GGML_Q4_0 ? "sym <= 4-bit codes (levels -8..7)"
                  : type == QT_GGML_Q5_0 ? "sym <= 5-bit codes (levels -16..15)"
                  : q5 ? "5-bit codes with a float min" : "4-bit codes with a float min");
-        return -1;
-    }
+    return ok;
+}
+
+int qt_ggml_quantize_qweight(const qt_qweight *qw, int type, void *out_, char *why, size_t len) {
+    uint8_t *out = out_;
+    const qt_quant_spec *s = &qw->spec;
+    if (!qt_ggml_type_holds(type, s, why, len)) return -1;
+    if (type >= QT_GGML_Q2_K && type <= QT_GGML_Q6_K) return kquant_qweight(qw, type, out, why, len);
+    const int q5 = type == QT_GGML_Q5_0 || type == QT_GGML_Q5_1, with_min = type == QT_GGML_Q4_1 || type == QT_GGML_Q5_1;
+    const int cb = q5 ? 5 : 4; /* code bits of the 4/5-bit types */
     const int nb = qw->cols / 32, half = 1 << (cb - 1);
     const size_t ng = (size_t)qw->rows * nb, bsz = qt_ggml_type_size(type);
     for (size_t gi = 0; gi < ng; gi++) {

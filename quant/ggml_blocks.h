@@ -119,6 +119,10 @@ int qt_ggml_k_block_codes(int type, const void *block, int8_t *q);
  * type's double-quantized layout (qt_ggml_type_of_spec), with the frozen
  * super-block scales (qw->sb_d, sb_dmin) and integer sub-scales.
  * Returns 0, or -1 with the reason in why. */
+/* 1 if blocks of `type` can hold a frozen weight of spec (its structure:
+ * qt_ggml_quantize_qweight's rules, before the fp16 check of the scales),
+ * else 0 with the reason in why. */
+int qt_ggml_type_holds(int type, const struct qt_quant_spec *spec, char *why, size_t len);
 int qt_ggml_quantize_qweight(const struct qt_qweight *qw, int type, void *out, char *why, size_t len);
 /* The per-block mins m of nb Q4_1 or Q5_1 blocks of that type, in block
  * order, to mins. */

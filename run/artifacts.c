@@ -102,6 +102,7 @@ int qt_export_run(const qt_config *cfg, const qt_model *qat, char *err, size_t e
         }
         qt_export_opts o = {0};
         o.type = x->type;
+        o.file_type = qt_preset_file_type(cfg->quant.preset);
         o.requantize = x->requantize;
         o.float_f16 = x->f16;
         o.name = "qatc";

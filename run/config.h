@@ -28,7 +28,7 @@ typedef struct cJSON cJSON;
  * qt_schedule_kind, qt_grid, qt_scale_init, qt_act_mode; run/config_schema.c
  * asserts that the orders agree); the enums here exist only in the config. */
 typedef enum { QT_CFG_SCALE_LSQ, QT_CFG_SCALE_FIXED } qt_cfg_scale;
-typedef enum { QT_CFG_PTQ_RTN, QT_CFG_PTQ_GPTQ, QT_CFG_PTQ_AWQ, QT_CFG_PTQ_SMOOTHQUANT } qt_cfg_ptq_method;
+typedef enum { QT_CFG_PTQ_RTN, QT_CFG_PTQ_GPTQ, QT_CFG_PTQ_AWQ, QT_CFG_PTQ_SMOOTHQUANT, QT_CFG_PTQ_LLAMACPP } qt_cfg_ptq_method;
 typedef enum { QT_CFG_CALIB_TRAIN, QT_CFG_CALIB_TEXT, QT_CFG_CALIB_FILE } qt_cfg_calib_source;
 /* train.init_from: "none" or the name of a ptq method (qt_config_init_from finds its entry) */
 typedef enum { QT_CFG_INIT_NONE, QT_CFG_INIT_RTN, QT_CFG_INIT_GPTQ, QT_CFG_INIT_AWQ, QT_CFG_INIT_SMOOTHQUANT } qt_cfg_init_from;
@@ -154,6 +154,7 @@ typedef struct {
     double percdamp;
     int act_order;           /* bool */
     double alpha;
+    int imatrix;             /* bool: llamacpp with an importance matrix from the calibration data */
 } qt_cfg_ptq;
 
 /* calib: calibration data of the PTQ methods */

@@ -34,7 +34,7 @@ static const char *const WTYPES[] = {"none", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8
 static const char *const PRESETS[] = {"none", "Q2_K", "Q3_K_M", "Q4_K_S", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0", "Q4_0",
                                       NULL};
 static const char *const ACT_MODES[] = {"none", "per_token_dynamic", "static", "q8_0_blocks", NULL};
-static const char *const PTQ_METHODS[] = {"rtn", "gptq", "awq", "smoothquant", NULL};
+static const char *const PTQ_METHODS[] = {"rtn", "gptq", "awq", "smoothquant", "llamacpp", NULL};
 static const char *const CALIB_SOURCES[] = {"train", "text", "file", NULL};
 static const char *const INIT_FROM[] = {"none", "rtn", "gptq", "awq", "smoothquant", NULL};
 static const char *const EXPORT_FORMATS[] = {"gguf", "awq", "hdf5", "hf", "gptq", "compressed-tensors", NULL};
@@ -226,7 +226,8 @@ const qt_cfg_field qt_cfg_schema[] = {
       .item_size = sizeof(qt_cfg_ptq), .def = "[{\"method\": \"rtn\"}]",
       .meaning = "post-training quantization baselines, each evaluated like the QAT model" },
     { .path = "ptq[].method", .type = QT_FT_ENUM, .flags = QT_F_REQUIRED, .off = offsetof(qt_cfg_ptq, method),
-      .choices = PTQ_METHODS, .meaning = "PTQ algorithm, using the quant spec" },
+      .choices = PTQ_METHODS, .meaning = "PTQ algorithm, using the quant spec; llamacpp: what llama-quantize writes "
+                 "from the same FP32 base, each Linear at the ggml type holding its spec (bit for bit ggml's algorithm)" },
     INT("ptq[].calib_tokens", qt_cfg_ptq, calib_tokens, "32768", 1, 1073741824,
         "calibration tokens (gptq, awq, smoothquant)"),
     NUM("ptq[].percdamp", qt_cfg_ptq, percdamp, "0.01", RANGE(0, 1),
@@ -234,6 +235,9 @@ const qt_cfg_field qt_cfg_schema[] = {
     BOOL("ptq[].act_order", qt_cfg_ptq, act_order, "false",
          "gptq: quantize columns in order of decreasing Hessian diagonal"),
     NUM("ptq[].alpha", qt_cfg_ptq, alpha, "0.5", RANGE(0, 1), "smoothquant: migration strength"),
+    BOOL("ptq[].imatrix", qt_cfg_ptq, imatrix, "false",
+         "llamacpp: with an importance matrix (mean x² per input column over the calibration data, as "
+         "llama-imatrix computes it), as llama-quantize --imatrix uses it"),
 
     OBJ("calib", qt_config, calib, "calibration data of the PTQ methods (windows of model.ctx tokens)"),
     ENUM("calib.source", qt_cfg_calib, source, CALIB_SOURCES, "\"train\"",
@@ -252,7 +256,9 @@ const qt_cfg_field qt_cfg_schema[] = {
                  "gptq: a GPTQ directory (transformers, AutoGPTQ, GPTQModel, vLLM); compressed-tensors: an llm-compressor "
                  "pack-quantized directory (vLLM); both from the learned codes and fp16 scales, the spec checked up front" },
     { .path = "export[].type", .type = QT_FT_STR, .off = offsetof(qt_cfg_export, type),
-      .meaning = "format type, e.g. Q4_0 (gguf; when absent, derived from the quant spec) or F32/F16/BF16 (hf; default BF16)" },
+      .meaning = "format type: gguf F32, F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K for every quantized Linear (when "
+                 "absent, each one at the type that holds its grid: a preset's mixture as llama.cpp writes it); hf "
+                 "F32/F16/BF16 (default BF16)" },
     { .path = "export[].path", .type = QT_FT_STR, .flags = QT_F_REQUIRED, .off = offsetof(qt_cfg_export, path),
       .meaning = "output path, relative to out_dir" },
     BOOL("export[].requantize", qt_cfg_export, requantize, "false",
@@ -486,9 +492,53 @@ static int check_quant_export(const qt_config *c, int i, char *msg, size_t len) 
     return rc;
 }
 
+/* export entry i (gguf): the type is one GGUF export writes, and every
+ * quantized Linear has a type that holds its grid (its own, or the entry's
+ * unless requantize), checked before any work */
+static int check_gguf_export(const qt_config *c, int i, char *msg, size_t len) {
+    const qt_cfg_export *x = &c->exports[i];
+    int type = x->type ? qt_ggml_type_from_name(x->type) : -1;
+    if (x->type && !qt_export_gguf_type_ok(type)) {
+        snprintf(msg, len, "key \"export[%d].type\": expected one of F32, F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, "
+                 "Q4_K, Q5_K, Q6_K for format \"gguf\", got \"%s\"", i, x->type);
+        return -1;
+    }
+    if (!qt_arch_is_decoder(c->model.arch) || type == QT_GGML_F32 || type == QT_GGML_F16 || (type >= 0 && x->requantize))
+        return 0;
+    qt_model_cfg mc = qt_plan_model_cfg(c);
+    int n = qt_model_linear_infos(&mc, NULL, 0), rc = 0;
+    qt_linear_info *L = malloc((size_t)n * sizeof *L);
+    if (!L) {
+        snprintf(msg, len, "out of memory");
+        return -1;
+    }
+    qt_model_linear_infos(&mc, L, n);
+    qt_plan p;
+    qt_plan_init(&p, c);
+    for (int k = 0; rc == 0 && k < n; k++) {
+        qt_quant_spec s;
+        char why[320];
+        if (!qt_policy_spec(&p.quant, &mc, L[k].name, L[k].cols, &s, NULL)) continue;
+        if (type < 0 && qt_ggml_type_of_spec(&s) < 0) {
+            snprintf(msg, len, "key \"export[%d].format\": \"gguf\" has no type that holds %s's grid (%d-bit, group %d); "
+                     "train it with quant.weights.type or a quant.preset, or give the export a type and requantize", i,
+                     L[k].name, s.bits, s.group);
+            rc = -1;
+        } else if (type >= 0 && !qt_ggml_type_holds(type, &s, why, sizeof why)) {
+            snprintf(msg, len, "key \"export[%d].type\": %s cannot hold %s exactly: %s; set \"requantize\" to re-quantize "
+                     "it (losing the learned grid)", i, x->type, L[k].name, why);
+            rc = -1;
+        }
+    }
+    qt_plan_free(&p);
+    free(L);
+    return rc;
+}
+
 static int rule_exports(const qt_config *c, char *msg, size_t len) {
     for (int i = 0; i < c->n_exports; i++) {
         const qt_cfg_export *x = &c->exports[i];
+        if (x->format == QT_CFG_EXPORT_GGUF && check_gguf_export(c, i, msg, len)) return -1;
         if ((x->format == QT_CFG_EXPORT_GPTQ || x->format == QT_CFG_EXPORT_CT) && check_quant_export(c, i, msg, len))
             return -1;
     }

@@ -195,7 +195,10 @@ static void finish_method(run_state *rs, const char *name, qt_model *m, const qt
                           double extra_seconds, method_result *r) {
     if (name) snprintf(r->name, sizeof r->name, "%s", name);
     r->seconds = now_s() - t0 + extra_seconds;
-    r->bytes = qt_model_deploy_bytes(m, &r->bpw);
+    if (r->bytes > 0) /* set by the method (llamacpp: no quantizers, the blocks' bytes) */
+        r->bpw = 8.0 * r->bytes / (double)qt_model_numel(m);
+    else
+        r->bytes = qt_model_deploy_bytes(m, &r->bpw);
     qt_model *frozen = qt_model_freeze(m);
     eval_method(rs, frozen, (qt_model *)base, r);
     qt_model_free(frozen);
@@ -307,7 +310,8 @@ static qt_model *run_ptq(run_state *rs, const qt_model *base, const qt_cfg_ptq *
     qt_model *m = qt_model_clone(base);
     qt_calib c = {0};
     int rc = 0;
-    if (p->method != QT_CFG_PTQ_RTN || cfg->quant.activations.mode == QT_ACT_STATIC) {
+    if ((p->method != QT_CFG_PTQ_RTN && p->method != QT_CFG_PTQ_LLAMACPP) || (p->method == QT_CFG_PTQ_LLAMACPP && p->imatrix) ||
+        cfg->quant.activations.mode == QT_ACT_STATIC) {
         char desc[1100];
         long long seed = 0;
         if (make_calib(rs, p, &c, desc, sizeof desc, &seed, err, errlen)) { qt_model_free(m); return NULL; }
@@ -334,6 +338,20 @@ static qt_model *run_ptq(run_state *rs, const qt_model *base, const qt_cfg_ptq *
     case QT_CFG_PTQ_SMOOTHQUANT:
         rc = qt_ptq_smoothquant(m, &rs->plan.quant, &c, p->alpha, stderr, err, errlen);
         break;
+    case QT_CFG_PTQ_LLAMACPP: {
+        float **imx = NULL;
+        if (p->imatrix) {
+            int *want = calloc((size_t)m->n_linears, sizeof *want);
+            if (!want) qt_die("out of memory");
+            for (int j = 0; j < m->n_linears; j++) want[j] = 1;
+            imx = qt_imatrix_collect(m, &c, want, NULL, err, errlen);
+            free(want);
+            if (!imx) rc = -1;
+        }
+        if (!rc) rc = qt_ptq_llamacpp(m, &rs->plan.quant, imx, NULL, &r->bytes, err, errlen);
+        qt_imatrix_free(imx, m->n_linears);
+        break;
+    }
     }
     qt_calib_free(&c);
     if (rc) {
@@ -467,7 +485,8 @@ int qt_pipeline_run(const qt_config *cfg, const char *config_path, int resume, v
         }
         const qt_cfg_ptq *p = &cfg->ptq[k];
         method_result *r = &res[nres];
-        const char *mname = qt_config_enum_name("ptq[].method", p->method);
+        const char *mname = p->method == QT_CFG_PTQ_LLAMACPP && p->imatrix ? "llamacpp_imatrix"
+                                                                           : qt_config_enum_name("ptq[].method", p->method);
         int dup = 0;
         for (int i = 0; i < nres; i++) dup += !strncmp(res[i].name, mname, strlen(mname));
         if (dup) snprintf(r->name, sizeof r->name, "%s_%d", mname, dup + 1);

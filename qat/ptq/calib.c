@@ -81,12 +81,13 @@ static void hook(void *user, qt_linear_layer *l, const qt_tensor *x) {
     const float *xd = x->data;
     for (size_t r = 0; r < rows; r++) {
         const float *row = xd + r * in;
-        double *as = st->abs_sum;
+        double *as = st->abs_sum, *ss = st->sq_sum;
         float *am = st->abs_max;
 #pragma omp simd
         for (int k = 0; k < in; k++) {
             float v = fabsf(row[k]);
             as[k] += v;
+            ss[k] += (double)row[k] * row[k];
             am[k] = v > am[k] ? v : am[k];
         }
     }
@@ -123,6 +124,7 @@ static int collect_with(qt_model *m, const qt_calib *c, int batch, const int *wa
         memset(st, 0, sizeof *st);
         st->in = in;
         st->abs_sum = calloc((size_t)in, sizeof *st->abs_sum);
+        st->sq_sum = calloc((size_t)in, sizeof *st->sq_sum);
         st->abs_max = calloc((size_t)in, sizeof *st->abs_max);
         if (want_xtx) st->xtx = calloc((size_t)in * in, sizeof *st->xtx);
         if ((size_t)in > maxin) maxin = (size_t)in;
@@ -215,6 +217,7 @@ void qt_calib_stats_free(qt_calib_stats *stats, int n) {
     for (int j = 0; j < n; j++) {
         free(stats[j].xtx);
         free(stats[j].abs_sum);
+        free(stats[j].sq_sum);
         free(stats[j].abs_max);
         memset(&stats[j], 0, sizeof stats[j]);
     }

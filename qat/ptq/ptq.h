@@ -36,6 +36,15 @@
  *   SmoothQuant  Xiao et al. 2022, for W8A8: s_j = max|x_j|^α / max|W_:,j|^(1-α)
  *                folded at the same places as AWQ, then RTN; static activation
  *                scales are calibrated on the calibration set.
+ *   llama.cpp   what `llama-quantize` writes from the same FP32 weights: each
+ *                quantized Linear at the ggml type that holds its spec (the
+ *                preset's mixture), quantized by ggml_quantize_chunk's
+ *                algorithm (quant/ggml_blocks.h, bit for bit), with or without
+ *                an importance matrix: per input column the mean of x² over
+ *                the calibration tokens (llama-imatrix's in_sum2 / counts).
+ *                The weights become the decoded blocks and no quantizer is
+ *                attached: the result is a float model computing what
+ *                llama.cpp's file computes.
  * All folds are exact in real arithmetic: the FP32 model computes the same
  * function (tests/test_awq_ptq.c, tests/test_smoothquant.c). */
 #ifndef QATC_QAT_PTQ_H
@@ -69,6 +78,7 @@ typedef struct qt_calib_stats {
     long n;           /* rows (tokens) seen */
     double *xtx;      /* [in·in] Σ x xᵀ (symmetric, full), or NULL when not asked */
     double *abs_sum;  /* [in] Σ |x_j| */
+    double *sq_sum;   /* [in] Σ x_j² (llama.cpp's importance matrix: in_sum2) */
     float *abs_max;   /* [in] max |x_j| */
 } qt_calib_stats;
 
@@ -96,6 +106,24 @@ void qt_calib_stats_free(qt_calib_stats *stats, int n);
 /* Sets every static activation quantizer of m to max|x|/Qp over the
  * calibration set (inputs measured with activation quantization off). */
 int qt_calib_act_scales(qt_model *m, const qt_calib *c, int batch, char *err, size_t errlen);
+
+/* ---- llama.cpp's own quantization (llamacpp.c) ---- */
+/* The importance matrix of every Linear of m over the calibration set: a
+ * malloc'd array of m->n_linears pointers, entry j the [in] means Σx²/n of
+ * Linear j's inputs (NULL for Linears not in want). Free with
+ * qt_imatrix_free. Returns NULL with a message on failure. */
+float **qt_imatrix_collect(qt_model *m, const qt_calib *c, const int *want, long *tokens, char *err, size_t errlen);
+/* Frees an importance matrix of n Linears. */
+void qt_imatrix_free(float **imx, int n);
+/* llama.cpp's quantization of m in place (see the top): every Linear the
+ * rules quantize gets the blocks of the ggml type holding its spec, from
+ * its FP32 weights, with imatrix (may be NULL; from qt_imatrix_collect) as
+ * llama-quantize --imatrix uses it; the weights become the decoded values.
+ * *bytes gets the deployed size (those blocks, 2-D floats as fp16, 1-D as
+ * fp32). Logs the types to log (may be NULL). Returns 0, or -1 naming a
+ * tensor no type holds. */
+int qt_ptq_llamacpp(qt_model *m, const qt_quant_rules *qc, float *const *imatrix, FILE *log, double *bytes,
+                    char *err, size_t errlen);
 
 /* ---- GPTQ (gptq.c) ---- */
 typedef struct qt_gptq_opts {

@@ -1,0 +1,77 @@
+/* qatc PTQ: what llama.cpp's own quantizer writes (see ptq.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "qat/ptq/ptq.h"
+#include "quant/ggml_blocks.h"
+
+float **qt_imatrix_collect(qt_model *m, const qt_calib *c, const int *want, long *tokens, char *err, size_t errlen) {
+    const int n = m->n_linears;
+    qt_calib_stats *st = calloc((size_t)n, sizeof *st);
+    float **imx = calloc((size_t)n, sizeof *imx);
+    if (!st || !imx) qt_die("out of memory");
+    if (qt_calib_collect(m, c, 8, want, 0, st, err, errlen)) {
+        qt_calib_stats_free(st, n);
+        free(st);
+        free(imx);
+        return NULL;
+    }
+    long nt = 0;
+    for (int j = 0; j < n; j++) {
+        if (!want[j]) continue;
+        imx[j] = malloc((size_t)st[j].in * sizeof **imx);
+        if (!imx[j]) qt_die("out of memory");
+        const double cnt = st[j].n > 0 ? (double)st[j].n : 1.0;
+        for (int k = 0; k < st[j].in; k++) imx[j][k] = (float)(st[j].sq_sum[k] / cnt);
+        nt = st[j].n;
+    }
+    if (tokens) *tokens = nt;
+    qt_calib_stats_free(st, n);
+    free(st);
+    return imx;
+}
+
+void qt_imatrix_free(float **imx, int n) {
+    if (!imx) return;
+    for (int j = 0; j < n; j++) free(imx[j]);
+    free(imx);
+}
+
+int qt_ptq_llamacpp(qt_model *m, const qt_quant_rules *qc, float *const *imatrix, FILE *log, double *bytes,
+                    char *err, size_t errlen) {
+    double total = 0.0;
+    for (int i = 0; i < m->n_params; i++) { /* floats first: fp16 matrices, fp32 vectors */
+        const qt_tensor *p = m->params[i];
+        int is_linear = 0;
+        for (int j = 0; j < m->n_linears; j++) is_linear |= m->linears[j]->w == p;
+        qt_quant_spec s;
+        if (!is_linear || !qt_policy_spec(qc, &m->cfg, p->name, qt_cols(p), &s, NULL))
+            total += (double)p->n * (p->ndim == 1 ? 4 : 2);
+    }
+    for (int j = 0; j < m->n_linears; j++) {
+        qt_tensor *w = m->linears[j]->w;
+        qt_quant_spec s;
+        if (!qt_policy_spec(qc, &m->cfg, w->name, qt_cols(w), &s, NULL)) continue;
+        const int type = qt_ggml_type_of_spec(&s), rows = qt_rows(w), cols = qt_cols(w);
+        if (type < 0) {
+            snprintf(err, errlen, "llamacpp: %s: no llama.cpp type holds its grid (%d-bit, group %d); use "
+                     "quant.weights.type or a quant.preset", w->name, s.bits, s.group);
+            return -1;
+        }
+        const size_t nbytes = (size_t)rows * cols / qt_ggml_block_size(type) * qt_ggml_type_size(type);
+        uint8_t *buf = malloc(nbytes);
+        if (!buf) qt_die("out of memory");
+        if (qt_ggml_quantize_chunk(type, w->data, buf, (size_t)rows, (size_t)cols, imatrix ? imatrix[j] : NULL) ||
+            qt_ggml_dequantize(type, buf, w->data, (size_t)rows * cols)) {
+            free(buf);
+            snprintf(err, errlen, "llamacpp: %s: type %s cannot quantize rows of %d", w->name, qt_ggml_type_name(type),
+                     cols);
+            return -1;
+        }
+        free(buf);
+        total += (double)nbytes;
+        if (log) fprintf(log, "llamacpp: %-36s %s%s\n", w->name, qt_ggml_type_name(type), imatrix ? " (imatrix)" : "");
+    }
+    *bytes = total;
+    return 0;
+}
