@@ -535,6 +535,45 @@ static int check_gguf_export(const qt_config *c, int i, char *msg, size_t len) {
     return rc;
 }
 
+/* the quant plan on the model's Linears: every override matches one, every
+ * grid fits its weight; what each PTQ method needs of the grids */
+static int rule_quant_plan(const qt_config *c, char *msg, size_t len) {
+    qt_model_cfg mc = qt_plan_model_cfg(c);
+    char e[400];
+    if (qt_model_cfg_check(&mc, e, sizeof e)) return 0; /* the model rules name that */
+    qt_plan p;
+    qt_plan_init(&p, c);
+    int rc = 0;
+    if (qt_policy_check(&mc, &p.quant, NULL, e, sizeof e)) {
+        snprintf(msg, len, "key \"quant\": %s", e);
+        rc = -1;
+    }
+    int n = qt_model_linear_infos(&mc, NULL, 0);
+    qt_linear_info *L = malloc((size_t)n * sizeof *L);
+    if (!L) qt_die("out of memory");
+    qt_model_linear_infos(&mc, L, n);
+    for (int i = 0; rc == 0 && i < c->n_ptq; i++) {
+        const qt_cfg_ptq_method meth = c->ptq[i].method;
+        for (int k = 0; rc == 0 && k < n; k++) {
+            qt_quant_spec s;
+            if (!qt_policy_spec(&p.quant, &mc, L[k].name, L[k].cols, &s, NULL)) continue;
+            if (meth == QT_CFG_PTQ_LLAMACPP && qt_ggml_type_of_spec(&s) < 0) {
+                snprintf(msg, len, "key \"ptq[%d].method\": llamacpp: no llama.cpp type holds %s's grid (%d-bit, group "
+                         "%d); use quant.weights.type or a quant.preset", i, L[k].name, s.bits, s.group);
+                rc = -1;
+            } else if ((meth == QT_CFG_PTQ_GPTQ || meth == QT_CFG_PTQ_AWQ) && s.dq_bits) {
+                snprintf(msg, len, "key \"ptq[%d].method\": %s does not model %s's grid (a K type, whose group scales "
+                         "are quantized per super-block); use rtn, llamacpp or QAT for it", i,
+                         meth == QT_CFG_PTQ_GPTQ ? "gptq" : "awq", L[k].name);
+                rc = -1;
+            }
+        }
+    }
+    free(L);
+    qt_plan_free(&p);
+    return rc;
+}
+
 static int rule_exports(const qt_config *c, char *msg, size_t len) {
     for (int i = 0; i < c->n_exports; i++) {
         const qt_cfg_export *x = &c->exports[i];
@@ -555,6 +594,9 @@ const qt_cfg_rule qt_cfg_rules[] = {
      "and `model.heads * model.head_dim` (the input sizes of every Linear)", rule_group},
     {"`quant.weights.type`'s block (32, or 256 for K types) divides every Linear input size and its scales are "
      "fp16; an override with a `type` gives no `bits`, `group` or `grid` and keeps fp16 scales", rule_type},
+    {"the quant plan fits the model: every `quant.override` pattern matches a Linear and every tensor's grid "
+     "fits its weight (a K type's super-block of 256 divides its rows); `ptq` llamacpp needs a llama.cpp type for "
+     "every quantized grid, gptq and awq refuse K grids", rule_quant_plan},
     {"`model.vocab` is at least 256 with `data.tokenizer` \"byte\"", rule_byte_vocab},
     {"`suites.arith.min_digits` is at most `suites.arith.max_digits`", rule_arith_digits},
     {"`train.init_from`, unless \"none\", names a method listed in `ptq`", rule_init_from},

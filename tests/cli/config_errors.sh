@@ -101,4 +101,20 @@ for f in "${QATC_SRC:?}"/examples/*.json; do
 done
 [ $n -ge 3 ] || fail "only $n example configs found"
 [ "$(find "$tmp/ex/runs" -mindepth 1 | wc -l)" -eq "$before" ] || fail "--check wrote into runs/: $(find "$tmp/ex/runs")"
+# quant.weights.type / quant.preset: the grid keys beside them must agree, the blocks must fit the
+# Linears (a preset falls back per tensor instead), K grids are refused by gptq/awq, GGUF export types
+# hold the grids, all before any work
+m256='"model": {"dim": 256, "heads": 4, "ffn": 512}'
+check type_bits "{$ok, $m256, \"quant\": {\"weights\": {\"type\": \"Q4_K\", \"bits\": 3}}}" 'key "quant.weights.bits": expected 4 (quant.weights.type "Q4_K")'
+check type_fit "{$ok, \"quant\": {\"weights\": {\"type\": \"Q4_K\"}}}" 'key "quant.weights.type": Q4_K needs Linear input sizes that are multiples of 256'
+check type_fp16 "{$ok, $m256, \"quant\": {\"weights\": {\"type\": \"Q6_K\", \"fp16_scales\": false}}}" 'key "quant.weights.fp16_scales": Q6_K stores fp16 scales'
+check preset_type "{$ok, $m256, \"quant\": {\"preset\": \"Q4_K_M\", \"weights\": {\"type\": \"Q6_K\"}}}" 'expected "Q4_K" (the base type of quant.preset "Q4_K_M")'
+check preset_group "{$ok, $m256, \"quant\": {\"preset\": \"Q4_K_M\", \"weights\": {\"group\": 64}}}" 'key "quant.weights.group": expected 32'
+check override_type "{$ok, $m256, \"quant\": {\"override\": {\"*.wv*\": {\"type\": \"Q6_K\", \"bits\": 6}}}}" 'a type sets bits, group and grid'
+check override_fit "{$ok, \"quant\": {\"override\": {\"*.w2*\": {\"type\": \"Q6_K\"}}}}" 'is not a multiple of the super-block of 256'
+check gguf_no_type "{$ok, \"quant\": {\"weights\": {\"bits\": 3, \"group\": 64}}, \"export\": [{\"format\": \"gguf\", \"path\": \"m.gguf\"}]}" 'has no type that holds layers.0.attention.wq.weight'
+check gguf_bad_type "{$ok, \"export\": [{\"format\": \"gguf\", \"type\": \"Q4_K\", \"path\": \"m.gguf\"}]}" 'Q4_K cannot hold layers.0.attention.wq.weight exactly'
+check gguf_unknown_type "{$ok, \"export\": [{\"format\": \"gguf\", \"type\": \"Q7_K\", \"path\": \"m.gguf\"}]}" 'key "export[0].type": expected one of F32'
+check llamacpp_grid "{$ok, \"quant\": {\"weights\": {\"bits\": 3, \"group\": 64}}, \"ptq\": [{\"method\": \"llamacpp\"}]}" 'no llama.cpp type holds'
+check gptq_kgrid "{$ok, $m256, \"quant\": {\"preset\": \"Q4_K_M\"}, \"ptq\": [{\"method\": \"gptq\"}]}" 'gptq'
 echo "config errors: ok"
