@@ -1256,9 +1256,15 @@ int qt_ggml_quantize_qweight(const qt_qweight *qw, int type, void *out_, char *w
             m = s->grid == QT_GRID_FLOAT_MIN ? qw->mins[gi]
               : s->grid == QT_GRID_ASYM ? -(float)qw->zeros[gi] * d : -(float)half * d;
         if (!is_f16(d) || !is_f16(m)) {
-            snprintf(why, len, "%s of row %zu, group %zu = %.9g is not an fp16 value (train with "
-                     "quant.weights.fp16_scales = true)", is_f16(d) ? "min" : "scale", gi / nb, gi % nb,
-                     is_f16(d) ? m : d);
+            /* a learned fp16 scale or min fails only without fp16_scales; a min derived from an
+             * integer zero point (-z·s) need not be an fp16 value whatever the training did */
+            const int derived = is_f16(d) && s->grid != QT_GRID_FLOAT_MIN;
+            snprintf(why, len, "%s of row %zu, group %zu = %.9g is not an fp16 value (%s)",
+                     is_f16(d) ? (derived ? "min -z·s" : "min") : "scale", gi / nb, gi % nb, is_f16(d) ? m : d,
+                     derived ? "the type stores an fp16 min; train the float_min grid, which learns one, or write "
+                               "this grid as Q8_0"
+                     : s->fp16_scales ? "the frozen grid was built without fp16 rounding of its scales"
+                                      : "train with quant.weights.fp16_scales = true");
             return -1;
         }
         if (!out) continue;

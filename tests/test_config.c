@@ -99,7 +99,7 @@ static const char *FULL =
     "            \"warmup\": 100, \"distill\": {\"weight\": 1.5, \"temperature\": 2},\n"
     "            \"ckpt_every\": 0, \"eval_every\": 200},\n"
     "  \"eval\": {\"suites\": [\"text\", \"kl\", \"@/qa.jsonl\"], \"max_regression\": 0.05},\n"
-    "  \"export\": [{\"format\": \"gguf\", \"type\": \"Q4_0\", \"path\": \"model-q4_0.gguf\"},\n"
+    "  \"export\": [{\"format\": \"gguf\", \"type\": \"Q4_0\", \"requantize\": true, \"path\": \"model-q4_0.gguf\"},\n"
     "             {\"format\": \"awq\", \"path\": \"awq/\"}]\n"
     "}\n";
 
@@ -351,7 +351,7 @@ static void test_errors(void) {
 
     /* bad items inside arrays and the override map */
     expect_error("{" BASE_OK ", \"ptq\": [{\"method\": \"rtn\"}, {\"method\": \"foo\"}]}",
-                 "key \"ptq[1].method\": expected one of \"rtn\", \"gptq\", \"awq\", \"smoothquant\", got \"foo\"",
+                 "key \"ptq[1].method\": expected one of \"rtn\", \"gptq\", \"awq\", \"smoothquant\", \"llamacpp\", got \"foo\"",
                  __LINE__);
     expect_error("{" BASE_OK ", \"ptq\": [{\"method\": \"gptq\", \"percdamp\": 2}]}",
                  "key \"ptq[0].percdamp\": expected a number in [0, 1], got 2", __LINE__);

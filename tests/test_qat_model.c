@@ -72,10 +72,18 @@ static void test_policy(void) {
     qt_model_free(m);
     qt_config_free(&c);
 
-    c = cfg_from("{\"out_dir\": \"x\", \"data\": {\"train\": [\"t.txt\"]}, " MODEL_JSON ", "
-                 "\"quant\": {\"override\": {\"layers.*.attn.wo\": {\"bits\": 8}}}}");
+    /* a pattern matching nothing: refused by the policy, and by the config before any work */
+    const char *typo = "{\"out_dir\": \"x\", \"data\": {\"train\": [\"t.txt\"]}, " MODEL_JSON ", "
+                       "\"quant\": {\"override\": {\"layers.*.attn.wo\": {\"bits\": 8}}}}";
+    CHECK(qt_config_parse(typo, "test.json", QT_CONFIG_NO_FILE_CHECKS, &c, err, sizeof err) != 0 &&
+              strstr(err, "layers.*.attn.wo") != NULL, "config: a pattern matching nothing must fail: %s", err);
+    c = cfg_from("{\"out_dir\": \"x\", \"data\": {\"train\": [\"t.txt\"]}, " MODEL_JSON "}");
     m = tiny_model(&c, 1);
-    CHECK(qt_policy_apply(m, rules_of(&c), NULL, err, sizeof err) == -1, "a pattern matching nothing must fail");
+    qt_quant_rules bad = *rules_of(&c);
+    qt_quant_override o = {.pattern = "layers.*.attn.wo", .set = QT_RULE_BITS, .spec = {.bits = 8}};
+    bad.override = &o;
+    bad.n_override = 1;
+    CHECK(qt_policy_apply(m, &bad, NULL, err, sizeof err) == -1, "a pattern matching nothing must fail");
     CHECK(strstr(err, "layers.*.attn.wo") != NULL, "message names the pattern: %s", err);
     qt_policy_detach(m);
     qt_model_free(m);
