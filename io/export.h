@@ -115,6 +115,7 @@
 #define QATC_IO_EXPORT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "data/tokenizer.h"
 #include "nn/model.h"
@@ -162,6 +163,36 @@ int qt_export_spec_check(const char *fmt, const qt_quant_spec *s, int rows, int 
 int qt_export_hf(const qt_model *m, const qt_export_opts *o, const char *dir, char *err, size_t errlen);
 /* llama.cpp's architecture name of a family ("llama" for llama/mistral). */
 const char *qt_gguf_arch_of(qt_arch a);
+
+/* The GGUF tensor name qt_export_gguf gives Linear j of m (m->linears[j]):
+ * blk.N.attn_q / attn_k / attn_v / attn_output / ffn_gate / ffn_down / ffn_up
+ * .weight, output.weight, or token_embd.weight for a tied output layer.
+ * Returns 0, or -1 for the mlp arch or j out of range. */
+int qt_gguf_linear_name(const qt_model *m, int j, char *buf, size_t len);
+
+/* ---- llama.cpp importance matrix (io/export_imatrix.c) ----
+ * The GGUF file `llama-imatrix -o imatrix.gguf` writes (tools/imatrix and
+ * common/imatrix-loader in llama.cpp), which `llama-quantize --imatrix`
+ * reads: general.type "imatrix", imatrix.datasets (string array),
+ * imatrix.chunk_count and imatrix.chunk_size (u32; llama-quantize refuses a
+ * GGUF imatrix without these three keys), no general.architecture; per
+ * weight W (its GGUF tensor name) the F32 tensors W.in_sum2, ne [in, 1]: Σ x²
+ * per input column over every token the matmul saw, and W.counts, ne [1, 1]:
+ * the number of those tokens; tensors in name order. llama-quantize uses
+ * in_sum2 / counts (in float) as the importance of each column. The
+ * optional W.in_sum (Σ x, statistics only) is not written. */
+typedef struct qt_imatrix_entry {
+    const char *name;      /* GGUF name of the weight (qt_gguf_linear_name) */
+    int in;                /* input columns */
+    const double *sq_sum;  /* [in] Σ x² per input column */
+    long count;            /* tokens summed */
+} qt_imatrix_entry;
+
+/* Writes n entries (unique names) as an imatrix GGUF file at path, with
+ * datasets[0..n_datasets) as imatrix.datasets. Returns 0, or -1 with a
+ * one-line message naming the file or entry. */
+int qt_export_imatrix(const qt_imatrix_entry *e, int n, const char *const *datasets, int n_datasets,
+                      uint32_t chunk_count, uint32_t chunk_size, const char *path, char *err, size_t errlen);
 
 /* ---- Hugging Face layout (io/hf.c, io/export_hf.c) ---- */
 

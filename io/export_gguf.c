@@ -386,3 +386,18 @@ int qt_export_gguf(const qt_model *m, const qt_export_opts *o, const char *path,
     qt_gguf_free(g);
     return rc;
 }
+
+int qt_gguf_linear_name(const qt_model *m, int j, char *buf, size_t len) {
+    static const char *const BLK[7] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_down", "ffn_up"};
+    if (!qt_arch_is_decoder(m->cfg.arch) || j < 0 || j >= m->n_linears) return -1;
+    if (m->linears[j] == &m->output) {
+        snprintf(buf, len, "%s", m->cfg.tied ? "token_embd.weight" : "output.weight");
+        return 0;
+    }
+    const int layer = j / 7, k = j % 7;
+    const qt_block *b = &m->blocks[layer];
+    const qt_linear_layer *mine[7] = {&b->wq, &b->wk, &b->wv, &b->wo, &b->w1, &b->w2, &b->w3};
+    if (m->linears[j] != mine[k]) return -1; /* the order of qt_model.linears is per block wq..w3 */
+    snprintf(buf, len, "blk.%d.%s.weight", layer, BLK[k]);
+    return 0;
+}

@@ -80,10 +80,56 @@ qd_tokenizer *qt_run_tokenizer(const qt_config *cfg, char *err, size_t errlen) {
     return t;
 }
 
-int qt_export_run(const qt_config *cfg, const qt_model *qat, char *err, size_t errlen) {
+int qt_export_imatrix_model(qt_model *m, const qt_calib *c, const char *dataset, const char *path, char *err,
+                            size_t errlen) {
+    const int n = m->n_linears;
+    int *want = calloc((size_t)n, sizeof *want);
+    qt_calib_stats *st = calloc((size_t)n, sizeof *st);
+    qt_imatrix_entry *e = calloc((size_t)n, sizeof *e);
+    char (*names)[64] = calloc((size_t)n, sizeof *names);
+    if (!want || !st || !e || !names) qt_die("out of memory");
+    int rc = 0;
+    for (int j = 0; j < n; j++) want[j] = 1;
+    for (int j = 0; rc == 0 && j < n; j++) {
+        if (qt_gguf_linear_name(m, j, names[j], sizeof names[j])) {
+            snprintf(err, errlen, "imatrix export: %s: %s has no GGUF tensor name (arch %s)", path, m->linears[j]->w->name,
+                     qt_arch_name(m->cfg.arch));
+            rc = -1;
+        }
+    }
+    if (!rc) rc = qt_imatrix_stats(m, c, want, st, err, errlen);
+    for (int j = 0; rc == 0 && j < n; j++)
+        e[j] = (qt_imatrix_entry){.name = names[j], .in = st[j].in, .sq_sum = st[j].sq_sum, .count = st[j].n};
+    const char *ds[1] = {dataset};
+    if (!rc) rc = qt_export_imatrix(e, n, ds, 1, (uint32_t)c->nseq, (uint32_t)c->T, path, err, errlen);
+    qt_calib_stats_free(st, n);
+    free(st);
+    free(e);
+    free(names);
+    free(want);
+    return rc;
+}
+
+/* export entry x (imatrix): env's base over env's calibration windows */
+static int export_imatrix(const qt_cfg_export *x, const qt_export_env *env, const char *path, char *err,
+                          size_t errlen) {
+    if (!env || !env->base || !env->calib) {
+        snprintf(err, errlen, "imatrix export needs the FP32 base model and the calibration data (run it from qat_train)");
+        return -1;
+    }
+    qt_calib c = {0};
+    char desc[1200];
+    if (env->calib(env->ctx, x->calib_tokens, &c, desc, sizeof desc, err, errlen)) return -1;
+    int rc = qt_export_imatrix_model(env->base, &c, desc, path, err, errlen);
+    qt_calib_free(&c);
+    return rc;
+}
+
+int qt_export_run(const qt_config *cfg, const qt_model *qat, const qt_export_env *env, char *err, size_t errlen) {
     qd_tokenizer *tok = NULL;
     for (int i = 0; i < cfg->n_exports; i++) {
-        if (cfg->exports[i].format == QT_CFG_EXPORT_HDF5 || tok) continue; /* every other format carries the tokenizer */
+        const int f = cfg->exports[i].format;
+        if (f == QT_CFG_EXPORT_HDF5 || f == QT_CFG_EXPORT_IMATRIX || tok) continue; /* the others carry the tokenizer */
         char e[1024];
         if (!(tok = qt_run_tokenizer(cfg, e, sizeof e))) {
             snprintf(err, errlen, "export[%d]: %s", i, e);
@@ -119,6 +165,8 @@ int qt_export_run(const qt_config *cfg, const qt_model *qat, char *err, size_t e
             rc = qt_export_gptq(qat, &o, path, e, sizeof e);
         } else if (x->format == QT_CFG_EXPORT_CT) {
             rc = qt_export_ct(qat, &o, path, e, sizeof e);
+        } else if (x->format == QT_CFG_EXPORT_IMATRIX) {
+            rc = export_imatrix(x, env, path, e, sizeof e);
         } else {
             char *json = qt_config_to_json(cfg);
             rc = qt_model_save(qat, path, json, e, sizeof e);

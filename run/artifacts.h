@@ -8,6 +8,7 @@
 
 #include "data/tokenizer.h"
 #include "nn/model.h"
+#include "qat/ptq/ptq.h"
 #include "run/config.h"
 
 /* A QAT model from a qatc checkpoint (qat.h5, base.h5, a stage checkpoint):
@@ -29,11 +30,37 @@ qt_model *qt_load_qat(const char *ckpt, const char *config_path, int quant, qt_c
  * message on error. */
 qd_tokenizer *qt_run_tokenizer(const qt_config *cfg, char *err, size_t errlen);
 
+/* What an imatrix export needs besides the QAT model. */
+typedef struct qt_export_env {
+    qt_model *base;  /* the FP32 base model (what llama-imatrix would run on), or NULL */
+    /* calibration windows of cfg->calib holding at least ntokens tokens into
+     * out, and a one-line description of the data into desc (the file's
+     * imatrix.datasets); 0 or -1 with a message */
+    int (*calib)(void *ctx, int ntokens, qt_calib *out, char *desc, size_t dlen, char *err, size_t errlen);
+    void *ctx;
+} qt_export_env;
+
 /* Writes every entry of cfg->exports (format gguf | awq | hdf5 | hf | gptq |
- * compressed-tensors, type, path relative to cfg->out_dir) from the QAT model;
- * every format but hdf5 carries the run's tokenizer (qt_run_tokenizer: GGUF
- * metadata, or tokenizer.json copied). Returns 0, or -1 with a
- * message naming the export entry. */
-int qt_export_run(const qt_config *cfg, const qt_model *qat, char *err, size_t errlen);
+ * compressed-tensors | imatrix, type, path relative to cfg->out_dir) from the
+ * QAT model; every format but hdf5 and imatrix carries the run's tokenizer
+ * (qt_run_tokenizer: GGUF metadata, or tokenizer.json copied). imatrix
+ * entries are computed on env->base over env->calib's windows
+ * (qt_export_imatrix_model); env may be NULL when there are none. Returns 0,
+ * or -1 with a message naming the export entry. */
+int qt_export_run(const qt_config *cfg, const qt_model *qat, const qt_export_env *env, char *err, size_t errlen);
+
+/* llama.cpp's importance matrix of model m (a decoder; run in float, no
+ * grad) over the calibration windows c, written to path as the imatrix GGUF
+ * of llama-imatrix (qt_export_imatrix): every Linear under its GGUF tensor
+ * name (qt_gguf_linear_name; the output layer too, as llama-imatrix
+ * --process-output collects it), in_sum2 = Σ x² of the Linear's input per
+ * column over the nseq·T tokens (qt_imatrix_stats, the sums behind
+ * qt_imatrix_collect), counts = nseq·T, imatrix.chunk_size = T,
+ * imatrix.chunk_count = nseq, imatrix.datasets = [dataset]. Columns are never
+ * permuted by the GGUF export (only q/k rows, for NEOX families), so the
+ * sums are in the exported tensors' column order. Returns 0, or -1 with a
+ * message. */
+int qt_export_imatrix_model(qt_model *m, const qt_calib *c, const char *dataset, const char *path, char *err,
+                            size_t errlen);
 
 #endif

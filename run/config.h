@@ -33,7 +33,7 @@ typedef enum { QT_CFG_CALIB_TRAIN, QT_CFG_CALIB_TEXT, QT_CFG_CALIB_FILE } qt_cfg
 /* train.init_from: "none" or the name of a ptq method (qt_config_init_from finds its entry) */
 typedef enum { QT_CFG_INIT_NONE, QT_CFG_INIT_RTN, QT_CFG_INIT_GPTQ, QT_CFG_INIT_AWQ, QT_CFG_INIT_SMOOTHQUANT } qt_cfg_init_from;
 typedef enum { QT_CFG_EXPORT_GGUF, QT_CFG_EXPORT_AWQ, QT_CFG_EXPORT_HDF5, QT_CFG_EXPORT_HF, QT_CFG_EXPORT_GPTQ,
-               QT_CFG_EXPORT_CT } qt_cfg_export_format;
+               QT_CFG_EXPORT_CT, QT_CFG_EXPORT_IMATRIX } qt_cfg_export_format;
 typedef enum { QT_CFG_GPTQ_V1, QT_CFG_GPTQ_V2 } qt_cfg_gptq_format;
 typedef enum { QT_CFG_SUITE_ARITH, QT_CFG_SUITE_RECALL } qt_cfg_suite;
 typedef enum { QT_CFG_SRC_FILE, QT_CFG_SRC_SUITE, QT_CFG_SRC_JSONL } qt_cfg_source_kind;
@@ -171,6 +171,7 @@ typedef struct {
     int requantize;          /* bool: re-quantize tensors the type cannot hold exactly (else refuse) */
     int f16;                 /* bool: unquantized matrices as F16 instead of F32 */
     qt_cfg_gptq_format checkpoint_format; /* gptq: v1 ("gptq") or v2 ("gptq_v2") */
+    int calib_tokens;        /* imatrix: calibration tokens (windows of model.ctx from calib) */
 } qt_cfg_export;
 
 /* Parameters of the built-in capability suites (training streams and eval sets alike). */

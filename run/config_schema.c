@@ -37,7 +37,8 @@ static const char *const ACT_MODES[] = {"none", "per_token_dynamic", "static", "
 static const char *const PTQ_METHODS[] = {"rtn", "gptq", "awq", "smoothquant", "llamacpp", NULL};
 static const char *const CALIB_SOURCES[] = {"train", "text", "file", NULL};
 static const char *const INIT_FROM[] = {"none", "rtn", "gptq", "awq", "smoothquant", NULL};
-static const char *const EXPORT_FORMATS[] = {"gguf", "awq", "hdf5", "hf", "gptq", "compressed-tensors", NULL};
+static const char *const EXPORT_FORMATS[] = {"gguf", "awq", "hdf5", "hf", "gptq", "compressed-tensors", "imatrix",
+                                             NULL};
 static const char *const GPTQ_FORMATS[] = {"gptq", "gptq_v2", NULL};
 static const char *const TRAIN_SUITES[] = {"arith", "recall", NULL};
 static const char *const EVAL_SUITES[] = {"text", "arith", "recall", "kl", NULL};
@@ -239,7 +240,7 @@ const qt_cfg_field qt_cfg_schema[] = {
          "llamacpp: with an importance matrix (mean x² per input column over the calibration data, as "
          "llama-imatrix computes it), as llama-quantize --imatrix uses it"),
 
-    OBJ("calib", qt_config, calib, "calibration data of the PTQ methods (windows of model.ctx tokens)"),
+    OBJ("calib", qt_config, calib, "calibration data of the PTQ methods and imatrix exports (windows of model.ctx tokens)"),
     ENUM("calib.source", qt_cfg_calib, source, CALIB_SOURCES, "\"train\"",
          "train: random windows of the training mixture (text and suites by weight); text: the train split of "
          "the text files only; file: windows of calib.file"),
@@ -249,12 +250,14 @@ const qt_cfg_field qt_cfg_schema[] = {
 
     { .path = "export", .type = QT_FT_OBJLIST, .off = offsetof(qt_config, exports),
       .off_count = offsetof(qt_config, n_exports), .item_size = sizeof(qt_cfg_export), .def = "[]",
-      .meaning = "files written from the final quantized model" },
+      .meaning = "files written from the final quantized model (imatrix: from the FP32 base)" },
     { .path = "export[].format", .type = QT_FT_ENUM, .flags = QT_F_REQUIRED, .off = offsetof(qt_cfg_export, format),
       .choices = EXPORT_FORMATS, .meaning = "gguf: llama.cpp (arch of the family); awq: AutoAWQ safetensors; hdf5: qatc checkpoint; hf: a "
                  "Hugging Face directory (float weights as the quantized model computes them, config.json, tokenizer files); "
                  "gptq: a GPTQ directory (transformers, AutoGPTQ, GPTQModel, vLLM); compressed-tensors: an llm-compressor "
-                 "pack-quantized directory (vLLM); both from the learned codes and fp16 scales, the spec checked up front" },
+                 "pack-quantized directory (vLLM); both from the learned codes and fp16 scales, the spec checked up front; "
+                 "imatrix: llama.cpp's importance matrix (the GGUF file of llama-imatrix, for llama-quantize --imatrix) "
+                 "of the FP32 base over the calibration data (calib), per Linear under its GGUF tensor name" },
     { .path = "export[].type", .type = QT_FT_STR, .off = offsetof(qt_cfg_export, type),
       .meaning = "format type: gguf F32, F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K for every quantized Linear (when "
                  "absent, each one at the type that holds its grid: a preset's mixture as llama.cpp writes it); hf "
@@ -267,6 +270,8 @@ const qt_cfg_field qt_cfg_schema[] = {
     ENUM("export[].checkpoint_format", qt_cfg_export, checkpoint_format, GPTQ_FORMATS, "\"gptq\"",
          "gptq only: \"gptq\" (v1, AutoGPTQ; what transformers and vLLM read by default: qzeros hold z - 1, so a "
          "zero point 0 is refused) or \"gptq_v2\" (GPTQModel: qzeros hold z)"),
+    INT("export[].calib_tokens", qt_cfg_export, calib_tokens, "32768", 1, 1073741824,
+        "imatrix only: calibration tokens (windows of model.ctx tokens from calib, as for ptq)"),
 };
 const size_t qt_cfg_schema_len = sizeof qt_cfg_schema / sizeof qt_cfg_schema[0];
 
@@ -574,9 +579,30 @@ static int rule_quant_plan(const qt_config *c, char *msg, size_t len) {
     return rc;
 }
 
+/* export entry i (imatrix): a decoder (the file names GGUF tensors), no
+ * weight-format keys, calibration text when calib.source is "text" */
+static int check_imatrix_export(const qt_config *c, int i, char *msg, size_t len) {
+    const qt_cfg_export *x = &c->exports[i];
+    int has_text = 0;
+    for (int k = 0; k < c->data.n_train; k++) has_text |= c->data.train[k].kind == QT_CFG_SRC_FILE;
+    if (!qt_arch_is_decoder(c->model.arch))
+        snprintf(msg, len, "key \"export[%d].format\": \"imatrix\" needs a decoder model.arch (llama, mistral, qwen2, "
+                 "qwen3; mlp has no GGUF form)", i);
+    else if (x->type || x->requantize || x->f16)
+        snprintf(msg, len, "key \"export[%d].%s\": format \"imatrix\" writes F32 sums of the FP32 base, not weights; "
+                 "remove the key", i, x->type ? "type" : x->requantize ? "requantize" : "f16");
+    else if (c->calib.source == QT_CFG_CALIB_TEXT && !has_text)
+        snprintf(msg, len, "key \"export[%d].format\": \"imatrix\" with calib.source \"text\" needs a text file in "
+                 "data.train", i);
+    else
+        return 0;
+    return -1;
+}
+
 static int rule_exports(const qt_config *c, char *msg, size_t len) {
     for (int i = 0; i < c->n_exports; i++) {
         const qt_cfg_export *x = &c->exports[i];
+        if (x->format == QT_CFG_EXPORT_IMATRIX && check_imatrix_export(c, i, msg, len)) return -1;
         if (x->format == QT_CFG_EXPORT_GGUF && check_gguf_export(c, i, msg, len)) return -1;
         if ((x->format == QT_CFG_EXPORT_GPTQ || x->format == QT_CFG_EXPORT_CT) && check_quant_export(c, i, msg, len))
             return -1;
@@ -604,7 +630,9 @@ const qt_cfg_rule qt_cfg_rules[] = {
     {"`export[]` entries of format gptq or compressed-tensors can hold every quantized Linear exactly (the quant "
      "rules resolved per Linear): sym or asym grid (no float_min), fp16 scales, one bits and one group for the model, "
      "GPTQ 2/3/4/8 bits with in and out multiples of 32 and every decoder Linear quantized, the output layer (or tied "
-     "embedding) kept in float; no `requantize`, `type` F16 when given", rule_exports},
+     "embedding) kept in float; no `requantize`, `type` F16 when given; `imatrix` entries need a decoder "
+     "`model.arch`, no `type`, `requantize` or `f16`, and a text file in `data.train` when `calib.source` is \"text\"",
+     rule_exports},
 };
 const size_t qt_cfg_rules_len = sizeof qt_cfg_rules / sizeof qt_cfg_rules[0];
 

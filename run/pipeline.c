@@ -267,11 +267,12 @@ static void free_state(run_state *rs) {
     qd_tokenizer_free(rs->tok);
 }
 
-/* Calibration windows for one PTQ method, from calib.source. */
-static int make_calib(run_state *rs, const qt_cfg_ptq *p, qt_calib *c, char *src_desc, size_t dlen, long long *seed_out,
+/* Calibration windows of at least ntokens tokens (a PTQ method's, an imatrix
+ * export's), from calib.source. */
+static int make_calib(run_state *rs, int ntokens, qt_calib *c, char *src_desc, size_t dlen, long long *seed_out,
                       char *err, size_t errlen) {
     const qt_config *cfg = rs->cfg;
-    int T = cfg->model.ctx, nseq = (p->calib_tokens + T - 1) / T;
+    int T = cfg->model.ctx, nseq = (ntokens + T - 1) / T;
     uint64_t seed = (uint64_t)(cfg->calib.seed ? cfg->calib.seed : cfg->seed);
     *seed_out = (long long)seed;
     if (cfg->calib.source == QT_CFG_CALIB_TRAIN) {
@@ -303,6 +304,19 @@ static int make_calib(run_state *rs, const qt_cfg_ptq *p, qt_calib *c, char *src
     return rc;
 }
 
+/* qt_export_env's calibration windows: make_calib, described for imatrix.datasets */
+static int export_calib(void *ctx, int ntokens, qt_calib *out, char *desc, size_t dlen, char *err, size_t errlen) {
+    run_state *rs = ctx;
+    char src[1100];
+    long long seed = 0;
+    if (make_calib(rs, ntokens, out, src, sizeof src, &seed, err, errlen)) return -1;
+    if (rs->cfg->calib.source == QT_CFG_CALIB_FILE)
+        snprintf(desc, dlen, "%s", rs->cfg->calib.file); /* llama-imatrix names its text file */
+    else
+        snprintf(desc, dlen, "qatc calib.source %s, seed %lld, %d windows of %d tokens", src, seed, out->nseq, out->T);
+    return 0;
+}
+
 /* Runs one PTQ method on a clone of base; returns the quantized model (quantizers attached) or NULL. */
 static qt_model *run_ptq(run_state *rs, const qt_model *base, const qt_cfg_ptq *p, method_result *r, char *err,
                          size_t errlen) {
@@ -314,7 +328,7 @@ static qt_model *run_ptq(run_state *rs, const qt_model *base, const qt_cfg_ptq *
         cfg->quant.activations.mode == QT_ACT_STATIC) {
         char desc[1100];
         long long seed = 0;
-        if (make_calib(rs, p, &c, desc, sizeof desc, &seed, err, errlen)) { qt_model_free(m); return NULL; }
+        if (make_calib(rs, p->calib_tokens, &c, desc, sizeof desc, &seed, err, errlen)) { qt_model_free(m); return NULL; }
         r->calib_tokens = c.nseq * c.T;
         r->calib_sequences = c.nseq;
         r->calib_seed = seed;
@@ -549,7 +563,9 @@ int qt_pipeline_run(const qt_config *cfg, const char *config_path, int resume, v
     fprintf(stderr, "report: %s/report.json, report.md, plots/\n", cfg->out_dir);
 
     /* ---- exports of the chosen QAT model (io/export.h) ---- */
-    if (cfg->n_exports && qt_export_run(cfg, chosen, err, sizeof err)) goto out;
+    /* imatrix entries: the FP32 base over the calibration data (what llama-imatrix would see) */
+    qt_export_env xenv = {.base = base, .calib = export_calib, .ctx = &rs};
+    if (cfg->n_exports && qt_export_run(cfg, chosen, &xenv, err, sizeof err)) goto out;
 
     char gate_msg[2300];
     if (qt_report_gate(&rep, gate_msg, sizeof gate_msg)) {

@@ -386,7 +386,7 @@ static void test_export_run(const char *dir) {
     mkdir(path, 0777);
     qt_quant_spec s4 = {.bits = 4, .group = 32, .grid = QT_GRID_SYM, .learnable = 1, .fp16_scales = 1};
     qt_model *m = tiny_qat(&s4, 21);
-    CHECK(qt_export_run(&cfg, m, err, sizeof err) == 0, "export list: %s", err);
+    CHECK(qt_export_run(&cfg, m, NULL, err, sizeof err) == 0, "export list: %s", err);
     const char *files[] = {"m/q4.gguf", "awq/model.safetensors", "awq/config.json", "q.h5", "q8.gguf"};
     for (int i = 0; i < 5; i++) {
         snprintf(path, sizeof path, "%s/run/%s", dir, files[i]);
@@ -397,7 +397,7 @@ static void test_export_run(const char *dir) {
     free_qat(m);
     qt_quant_spec s8 = {.bits = 8, .group = 32, .grid = QT_GRID_SYM, .learnable = 1, .fp16_scales = 1};
     m = tiny_qat(&s8, 22);
-    CHECK(qt_export_run(&cfg, m, err, sizeof err) == -1 && strstr(err, "export[0]") && strstr(err, "m/q4.gguf") &&
+    CHECK(qt_export_run(&cfg, m, NULL, err, sizeof err) == -1 && strstr(err, "export[0]") && strstr(err, "m/q4.gguf") &&
           strstr(err, "blk.0.attn_q.weight"), "refusal in the export list: %s", err);
     free_qat(m);
     qt_config_free(&cfg);

@@ -69,6 +69,9 @@ int main(int argc, char **argv) {
     if (!ckpt) return usage("missing CHECKPOINT.h5");
     if (!format) return usage("missing --format");
     if (!out) return usage("missing -o OUT");
+    if (!strcmp(format, "imatrix"))
+        return usage("--format imatrix needs the run's calibration data: add {\"format\": \"imatrix\", \"path\": ...} "
+                     "to the config's export list (qat_train)");
     if (strcmp(format, "gguf") && strcmp(format, "awq") && strcmp(format, "hdf5") && strcmp(format, "hf") &&
         strcmp(format, "gptq") && strcmp(format, "compressed-tensors")) {
         char m[300];

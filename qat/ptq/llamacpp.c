@@ -5,12 +5,16 @@
 #include "qat/ptq/ptq.h"
 #include "quant/ggml_blocks.h"
 
+int qt_imatrix_stats(qt_model *m, const qt_calib *c, const int *want, qt_calib_stats *st, char *err, size_t errlen) {
+    return qt_calib_collect(m, c, 8, want, 0, st, err, errlen);
+}
+
 float **qt_imatrix_collect(qt_model *m, const qt_calib *c, const int *want, long *tokens, char *err, size_t errlen) {
     const int n = m->n_linears;
     qt_calib_stats *st = calloc((size_t)n, sizeof *st);
     float **imx = calloc((size_t)n, sizeof *imx);
     if (!st || !imx) qt_die("out of memory");
-    if (qt_calib_collect(m, c, 8, want, 0, st, err, errlen)) {
+    if (qt_imatrix_stats(m, c, want, st, err, errlen)) {
         qt_calib_stats_free(st, n);
         free(st);
         free(imx);
@@ -21,8 +25,9 @@ float **qt_imatrix_collect(qt_model *m, const qt_calib *c, const int *want, long
         if (!want[j]) continue;
         imx[j] = malloc((size_t)st[j].in * sizeof **imx);
         if (!imx[j]) qt_die("out of memory");
-        const double cnt = st[j].n > 0 ? (double)st[j].n : 1.0;
-        for (int k = 0; k < st[j].in; k++) imx[j][k] = (float)(st[j].sq_sum[k] / cnt);
+        /* llama-quantize's arithmetic on the file's F32 in_sum2 and counts */
+        const float cnt = st[j].n > 0 ? (float)st[j].n : 1.0f;
+        for (int k = 0; k < st[j].in; k++) imx[j][k] = (float)st[j].sq_sum[k] / cnt;
         nt = st[j].n;
     }
     if (tokens) *tokens = nt;

@@ -108,10 +108,18 @@ void qt_calib_stats_free(qt_calib_stats *stats, int n);
 int qt_calib_act_scales(qt_model *m, const qt_calib *c, int batch, char *err, size_t errlen);
 
 /* ---- llama.cpp's own quantization (llamacpp.c) ---- */
+/* The sums behind an importance matrix: qt_calib_collect of m (no XᵀX) over
+ * the calibration set for the Linears in want; st[j].sq_sum is llama-imatrix's
+ * in_sum2 (Σ x² per input column, in double) and st[j].n its count (tokens).
+ * Free with qt_calib_stats_free. Returns 0, or -1 with a message. */
+int qt_imatrix_stats(qt_model *m, const qt_calib *c, const int *want, qt_calib_stats *st, char *err, size_t errlen);
 /* The importance matrix of every Linear of m over the calibration set: a
- * malloc'd array of m->n_linears pointers, entry j the [in] means Σx²/n of
- * Linear j's inputs (NULL for Linears not in want). Free with
- * qt_imatrix_free. Returns NULL with a message on failure. */
+ * malloc'd array of m->n_linears pointers, entry j the [in] means of Linear
+ * j's inputs (NULL for Linears not in want), computed as llama-quantize does
+ * from an imatrix file: float(in_sum2) / float(count), in float, so that the
+ * PTQ llamacpp result equals llama-quantize --imatrix with the file
+ * qt_imatrix_export writes. Free with qt_imatrix_free. Returns NULL with a
+ * message on failure. */
 float **qt_imatrix_collect(qt_model *m, const qt_calib *c, const int *want, long *tokens, char *err, size_t errlen);
 /* Frees an importance matrix of n Linears. */
 void qt_imatrix_free(float **imx, int n);

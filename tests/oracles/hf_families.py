@@ -211,10 +211,12 @@ def rope(x, cos, sin, pairs):
     return torch.stack((a * c - b * s, a * s + b * c), -1).flatten(-2)
 
 
-def forward(spec, w, ids, var=None):
+def forward(spec, w, ids, var=None, rec=None):
     """Logits [B, T, V] of the HF definition. var (a set) alters it on purpose
     for the sensitivity checks: "rope:none", "rope:nosmooth", "scale:dim/heads",
-    "no_qk_norm", "qk_norm_after_rope", "pairs" (llama.cpp rope layout)."""
+    "no_qk_norm", "qk_norm_after_rope", "pairs" (llama.cpp rope layout).
+    rec(name, x), when given, sees the input x [..., in] of every matmul by
+    weight name (the lm_head's as "lm_head.weight", tied or not)."""
     var = var or set()
     Bn, Tn = ids.shape
     H, KV, hd, eps = spec.H, spec.KV, spec.hd, spec.eps
@@ -232,6 +234,8 @@ def forward(spec, w, ids, var=None):
     scale = (spec.D // H if "scale:dim/heads" in var else hd) ** -0.5
 
     def lin(x, name, bias=None):
+        if rec:
+            rec(name, x)
         y = x @ w[name].T
         return y + w[bias] if bias else y
 
@@ -262,7 +266,10 @@ def forward(spec, w, ids, var=None):
         g = torch.nn.functional.silu(lin(h, p + "mlp.gate_proj.weight")) * lin(h, p + "mlp.up_proj.weight")
         x = x + lin(g, p + "mlp.down_proj.weight")
     head = w["model.embed_tokens.weight"] if spec.tied else w["lm_head.weight"]
-    return rms(x, w["model.norm.weight"], eps) @ head.T
+    h = rms(x, w["model.norm.weight"], eps)
+    if rec:
+        rec("lm_head.weight", h)
+    return h @ head.T
 
 
 def loss_fn(logits, targets):
