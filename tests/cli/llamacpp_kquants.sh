@@ -32,8 +32,8 @@ conf() { # conf NAME QUANT_JSON [INIT]
  "base": {"steps": 80, "batch": 8, "lr": 2e-3, "warmup": 10},
  "quant": $2,
  "ptq": [],
- "train": {"steps": 8, "batch": 4, "lr": 1e-4, "scale_lr": 1e-3, "warmup": 2, "ckpt_every": 0, "eval_every": 0},
- "eval": {"suites": ["text"], "samples": 8, "val_tokens": 1024, "max_regression": 1.0}}
+ "train": {"steps": 4, "batch": 4, "lr": 1e-4, "scale_lr": 1e-3, "warmup": 2, "ckpt_every": 0, "eval_every": 0},
+ "eval": {"suites": ["text"], "samples": 8, "val_tokens": 512, "max_regression": 1.0}}
 JSON
 }
 train() { "$bin/qat_train" "$tmp/$1.json" > "$tmp/$1.log" 2>&1 || fail "qat_train $1: $(tail -3 "$tmp/$1.log")"; }
