@@ -50,12 +50,8 @@ int qt_ptq_llamacpp_blocks(const qt_model *m, const qt_quant_rules *qc, int j, c
                  "quant.weights.type or a quant.preset", w->name, s.bits, s.group);
         return -1;
     }
-    if (cols % qt_ggml_block_size(t)) {
-        snprintf(err, errlen, "llamacpp: %s: type %s cannot quantize rows of %d", w->name, qt_ggml_type_name(t), cols);
-        return -1;
-    }
     const size_t n = (size_t)rows * cols / qt_ggml_block_size(t) * qt_ggml_type_size(t);
-    uint8_t *buf = malloc(n);
+    uint8_t *buf = malloc(n ? n : 1);
     if (!buf) qt_die("out of memory");
     if (qt_ggml_quantize_chunk(t, w->data, buf, (size_t)rows, (size_t)cols, imatrix)) {
         free(buf);
