@@ -26,7 +26,7 @@ int qt_policy_spec(const qt_quant_rules *q, const qt_model_cfg *c, const char *n
     qt_scale_init in = q->init;
     if (q->preset != QT_PRESET_NONE) {
         qt_preset_tensor t = {name, cols, c->layers, c->kv_heads > 0 ? c->heads / c->kv_heads : 1, c->tied};
-        int type = qt_preset_type(q->preset, &t, 0);
+        int type = qt_preset_type(q->preset, &t, q->imatrix);
         if (type == QT_GGML_F16) return 0; /* llama.cpp keeps such a row in F16: no block fits it */
         qt_ggml_spec_of_type(type, &s);
     }

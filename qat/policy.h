@@ -52,6 +52,8 @@ typedef struct qt_quant_rules {
     qt_act_mode act_mode;    /* QT_ACT_NONE: no activation quantizers */
     int act_bits;
     qt_preset preset;        /* QT_PRESET_NONE, or llama.cpp's per-tensor types of that preset */
+    int imatrix;             /* an importance matrix is given (qt_ptq_llamacpp sets it): the preset's
+                                imatrix rules apply (Q4_0: the first n/8 ffn_down at Q4_1) */
 } qt_quant_rules;
 
 /* The spec the rules give to the Linear weight `name` (row length cols) of a

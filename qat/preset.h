@@ -3,8 +3,14 @@
  * Linear on the grid llama.cpp would write there.
  *
  * The rules follow llama.cpp's src/llama-quant.cpp (llama_tensor_get_type_impl
- * and tensor_type_fallback, ggml-org/llama.cpp at 007dbbf), for dense
- * models (no experts, not Falcon):
+ * and tensor_type_fallback, ggml-org/llama.cpp at 007dbbf; unchanged in the
+ * build users of node-llama-cpp 3.22.1 run, its llama/gitRelease.bundle at
+ * de3ff81: llama-quant.cpp lines 372-426 and 428-680, where the layer i of
+ * attn_v / ffn_down is the counter i_attention_wv / i_ffn_down over tensors in
+ * the loader's order, sorted by block number, and n the count of those
+ * tensors), for dense models (no experts, not Falcon, not LLM_TYPE_70B);
+ * tests/cli/llamacpp_presets.sh checks every preset against that build's
+ * llama_model_quantize, tensor by tensor:
  *   output (and a tied token_embd): Q6_K unless the base type is Q8_0; Q8_0
  *       when its row is not a multiple of the base type's block;
  *   attn_v (layer i of n): Q2_K → n_gqa >= 4 ? Q4_K : Q3_K; Q3_K_M → i < 2 ?
@@ -19,7 +25,9 @@
  * Then the fallback when a row is not a multiple of the type's block:
  * Q2_K, Q3_K → Q4_0; Q4_K → Q5_0; Q5_K → Q5_1; Q6_K → Q8_0 (F16 when even
  * that block does not divide the row). An untied token_embd, which llama.cpp
- * quantizes at the base type, stays float in qatc (it is not a Linear). */
+ * quantizes at the base type, stays float in qatc (it is not a Linear); a tied
+ * one is the output (llama.cpp assumes tied embeddings when the file has no
+ * output.weight, so token_embd takes the output rule). */
 #ifndef QATC_QAT_PRESET_H
 #define QATC_QAT_PRESET_H
 

@@ -238,7 +238,8 @@ const qt_cfg_field qt_cfg_schema[] = {
     NUM("ptq[].alpha", qt_cfg_ptq, alpha, "0.5", RANGE(0, 1), "smoothquant: migration strength"),
     BOOL("ptq[].imatrix", qt_cfg_ptq, imatrix, "false",
          "llamacpp: with an importance matrix (mean x² per input column over the calibration data, as "
-         "llama-imatrix computes it), as llama-quantize --imatrix uses it"),
+         "llama-imatrix computes it), as llama-quantize --imatrix uses it (with quant.preset Q4_0, the first "
+         "n/8 ffn_down then become Q4_1, as llama.cpp's imatrix rule does)"),
 
     OBJ("calib", qt_config, calib, "calibration data of the PTQ methods and imatrix exports (windows of model.ctx tokens)"),
     ENUM("calib.source", qt_cfg_calib, source, CALIB_SOURCES, "\"train\"",

@@ -132,6 +132,13 @@ void qt_imatrix_free(float **imx, int n);
  * tensor no type holds. */
 int qt_ptq_llamacpp(qt_model *m, const qt_quant_rules *qc, float *const *imatrix, FILE *log, double *bytes,
                     char *err, size_t errlen);
+/* The blocks llama-quantize writes for Linear j of m (what qt_ptq_llamacpp
+ * decodes into its weights): its ggml type under the rules (with imatrix,
+ * may be NULL, the preset's importance-matrix rules apply) in *type, and
+ * rows·cols/block·type_size bytes in a new *blocks (caller frees; *nbytes).
+ * Returns 1, 0 when the rules keep the weight in float, or -1 naming it. */
+int qt_ptq_llamacpp_blocks(const qt_model *m, const qt_quant_rules *qc, int j, const float *imatrix, int *type,
+                           uint8_t **blocks, size_t *nbytes, char *err, size_t errlen);
 
 /* ---- GPTQ (gptq.c) ---- */
 typedef struct qt_gptq_opts {

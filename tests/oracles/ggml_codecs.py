@@ -13,13 +13,12 @@ float32; writes DIR/I.ref, I.deq, I.chunk, I.chunkw, I.deqw and DIR/types.txt;
 "blocks I TYPE N" lines: DIR/I.blk holds N values of blocks qatc wrote, decoded
 by dequantize_row_<type> to DIR/I.bdeq)"""
 import ctypes as C
-import glob
 import os
 import sys
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+import llama_quantize
 
 
 class Traits(C.Structure):
@@ -35,19 +34,9 @@ F32, F16, BF16, Q8_K = 0, 1, 30, 15
 
 def main():
     out = sys.argv[1]
-    libs = glob.glob(os.path.join(HERE, "node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libggml-base.so"))
-    if not libs:
-        print("ggml_codecs.py: libggml-base.so missing: run scripts/install_oracles.sh", file=sys.stderr)
-        return 2
-    lib = C.CDLL(libs[0])
+    lib = llama_quantize.ggml()  # libggml-base.so, ggml_type_name / blck_size / type_size typed
     lib.ggml_get_type_traits.restype = C.POINTER(Traits)
     lib.ggml_get_type_traits.argtypes = [C.c_int]
-    lib.ggml_type_name.restype = C.c_char_p
-    lib.ggml_type_name.argtypes = [C.c_int]
-    lib.ggml_blck_size.restype = C.c_int64
-    lib.ggml_blck_size.argtypes = [C.c_int]
-    lib.ggml_type_size.restype = C.c_size_t
-    lib.ggml_type_size.argtypes = [C.c_int]
     lib.ggml_quantize_chunk.restype = C.c_size_t
     lib.ggml_quantize_chunk.argtypes = [C.c_int, C.c_void_p, C.c_void_p, C.c_int64, C.c_int64, C.c_int64, C.c_void_p]
 
