@@ -22,6 +22,15 @@ static void *xmalloc(size_t bytes) {
     return p;
 }
 
+size_t qt_arena_used(const qt_arena *a) {
+    size_t s = 0;
+    for (const qt_arena_chunk *c = a->head; c; c = c->next) {
+        s += c->used;
+        if (c == a->cur) break;
+    }
+    return s;
+}
+
 void *qt_arena_alloc(qt_arena *a, size_t bytes) {
     bytes = (bytes + 63) & ~(size_t)63;
     if (!bytes) bytes = 64;

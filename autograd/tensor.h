@@ -101,6 +101,9 @@ void qt_ctx_recycle_grads(qt_ctx *ctx, int on);
 void *qt_arena_alloc(qt_arena *a, size_t bytes);
 /* Same, zero-filled. */
 void *qt_arena_calloc(qt_arena *a, size_t bytes);
+/* Bytes handed out since the last reset (chunks head .. cur; the tail a
+ * chunk skips when the next allocation does not fit is not counted). */
+size_t qt_arena_used(const qt_arena *a);
 
 /* A new parameter (own memory, zero data, requires grad) of the given shape. */
 qt_tensor *qt_param_new(const char *name, int ndim, const int *shape);

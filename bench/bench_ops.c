@@ -51,16 +51,6 @@ static double raw_sgemm(int M, int N, int K, int reps) {
     return best;
 }
 
-/* Bytes handed out by the arena since the last reset (chunks head .. cur). */
-static size_t arena_used(const qt_ctx *ctx) {
-    size_t s = 0;
-    for (const qt_arena_chunk *c = ctx->arena.head; c; c = c->next) {
-        s += c->used;
-        if (c == ctx->arena.cur) break;
-    }
-    return s;
-}
-
 /* One LM-head loss: 0 unfused CE, 1 fused CE, 2 unfused KL, 3 fused KL (frozen teacher). */
 static qt_tensor *lm_loss(qt_ctx *ctx, int kind, qt_tensor *x, qt_tensor *w, qt_tensor *xt, qt_tensor *wt,
                           const int32_t *tg, int chunk) {
@@ -105,7 +95,7 @@ static void bench_lm(int N, int D, int V, int reps, int chunk) {
             double t1 = now();
             qt_backward(&ctx, y, NULL);
             double t2 = now(), c2 = cpu_now();
-            arena = arena_used(&ctx);
+            arena = qt_arena_used(&ctx.arena);
             loss = y->data[0];
             if (r == 0) continue;
             if (t1 - t0 < bf) bf = t1 - t0;

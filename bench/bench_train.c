@@ -154,16 +154,7 @@ static int cmp_double(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* Bytes of the arena the current step has used so far (chunks head .. cur;
- * the tail a chunk skips when the next allocation does not fit is not counted). */
-static double arena_used_mb(const qt_ctx *ctx) {
-    double s = 0.0;
-    for (const qt_arena_chunk *c = ctx->arena.head; c; c = c->next) {
-        s += (double)c->used;
-        if (c == ctx->arena.cur) break;
-    }
-    return s / (1 << 20);
-}
+static double arena_used_mb(const qt_ctx *ctx) { return (double)qt_arena_used(&ctx->arena) / (1 << 20); }
 
 /* --ops: the forward's arena by op: the outputs (activations, fake-quantized
  * weights); the rest of the forward's arena is what ops keep for backward

@@ -20,16 +20,6 @@
 
 static double tol_for(int N, int D, int V) { return 2.0 * (N + D + V) * U; }
 
-/* Bytes handed out by the arena since the last reset: chunks head .. cur (later ones are stale). */
-static size_t arena_used(const qt_ctx *ctx) {
-    size_t s = 0;
-    for (const qt_arena_chunk *c = ctx->arena.head; c; c = c->next) {
-        s += c->used;
-        if (c == ctx->arena.cur) break;
-    }
-    return s;
-}
-
 static qt_tensor *param(const char *name, int ndim, const int *shape, float stdv, uint64_t *rng) {
     qt_tensor *t = qt_param_new(name, ndim, shape);
     tu_fill_normal(t->data, t->n, stdv, rng);
@@ -60,7 +50,7 @@ static ce_result run_ce(qt_tensor *x, qt_tensor *w, const int32_t *tg, int chunk
     qt_tensor *y = chunk < 0 ? qt_cross_entropy(&ctx, qt_linear(&ctx, x, w), tg)
                              : qt_linear_cross_entropy_ex(&ctx, x, w, tg, chunk);
     qt_backward(&ctx, y, NULL);
-    ce_result r = {y->data[0], copy_grad(x), copy_grad(w), arena_used(&ctx)};
+    ce_result r = {y->data[0], copy_grad(x), copy_grad(w), qt_arena_used(&ctx.arena)};
     qt_ctx_free(&ctx);
     return r;
 }
@@ -108,7 +98,7 @@ static kl_result run_kl(qt_tensor **in, float T, int chunk) {
     qt_tensor *y = chunk < 0 ? qt_kl_div(&ctx, qt_linear(&ctx, in[0], in[1]), qt_linear(&ctx, in[2], in[3]), T)
                              : qt_linear_kl_div_ex(&ctx, in[0], in[1], in[2], in[3], T, chunk);
     qt_backward(&ctx, y, NULL);
-    kl_result r = {y->data[0], {0}, arena_used(&ctx)};
+    kl_result r = {y->data[0], {0}, qt_arena_used(&ctx.arena)};
     for (int k = 0; k < 4; k++) r.g[k] = in[k]->requires_grad ? copy_grad(in[k]) : NULL;
     qt_ctx_free(&ctx);
     return r;

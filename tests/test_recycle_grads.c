@@ -49,16 +49,6 @@ static void drop(qmodel *q) {
     qt_model_free(q->m);
 }
 
-/* bytes of the arena the current step used (chunks head .. cur) */
-static size_t arena_used(const qt_ctx *ctx) {
-    size_t s = 0;
-    for (const qt_arena_chunk *c = ctx->arena.head; c; c = c->next) {
-        s += c->used;
-        if (c == ctx->arena.cur) break;
-    }
-    return s;
-}
-
 /* One step (zero grads, forward as train.c, backward); returns the loss. */
 static float step(qt_ctx *ctx, qmodel *q, const int32_t *x, const int32_t *y, int B, int T) {
     qt_model *m = q->m;
@@ -102,8 +92,8 @@ static void compare(const char *name, const qt_model_cfg *cfg, int quant) {
             for (int i = 0; i < q->m->n_params; i++)
                 for (size_t k = 0; k < q->m->params[i]->n; k++) q->m->params[i]->data[k] -= 1e-2f * q->m->params[i]->grad[k];
         if (s == 0) mallocs_b = cb.arena.n_mallocs;
-        used_a = arena_used(&ca);
-        used_b = arena_used(&cb);
+        used_a = qt_arena_used(&ca.arena);
+        used_b = qt_arena_used(&cb.arena);
     }
     CHECK(cb.arena.n_mallocs == mallocs_b, "%s: the recycling arena grew after step 1 (%zu -> %zu chunks)", name,
           mallocs_b, cb.arena.n_mallocs);
