@@ -52,7 +52,7 @@ PY
 )")
 done
 fp=$("$py" -c 'import json; v = json.load(open("runs/q4_k_m/report.json"))["methods"]["fp32"]
-print(f"{v[\"val_bpb\"]:.4f} / {v[\"suites\"][\"arith\"]:.3f} / {v[\"suites\"][\"recall\"]:.3f}")')
+print("%.4f / %.3f / %.3f" % (v["val_bpb"], v["suites"]["arith"], v["suites"]["recall"]))')
 echo "FP32 base: val bpb / arith / recall = $fp"
 echo
 echo "| preset | bits/weight | GGUF MB | llama.cpp NLL | qatc --faithful NLL | rel. diff | llama.cpp PTQ bpb / arith / recall | llama.cpp PTQ + imatrix | QAT |"
