@@ -111,7 +111,7 @@ static int awq_mismatch(const qt_qweight *qw, const void *ctx, char *why, size_t
     if (!((s->grid == QT_GRID_ASYM || s->grid == QT_GRID_SYM) && s->bits <= 4)) {
         snprintf(why, len, "%d-bit %s grid (AWQ holds asym <= 4-bit codes with an integer zero point, "
                  "or sym <= 4-bit codes as zero 8)", s->bits,
-                 s->grid == QT_GRID_SYM ? "sym" : s->grid == QT_GRID_ASYM ? "asym" : "float_min");
+                 qt_quant_grid_name(s->grid));
         return -1;
     }
     if (s->group != 32 && s->group != 64 && s->group != 128) {

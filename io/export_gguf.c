@@ -102,7 +102,7 @@ static int add_linear(ectx *e, const char *gname, const qt_linear_layer *l) {
         const qt_quant_spec *s = &l->wq->spec;
         snprintf(e->err, e->errlen, "gguf export: %s (%s): no GGUF type holds its grid (%d-bit %s, group %d%s); train "
                  "it with quant.weights.type or a quant.preset, or give the export a type (with requantize)", gname,
-                 l->w->name, s->bits, s->grid == QT_GRID_SYM ? "sym" : s->grid == QT_GRID_ASYM ? "asym" : "float_min",
+                 l->w->name, s->bits, qt_quant_grid_name(s->grid),
                  s->group, s->dq_bits ? ", quantized sub-scales" : "");
         return -1;
     }
@@ -176,6 +176,8 @@ static int file_type_of(int t) {
     case QT_GGML_Q4_K: return 14; /* Q4_K_S */
     case QT_GGML_Q5_K: return 16; /* Q5_K_S */
     case QT_GGML_Q6_K: return 18;
+    case QT_GGML_IQ4_NL: return 25;
+    case QT_GGML_MXFP4: return 38; /* MXFP4_MOE, llama.cpp's only MXFP4 file type */
     default: return 7; /* Q8_0 */
     }
 }
@@ -300,7 +302,7 @@ static int set_tokenizer(qt_gguf *g, const qt_model *m, const qd_tokenizer *t, c
 int qt_export_gguf_type_ok(int type) {
     return type == QT_GGML_F32 || type == QT_GGML_F16 || type == QT_GGML_Q8_0 || type == QT_GGML_Q4_0 ||
            type == QT_GGML_Q4_1 || type == QT_GGML_Q5_0 || type == QT_GGML_Q5_1 ||
-           (type >= QT_GGML_Q2_K && type <= QT_GGML_Q6_K);
+           (type >= QT_GGML_Q2_K && type <= QT_GGML_Q6_K) || type == QT_GGML_IQ4_NL || type == QT_GGML_MXFP4;
 }
 
 int qt_export_gguf(const qt_model *m, const qt_export_opts *o, const char *path, char *err, size_t errlen) {
@@ -319,7 +321,7 @@ int qt_export_gguf(const qt_model *m, const qt_export_opts *o, const char *path,
     int type = o->type ? qt_ggml_type_from_name(o->type) : -1;
     if (o->type && !qt_export_gguf_type_ok(type)) {
         snprintf(err, errlen, "gguf export: %s: type \"%s\": expected one of F32, F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, "
-                 "Q2_K, Q3_K, Q4_K, Q5_K, Q6_K", path, o->type);
+                 "Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, MXFP4", path, o->type);
         return -1;
     }
     qt_gguf *g = qt_gguf_new();

@@ -42,8 +42,9 @@ static void put_bits(uint32_t *w, size_t pos, uint32_t v, int bits) {
 int qt_export_spec_check(const char *fmt, const qt_quant_spec *s, int rows, int cols, char *why, size_t len) {
     const int gptq = !strcmp(fmt, "gptq");
     const char *name = gptq ? "GPTQ" : "compressed-tensors";
-    if (s->grid == QT_GRID_FLOAT_MIN) {
-        snprintf(why, len, "float_min grid (%s holds integer codes with an integer zero point: sym or asym)", name);
+    if (s->grid != QT_GRID_SYM && s->grid != QT_GRID_ASYM) {
+        snprintf(why, len, "%s grid (%s holds integer codes with an integer zero point: sym or asym)",
+                 qt_quant_grid_name(s->grid), name);
         return -1;
     }
     if (gptq && s->bits != 2 && s->bits != 3 && s->bits != 4 && s->bits != 8) {

@@ -54,7 +54,6 @@ int qt_policy_spec(const qt_quant_rules *q, const qt_model_cfg *c, const char *n
     return 1;
 }
 
-static const char *grid_name(qt_grid g) { return g == QT_GRID_SYM ? "sym" : g == QT_GRID_ASYM ? "asym" : "float_min"; }
 
 static int check_overrides(const qt_linear_info *L, int n, const qt_quant_rules *q, char *err, size_t errlen) {
     for (int i = 0; i < q->n_override; i++) {
@@ -84,7 +83,7 @@ static void plan_line(FILE *log, const char *name, const qt_quant_spec *spec, qt
     else snprintf(g, sizeof g, "%s", spec->group == 0 ? "per-channel" : "per-tensor");
     int type = qt_ggml_type_of_spec(spec);
     if (type >= 0) snprintf(t, sizeof t, "%s ", qt_ggml_type_name(type));
-    fprintf(log, "  %-36s %sW%d %s %s%s %s%s init %s%s\n", name, t, spec->bits, g, grid_name(spec->grid),
+    fprintf(log, "  %-36s %sW%d %s %s%s %s%s init %s%s\n", name, t, spec->bits, g, qt_quant_grid_name(spec->grid),
             spec->dq_bits ? (spec->dq_bits == 8 ? " 8-bit-subscales" : spec->dq_bits == 6 ? " 6-bit-subscales"
                                                                                            : " 4-bit-subscales")
                           : "",
@@ -201,7 +200,8 @@ double qt_model_deploy_bytes(const qt_model *m, double *bits_per_weight) {
             bits += 8.0 * (double)qt_ggml_nbytes(type, 2, ne);
         } else if (wq) {
             size_t groups = (size_t)wq->srows * wq->ngroups;
-            int scale_bits = wq->spec.dq_bits ? wq->spec.dq_bits : wq->spec.fp16_scales ? 16 : 32;
+            int scale_bits = wq->spec.dq_bits ? wq->spec.dq_bits : wq->spec.grid == QT_GRID_MXFP4 ? 8
+                           : wq->spec.fp16_scales ? 16 : 32;
             int offset_bits = wq->spec.grid == QT_GRID_ASYM ? wq->spec.bits : wq->spec.grid == QT_GRID_FLOAT_MIN ? scale_bits : 0;
             bits += (double)p->n * wq->spec.bits + (double)groups * (scale_bits + offset_bits);
             if (wq->spec.dq_bits) /* fp16 d (and dmin) per super-block */

@@ -19,10 +19,51 @@
 
 /* ---------------------------------------------------------------- spec */
 
+/* A level grid's levels sorted ascending and the code of each (see quant.h). */
+typedef struct level_grid {
+    int n;
+    float lv[16];
+    uint8_t code[16];
+} level_grid;
+
+static const level_grid IQ4NL_GRID = {16,
+                                      {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113},
+                                      {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}};
+static const level_grid MXFP4_GRID = {15,
+                                      {-12, -8, -6, -4, -3, -2, -1, 0, 1, 2, 3, 4, 6, 8, 12},
+                                      {15, 14, 13, 12, 11, 10, 9, 0, 1, 2, 3, 4, 5, 6, 7}};
+static const int8_t IQ4NL_BY_CODE[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+static const int8_t MXFP4_BY_CODE[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+
+static const level_grid *level_grid_of(qt_grid g) {
+    return g == QT_GRID_IQ4_NL ? &IQ4NL_GRID : g == QT_GRID_MXFP4 ? &MXFP4_GRID : NULL;
+}
+
+int qt_quant_is_level_grid(qt_grid grid) { return grid == QT_GRID_IQ4_NL || grid == QT_GRID_MXFP4; }
+
+const int8_t *qt_quant_levels(qt_grid grid) {
+    return grid == QT_GRID_IQ4_NL ? IQ4NL_BY_CODE : grid == QT_GRID_MXFP4 ? MXFP4_BY_CODE : NULL;
+}
+
+const char *qt_quant_grid_name(qt_grid grid) {
+    static const char *const names[QT_N_GRIDS] = {"sym", "asym", "float_min", "iq4_nl", "mxfp4"};
+    return (int)grid >= 0 && (int)grid < QT_N_GRIDS ? names[grid] : "?";
+}
+
+double qt_quant_scale_unit(const qt_quant_spec *spec) {
+    const level_grid *L = level_grid_of(spec->grid);
+    return L ? (double)(L->lv[L->n - 1] - L->lv[0]) / 15.0 : 1.0;
+}
+
 int qt_quant_qmin(const qt_quant_spec *spec) { return spec->grid == QT_GRID_SYM ? -(1 << (spec->bits - 1)) : 0; }
 
 int qt_quant_qmax(const qt_quant_spec *spec) {
     return spec->grid == QT_GRID_SYM ? (1 << (spec->bits - 1)) - 1 : (1 << spec->bits) - 1;
+}
+
+int qt_quant_lsq_qp(const qt_quant_spec *spec) {
+    const level_grid *L = level_grid_of(spec->grid);
+    return L ? (int)fmaxf(-L->lv[0], L->lv[L->n - 1]) : qt_quant_qmax(spec);
 }
 
 int qt_quant_spec_check(const qt_quant_spec *spec, int rows, int cols, char *err, size_t errlen) {
@@ -32,8 +73,13 @@ int qt_quant_spec_check(const qt_quant_spec *spec, int rows, int cols, char *err
         snprintf(err, errlen, "quant bits = %d (expected 2..8)", spec->bits);
         return -1;
     }
-    if (spec->grid != QT_GRID_SYM && spec->grid != QT_GRID_ASYM && spec->grid != QT_GRID_FLOAT_MIN) {
-        snprintf(err, errlen, "quant grid = %d (expected sym, asym or float_min)", (int)spec->grid);
+    if ((int)spec->grid < 0 || (int)spec->grid >= QT_N_GRIDS) {
+        snprintf(err, errlen, "quant grid = %d (expected sym, asym, float_min, iq4_nl or mxfp4)", (int)spec->grid);
+        return -1;
+    }
+    if (qt_quant_is_level_grid(spec->grid) && (spec->bits != 4 || spec->dq_bits)) {
+        snprintf(err, errlen, "quant bits = %d%s with the %s grid (expected 4: its 16 levels, one scale per group)",
+                 spec->bits, spec->dq_bits ? " and super-block sub-scales" : "", qt_quant_grid_name(spec->grid));
         return -1;
     }
     if (rows <= 0 || cols <= 0) {
@@ -49,12 +95,12 @@ int qt_quant_spec_check(const qt_quant_spec *spec, int rows, int cols, char *err
         return -1;
     }
     if (spec->dq_bits) {
-        if (spec->dq_bits < 4 || spec->dq_bits > 8 || spec->grid == QT_GRID_ASYM || !spec->fp16_scales ||
+        if (spec->dq_bits < 4 || spec->dq_bits > 8 || (spec->grid != QT_GRID_SYM && spec->grid != QT_GRID_FLOAT_MIN) ||
+            !spec->fp16_scales ||
             (spec->group != 16 && spec->group != 32)) {
             snprintf(err, errlen, "quant scale bits = %d with a %s grid, group %d, fp16_scales %d (super-block scales: "
                      "expected 4..8 bits, sym or float_min, group 16 or 32, fp16 scales)", spec->dq_bits,
-                     spec->grid == QT_GRID_ASYM ? "asym" : spec->grid == QT_GRID_SYM ? "sym" : "float_min",
-                     spec->group, spec->fp16_scales);
+                     qt_quant_grid_name(spec->grid), spec->group, spec->fp16_scales);
             return -1;
         }
         if (cols % QT_SUPERBLOCK) {
@@ -67,6 +113,12 @@ int qt_quant_spec_check(const qt_quant_spec *spec, int rows, int cols, char *err
 }
 
 int qt_quant_span_groups(const qt_quant_spec *spec) { return spec->dq_bits ? QT_SUPERBLOCK / spec->group : 1; }
+
+/* max(s, eps) clamped to the fp16 range (NaN becomes eps) */
+static float clamp_scale_f16(float s) {
+    s = s >= QT_SCALE_EPS ? s : QT_SCALE_EPS;
+    return s > QT_SCALE_MAX_F16 ? QT_SCALE_MAX_F16 : s;
+}
 
 /* round(x / step) clamped to [lo, hi], as the K-quant sub-scales are chosen */
 static float dq_level(float x, float step, float lo, float hi) {
@@ -86,18 +138,20 @@ void qt_quant_effective_span(const qt_quant_spec *spec, const float *scale, cons
     const float L = (float)(fmin ? (1 << spec->dq_bits) - 1 : (1 << (spec->dq_bits - 1)) - 1);
     float smax = QT_SCALE_EPS, mumax = 0.0f;
     for (int j = 0; j < n; j++) {
-        float sj = scale[j] >= QT_SCALE_EPS ? scale[j] : QT_SCALE_EPS, mu = fmin ? -offset[j] : 0.0f;
+        float sj = clamp_scale_f16(scale[j]), mu = fmin ? -offset[j] : 0.0f;
+        mu = mu > QT_SCALE_MAX_F16 ? QT_SCALE_MAX_F16 : mu;
         smax = sj > smax ? sj : smax;
         mumax = mu > mumax ? mu : mumax;
     }
     float sd = qt_f16_round(smax / L), md = qt_f16_round(mumax / L);
     sd = sd >= 0x1p-24f ? sd : 0x1p-24f;
     for (int j = 0; j < n; j++) {
-        float sj = scale[j] >= QT_SCALE_EPS ? scale[j] : QT_SCALE_EPS;
+        float sj = clamp_scale_f16(scale[j]);
         p[j].s = sd * dq_level(sj, sd, 1.0f, L);
         p[j].z = 0.0f;
         if (fmin && md > 0.0f) {
             float mu = -offset[j] > 0.0f ? -offset[j] : 0.0f;
+            mu = mu > QT_SCALE_MAX_F16 ? QT_SCALE_MAX_F16 : mu;
             p[j].z = 0.0f - md * dq_level(mu, md, 0.0f, L);
         }
     }
@@ -141,8 +195,27 @@ void qt_quantizer_free(qt_quantizer *q) {
 
 void qt_quantizer_clamp(qt_quantizer *q) {
     float *s = q->scale->data;
-    for (size_t i = 0; i < q->scale->n; i++)
-        if (!(s[i] >= QT_SCALE_EPS)) s[i] = QT_SCALE_EPS; /* also catches NaN */
+    const float smax = q->spec.fp16_scales && q->spec.grid != QT_GRID_MXFP4 ? QT_SCALE_MAX_F16 : INFINITY;
+    if (q->spec.grid == QT_GRID_IQ4_NL) { /* the sign is free: |s| into [eps, max] */
+        for (size_t i = 0; i < q->scale->n; i++) {
+            float a = fabsf(s[i]);
+            a = a >= QT_SCALE_EPS ? a : QT_SCALE_EPS; /* also catches NaN */
+            a = a > smax ? smax : a;
+            s[i] = s[i] < 0.0f ? -a : a;
+        }
+    } else {
+        for (size_t i = 0; i < q->scale->n; i++) {
+            if (!(s[i] >= QT_SCALE_EPS)) s[i] = QT_SCALE_EPS; /* also catches NaN */
+            if (s[i] > smax) s[i] = smax;
+        }
+    }
+    if (q->spec.fp16_scales && q->spec.grid == QT_GRID_FLOAT_MIN) {
+        float *m = q->offset->data;
+        for (size_t i = 0; i < q->offset->n; i++) {
+            if (m[i] != m[i]) m[i] = 0.0f;
+            m[i] = m[i] > QT_SCALE_MAX_F16 ? QT_SCALE_MAX_F16 : m[i] < -QT_SCALE_MAX_F16 ? -QT_SCALE_MAX_F16 : m[i];
+        }
+    }
     if (q->spec.dq_bits && q->offset) { /* K-quant mins are subtracted: m <= 0 */
         float *m = q->offset->data;
         for (size_t i = 0; i < q->offset->n; i++)
@@ -159,20 +232,36 @@ void qt_quantizer_clamp(qt_quantizer *q) {
 
 double qt_quantizer_lsq_g(const qt_quantizer *q) {
     double n = q->spec.group == QT_GROUP_PER_TENSOR ? (double)q->rows * q->cols : (double)q->gsize;
-    return 1.0 / sqrt(n * qt_quant_qmax(&q->spec));
+    return 1.0 / sqrt(n * qt_quant_lsq_qp(&q->spec));
+}
+
+/* the power of two nearest to a in log scale (a >= eps), at most 2^126 */
+static float pow2_round(float a) {
+    int e;
+    float m = frexpf(a, &e); /* a = m·2^e, m in [0.5, 1) */
+    e = m >= 0x1.6a09e6p-1f ? e : e - 1;
+    return ldexpf(1.0f, e > 126 ? 126 : e);
 }
 
 qt_qparams qt_quant_effective(const qt_quant_spec *spec, float scale, float offset) {
     qt_qparams p;
-    float s = scale >= QT_SCALE_EPS ? scale : QT_SCALE_EPS;
-    p.s = spec->fp16_scales ? qt_f16_round(s) : s;
+    if (spec->grid == QT_GRID_MXFP4) {
+        p.s = pow2_round(scale >= QT_SCALE_EPS ? scale : QT_SCALE_EPS);
+        p.z = 0.0f;
+        return p;
+    }
+    float a = spec->grid == QT_GRID_IQ4_NL ? fabsf(scale) : scale;
+    a = a >= QT_SCALE_EPS ? a : QT_SCALE_EPS; /* NaN too */
+    if (spec->fp16_scales) a = qt_f16_round(a > QT_SCALE_MAX_F16 ? QT_SCALE_MAX_F16 : a);
+    p.s = spec->grid == QT_GRID_IQ4_NL && scale < 0.0f ? -a : a;
     if (spec->grid == QT_GRID_ASYM) {
         float hi = (float)qt_quant_qmax(spec);
         float z = offset < 0.0f ? 0.0f : offset;
         z = z > hi ? hi : z;
         p.z = rintf(z) + 0.0f; /* + 0.0f: never -0 */
     } else if (spec->grid == QT_GRID_FLOAT_MIN) {
-        p.z = spec->fp16_scales ? qt_f16_round(offset) : offset;
+        float m = offset > QT_SCALE_MAX_F16 ? QT_SCALE_MAX_F16 : offset < -QT_SCALE_MAX_F16 ? -QT_SCALE_MAX_F16 : offset;
+        p.z = spec->fp16_scales ? qt_f16_round(m) : offset;
     } else {
         p.z = 0.0f;
     }
@@ -229,7 +318,81 @@ static void group_codes(qt_grid grid, float lo, float hi, qt_qparams p, const fl
     }
 }
 
+/* Level grids: the sorted index of x's level is the number of midpoints
+ * x >= mid[j] (ties to the larger level); its value is lv[0] plus the steps
+ * passed (exact small integers). */
+typedef struct level_steps {
+    int n;              /* midpoints: levels - 1 */
+    float lo, hi;       /* the smallest and largest level */
+    float mid[15], step[15];
+} level_steps;
+
+static level_steps level_steps_of(const level_grid *L) {
+    level_steps t = {L->n - 1, L->lv[0], L->lv[L->n - 1], {0}, {0}};
+    for (int j = 0; j < t.n; j++) {
+        t.mid[j] = 0.5f * (L->lv[j] + L->lv[j + 1]);
+        t.step[j] = L->lv[j + 1] - L->lv[j];
+    }
+    return t;
+}
+
+static inline float level_value(const level_steps *t, float x) {
+    float v = t->lo;
+    for (int j = 0; j < t->n; j++) v += x >= t->mid[j] ? t->step[j] : 0.0f;
+    return v;
+}
+
+static void level_fwd(const level_grid *L, float s, const float *restrict w, size_t n, float *restrict y,
+                      uint8_t *restrict codes) {
+    const level_steps t = level_steps_of(L);
+    if (y) {
+#pragma omp simd
+        for (size_t i = 0; i < n; i++) y[i] = s * level_value(&t, w[i] / s);
+    }
+    if (codes)
+        for (size_t i = 0; i < n; i++) {
+            const float x = w[i] / s;
+            int k = 0;
+            for (int j = 0; j < t.n; j++) k += x >= t.mid[j];
+            codes[i] = L->code[k];
+        }
+}
+
+static double level_sqerr(const level_grid *L, float s, const float *restrict w, size_t n) {
+    const level_steps t = level_steps_of(L);
+    double acc = 0.0;
+#pragma omp simd reduction(+ : acc)
+    for (size_t i = 0; i < n; i++) {
+        double e = (double)(s * level_value(&t, w[i] / s)) - (double)w[i];
+        acc += e * e;
+    }
+    return acc;
+}
+
+/* Backward of one level-grid group: inside [lo, hi] ∂ŵ/∂w = 1 and
+ * ∂ŵ/∂s = level - x; outside ∂ŵ/∂w = 0 and ∂ŵ/∂s = the clip level. */
+static void level_bwd(const level_grid *L, float s, const float *restrict w, const float *restrict dy,
+                      float *restrict dw, size_t n, double *acc_s) {
+    const level_steps t = level_steps_of(L);
+    const double inv = 1.0 / (double)s;
+    double as = 0.0;
+#pragma omp simd reduction(+ : as)
+    for (size_t i = 0; i < n; i++) {
+        const float x = w[i] / s;
+        const int in = (x >= t.lo) & (x <= t.hi);
+        const double v = (double)level_value(&t, x);
+        as += (double)dy[i] * (in ? v - (double)w[i] * inv : v);
+        if (dw) dw[i] += in ? dy[i] : 0.0f;
+    }
+    *acc_s += as;
+}
+
 void qt_quant_group(const qt_quant_spec *spec, qt_qparams p, const float *w, size_t n, float *what, uint8_t *codes) {
+    const level_grid *L = level_grid_of(spec->grid);
+    if (L) {
+        level_fwd(L, p.s, w, n, what, codes);
+        return;
+    }
     float lo = (float)qt_quant_qmin(spec), hi = (float)qt_quant_qmax(spec);
     if (what) group_fwd(spec->grid, lo, hi, p, w, n, what);
     if (codes) group_codes(spec->grid, lo, hi, p, w, n, codes);
@@ -237,6 +400,8 @@ void qt_quant_group(const qt_quant_spec *spec, qt_qparams p, const float *w, siz
 
 double qt_quant_group_sqerr(const qt_quant_spec *spec, qt_qparams p, const float *w, size_t n) {
     /* same loops as group_fwd, the error summed instead of stored */
+    const level_grid *L = level_grid_of(spec->grid);
+    if (L) return level_sqerr(L, p.s, w, n);
     const float s = p.s, z = p.z;
     const float lo = (float)qt_quant_qmin(spec), hi = (float)qt_quant_qmax(spec);
     double acc = 0.0;
@@ -325,18 +490,23 @@ static void fake_quant_backward(qt_ctx *ctx, qt_node *nd) {
     const int rows = q->rows, cols = q->cols, ng = q->ngroups, gs = q->gsize;
     const int per_tensor = spec->group == QT_GROUP_PER_TENSOR, span = qt_quant_span_groups(spec);
     const int par = w->n > 32768;
+    const level_grid *L = level_grid_of(spec->grid);
+    const float smax = spec->fp16_scales && spec->grid != QT_GRID_MXFP4 ? QT_SCALE_MAX_F16 : INFINITY;
 
-    /* gradient of the parameter through max(·, eps) and, for z, clamp(·, 0, hi) */
-#define SCALE_PASS(k) (sp[k] >= QT_SCALE_EPS ? 1.0 : 0.0)
+    /* gradient of the parameter through max(·, eps) (|·| for IQ4_NL), min(·, fp16 max) and, for z, clamp(·, 0, hi) */
+#define SCALE_PASS(k) (spec->grid == QT_GRID_IQ4_NL ? (fabsf(sp[k]) >= QT_SCALE_EPS && fabsf(sp[k]) <= smax ? 1.0 : 0.0) \
+                       : (sp[k] >= QT_SCALE_EPS && sp[k] <= smax ? 1.0 : 0.0))
 #define OFFSET_PASS(k) (spec->grid == QT_GRID_ASYM ? ((op[k] >= 0.0f) & (op[k] <= hi) ? 1.0 : 0.0) \
-                        : spec->dq_bits ? (op[k] <= 0.0f ? 1.0 : 0.0) : 1.0)
+                        : spec->dq_bits ? (op[k] <= 0.0f && op[k] >= -QT_SCALE_MAX_F16 ? 1.0 : 0.0) \
+                        : spec->fp16_scales ? (fabsf(op[k]) <= QT_SCALE_MAX_F16 ? 1.0 : 0.0) : 1.0)
     if (per_tensor) {
         qt_qparams p = qt_quant_effective(spec, sp[0], op ? op[0] : 0.0f);
         double as = 0.0, ao = 0.0;
 #pragma omp parallel for reduction(+ : as, ao) if (par)
         for (int r = 0; r < rows; r++) {
             size_t o = (size_t)r * cols;
-            group_bwd(spec->grid, lo, hi, p, w->data + o, dy + o, dw ? dw + o : NULL, (size_t)cols, &as, &ao);
+            if (L) level_bwd(L, p.s, w->data + o, dy + o, dw ? dw + o : NULL, (size_t)cols, &as);
+            else group_bwd(spec->grid, lo, hi, p, w->data + o, dy + o, dw ? dw + o : NULL, (size_t)cols, &as, &ao);
         }
         if (ds) ds[0] += (float)(g * SCALE_PASS(0) * as);
         if (doff) doff[0] += (float)(g * OFFSET_PASS(0) * ao);
@@ -350,7 +520,8 @@ static void fake_quant_backward(qt_ctx *ctx, qt_node *nd) {
                 for (int j = 0; j < span; j++) {
                     size_t pi = p0 + j, o = (size_t)r * cols + (size_t)(k + j) * gs;
                     double as = 0.0, ao = 0.0;
-                    group_bwd(spec->grid, lo, hi, p[j], w->data + o, dy + o, dw ? dw + o : NULL, (size_t)gs, &as, &ao);
+                    if (L) level_bwd(L, p[j].s, w->data + o, dy + o, dw ? dw + o : NULL, (size_t)gs, &as);
+                    else group_bwd(spec->grid, lo, hi, p[j], w->data + o, dy + o, dw ? dw + o : NULL, (size_t)gs, &as, &ao);
                     if (ds) ds[pi] += (float)(g * SCALE_PASS(pi) * as);
                     if (doff) doff[pi] += (float)(g * OFFSET_PASS(pi) * ao);
                 }
@@ -374,6 +545,7 @@ qt_tensor *qt_fake_quant(qt_ctx *ctx, qt_tensor *w, qt_quantizer *q) {
     const int rows = q->rows, cols = q->cols, ng = q->ngroups, gs = q->gsize;
     const int per_tensor = spec->group == QT_GROUP_PER_TENSOR;
     const int span = qt_quant_span_groups(spec);
+    const level_grid *L = level_grid_of(spec->grid);
 #pragma omp parallel for if (w->n > 32768)
     for (int r = 0; r < rows; r++) {
         qt_qparams p[QT_SUPERBLOCK / 16];
@@ -382,7 +554,8 @@ qt_tensor *qt_fake_quant(qt_ctx *ctx, qt_tensor *w, qt_quantizer *q) {
             qt_quant_effective_span(spec, sp + p0, op ? op + p0 : NULL, p, NULL, NULL);
             for (int j = 0; j < span; j++) {
                 size_t o = (size_t)r * cols + (size_t)(k + j) * gs;
-                group_fwd(spec->grid, lo, hi, p[j], w->data + o, (size_t)gs, y->data + o);
+                if (L) level_fwd(L, p[j].s, w->data + o, (size_t)gs, y->data + o, NULL);
+                else group_fwd(spec->grid, lo, hi, p[j], w->data + o, (size_t)gs, y->data + o);
             }
         }
     }

@@ -104,9 +104,10 @@ static float e8m0_half(uint8_t e) {
     return f;
 }
 
-/* IQ4_NL's 16 non-uniform levels (sorted) and MXFP4's E2M1 values times 2 */
-static const int8_t IQ4NL_LEVELS[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
-static const int8_t E2M1_X2[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+/* IQ4_NL's 16 non-uniform levels (sorted) and MXFP4's E2M1 values times 2,
+ * by code: the level grids of quant/quant.h */
+#define IQ4NL_LEVELS qt_quant_levels(QT_GRID_IQ4_NL)
+#define E2M1_X2 qt_quant_levels(QT_GRID_MXFP4)
 
 /* the index of the sorted level nearest to v, ties to the upper level: v
  * passes level i once 2v >= val[i-1] + val[i] (both sides exact); n a power
@@ -1152,10 +1153,6 @@ void qt_ggml_block_mins(int type, const void *blocks, size_t nb, float *mins) {
 
 /* ---------------------------------------------------------- frozen codes */
 
-static const char *grid_name(qt_grid g) {
-    return g == QT_GRID_SYM ? "sym" : g == QT_GRID_ASYM ? "asym (integer zero)" : "float_min";
-}
-
 /* 1 if v is an fp16 value */
 static int is_f16(float v) { return qt_f16_round(v) == v; }
 
@@ -1208,18 +1205,63 @@ static int kquant_qweight(const qt_qweight *qw, int type, uint8_t *out, char *wh
     return 0;
 }
 
+/* the frozen IQ4_NL / MXFP4 weight qw (groups of 32) as blocks: the fp16
+ * scale (IQ4_NL) or the E8M0 byte e = log2(s) + 128 (MXFP4), and the codes */
+static int level_qweight(const qt_qweight *qw, int type, uint8_t *out, char *why, size_t len) {
+    const int nl = type == QT_GGML_IQ4_NL;
+    const size_t ng = (size_t)qw->rows * (qw->cols / 32), bsz = qt_ggml_type_size(type);
+    for (size_t gi = 0; gi < ng; gi++) {
+        const float d = qw->scales[gi];
+        int e = 0;
+        if (!nl) {
+            const float m = frexpf(d, &e); /* d = 2^(e-1) exactly when m = 0.5 */
+            e += 127;
+            if (m != 0.5f || e < 0 || e > 254) {
+                snprintf(why, len, "scale of row %zu, group %zu = %.9g is not a power of two in E8M0's range",
+                         gi / (qw->cols / 32), gi % (qw->cols / 32), d);
+                return -1;
+            }
+        } else if (!is_f16(d)) {
+            snprintf(why, len, "scale of row %zu, group %zu = %.9g is not an fp16 value (%s)", gi / (qw->cols / 32),
+                     gi % (qw->cols / 32), d, qw->spec.fp16_scales ? "the frozen grid was built without fp16 rounding"
+                                                                   : "train with quant.weights.fp16_scales = true");
+            return -1;
+        }
+        if (!out) continue;
+        uint8_t *blk = out + gi * bsz;
+        if (nl) put_f16(blk, d);
+        else blk[0] = (uint8_t)e;
+        int c[32];
+        for (int j = 0; j < 32; j++) c[j] = qw->codes_u8[gi * 32 + j] & 15;
+        pack_32(c, blk + (nl ? 2 : 1), NULL);
+    }
+    return 0;
+}
+
 int qt_ggml_type_holds(int type, const qt_quant_spec *s, char *why, size_t len) {
     if (type >= QT_GGML_Q2_K && type <= QT_GGML_Q6_K) {
         if (qt_ggml_type_of_spec(s) == type) return 1;
         snprintf(why, len, "%d-bit %s grid, group %d, %d-bit sub-scales (%s holds exactly its own layout: train with "
-                 "quant.weights.type \"%s\")", s->bits, grid_name(s->grid), s->group, s->dq_bits,
+                 "quant.weights.type \"%s\")", s->bits, qt_quant_grid_name(s->grid), s->group, s->dq_bits,
+                 qt_ggml_type_name(type), qt_ggml_type_name(type));
+        return 0;
+    }
+    if (type == QT_GGML_IQ4_NL || type == QT_GGML_MXFP4) {
+        if (qt_ggml_type_of_spec(s) == type) return 1;
+        snprintf(why, len, "%d-bit %s grid, group %d (%s holds its own 16 levels in groups of 32: train with "
+                 "quant.weights.type \"%s\")", s->bits, qt_quant_grid_name(s->grid), s->group,
                  qt_ggml_type_name(type), qt_ggml_type_name(type));
         return 0;
     }
     if (type != QT_GGML_Q8_0 && type != QT_GGML_Q4_0 && type != QT_GGML_Q4_1 && type != QT_GGML_Q5_0 &&
         type != QT_GGML_Q5_1) {
         snprintf(why, len, "type %s is not one qatc writes from a frozen grid (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, "
-                 "Q2_K..Q6_K)", qt_ggml_type_name(type) ? qt_ggml_type_name(type) : "?");
+                 "Q2_K..Q6_K, IQ4_NL, MXFP4)", qt_ggml_type_name(type) ? qt_ggml_type_name(type) : "?");
+        return 0;
+    }
+    if (qt_quant_is_level_grid(s->grid)) {
+        snprintf(why, len, "the %s grid (its levels are not %s's; write it as %s)", qt_quant_grid_name(s->grid),
+                 qt_ggml_type_name(type), s->grid == QT_GRID_IQ4_NL ? "IQ4_NL" : "MXFP4");
         return 0;
     }
     if (s->group != 32 || s->dq_bits) {
@@ -1233,7 +1275,7 @@ int qt_ggml_type_holds(int type, const qt_quant_spec *s, char *why, size_t len) 
            : !with_min ? s->grid == QT_GRID_SYM && s->bits <= cb
            : s->bits <= cb;
     if (!ok)
-        snprintf(why, len, "%d-bit %s grid (%s holds %s)", s->bits, grid_name(s->grid), qt_ggml_type_name(type),
+        snprintf(why, len, "%d-bit %s grid (%s holds %s)", s->bits, qt_quant_grid_name(s->grid), qt_ggml_type_name(type),
                  type == QT_GGML_Q8_0 ? "sym <= 8-bit and asym <= 7-bit codes"
                  : type == QT_GGML_Q4_0 ? "sym <= 4-bit codes (levels -8..7)"
                  : type == QT_GGML_Q5_0 ? "sym <= 5-bit codes (levels -16..15)"
@@ -1246,6 +1288,7 @@ int qt_ggml_quantize_qweight(const qt_qweight *qw, int type, void *out_, char *w
     const qt_quant_spec *s = &qw->spec;
     if (!qt_ggml_type_holds(type, s, why, len)) return -1;
     if (type >= QT_GGML_Q2_K && type <= QT_GGML_Q6_K) return kquant_qweight(qw, type, out, why, len);
+    if (type == QT_GGML_IQ4_NL || type == QT_GGML_MXFP4) return level_qweight(qw, type, out, why, len);
     const int q5 = type == QT_GGML_Q5_0 || type == QT_GGML_Q5_1, with_min = type == QT_GGML_Q4_1 || type == QT_GGML_Q5_1;
     const int cb = q5 ? 5 : 4; /* code bits of the 4/5-bit types */
     const int nb = qw->cols / 32, half = 1 << (cb - 1);
@@ -1304,6 +1347,7 @@ static const struct {
     {QT_GGML_Q5_1, QT_GRID_FLOAT_MIN, 5, 32, 0}, {QT_GGML_Q2_K, QT_GRID_FLOAT_MIN, 2, 16, 4},
     {QT_GGML_Q3_K, QT_GRID_SYM, 3, 16, 6},       {QT_GGML_Q4_K, QT_GRID_FLOAT_MIN, 4, 32, 6},
     {QT_GGML_Q5_K, QT_GRID_FLOAT_MIN, 5, 32, 6}, {QT_GGML_Q6_K, QT_GRID_SYM, 6, 16, 8},
+    {QT_GGML_IQ4_NL, QT_GRID_IQ4_NL, 4, 32, 0},  {QT_GGML_MXFP4, QT_GRID_MXFP4, 4, 32, 0},
 };
 #define N_TYPE_GRIDS (sizeof TYPE_GRIDS / sizeof TYPE_GRIDS[0])
 
@@ -1314,7 +1358,7 @@ int qt_ggml_spec_of_type(int type, qt_quant_spec *spec) {
             spec->bits = TYPE_GRIDS[i].bits;
             spec->group = TYPE_GRIDS[i].group;
             spec->dq_bits = TYPE_GRIDS[i].dq_bits;
-            spec->fp16_scales = 1;
+            spec->fp16_scales = type != QT_GGML_MXFP4; /* MXFP4: power-of-two scales */
             return 0;
         }
     return -1;
@@ -1329,6 +1373,8 @@ int qt_ggml_type_of_spec(const qt_quant_spec *s) {
         return -1;
     }
     if (s->group != 32) return -1;
+    if (s->grid == QT_GRID_IQ4_NL) return QT_GGML_IQ4_NL;
+    if (s->grid == QT_GRID_MXFP4) return QT_GGML_MXFP4;
     if (s->grid == QT_GRID_SYM && s->bits == 8) return QT_GGML_Q8_0;
     if (s->grid == QT_GRID_SYM && s->bits <= 4) return QT_GGML_Q4_0;
     if (s->grid == QT_GRID_SYM && s->bits == 5) return QT_GGML_Q5_0;
@@ -1339,7 +1385,9 @@ int qt_ggml_type_of_spec(const qt_quant_spec *s) {
 
 int qt_ggml_vec_dot_type(int type) {
     if (type == QT_GGML_Q4_1 || type == QT_GGML_Q5_1) return QT_GGML_Q8_1;
-    if (type == QT_GGML_Q8_0 || type == QT_GGML_Q4_0 || type == QT_GGML_Q5_0) return QT_GGML_Q8_0;
+    if (type == QT_GGML_Q8_0 || type == QT_GGML_Q4_0 || type == QT_GGML_Q5_0 || type == QT_GGML_IQ4_NL ||
+        type == QT_GGML_MXFP4)
+        return QT_GGML_Q8_0;
     if (type >= QT_GGML_Q2_K && type <= QT_GGML_Q6_K) return QT_GGML_Q8_K;
     if (type == QT_GGML_F16) return QT_GGML_F16;
     return QT_GGML_F32;

@@ -117,7 +117,9 @@ int qt_ggml_k_block_codes(int type, const void *block, int8_t *q);
  * sym <= 4 / 5 bits; Q4_1 / Q5_1 ← float_min or asym <= 4 / 5 bits (m = -z·s),
  * sym (code + 8 / 16, m = -8·s / -16·s). K types (Q2_K..Q6_K) ← exactly the
  * type's double-quantized layout (qt_ggml_type_of_spec), with the frozen
- * super-block scales (qw->sb_d, sb_dmin) and integer sub-scales.
+ * super-block scales (qw->sb_d, sb_dmin) and integer sub-scales. IQ4_NL /
+ * MXFP4 ← the iq4_nl / mxfp4 level grid in groups of 32 (codes as they are;
+ * IQ4_NL's fp16 scale, MXFP4's power-of-two scale as its E8M0 byte).
  * Returns 0, or -1 with the reason in why. */
 /* 1 if blocks of `type` can hold a frozen weight of spec (its structure:
  * qt_ggml_quantize_qweight's rules, before the fp16 check of the scales),
@@ -134,19 +136,19 @@ void qt_ggml_block_mins(int type, const void *blocks, size_t nb, float *mins);
  * Q5_0, float_min <= 4 → Q4_1, float_min 5 → Q5_1; a double-quantized spec
  * (quant/quant.h) → the K type of exactly its layout (Q2_K float_min 2-bit
  * g16 dq 4, Q3_K sym 3-bit g16 dq 6, Q4_K / Q5_K float_min 4 / 5-bit g32
- * dq 6, Q6_K sym 6-bit g16 dq 8). */
+ * dq 6, Q6_K sym 6-bit g16 dq 8); the iq4_nl / mxfp4 level grids in groups
+ * of 32 → IQ4_NL / MXFP4. */
 int qt_ggml_type_of_spec(const struct qt_quant_spec *spec);
-/* The grid of a weight type (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K):
- * sets spec's grid, bits, group, dq_bits and fp16_scales (learnable is left
- * as it is). Returns 0, or -1 for another type. */
+/* The grid of a weight type (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K,
+ * IQ4_NL, MXFP4): sets spec's grid, bits, group, dq_bits and fp16_scales (0
+ * for MXFP4, whose scales are powers of two; learnable is left as it is).
+ * Returns 0, or -1 for another type. */
 int qt_ggml_spec_of_type(int type, struct qt_quant_spec *spec);
 /* The type llama.cpp's CPU backend rounds a matmul's input to for a weight
- * of type `type`: Q8_0 for Q8_0, Q4_0 and Q5_0, Q8_1 for Q4_1 and Q5_1, Q8_K
- * for the K types, F16 for F16 (ggml-cpu's
- * vec_dot_type; some CPU variants multiply F16 weights by F32 inputs in
- * llamafile's tinyBLAS instead: tests/cli/llamacpp.sh accepts either), F32
- * (no rounding) otherwise (IQ4_NL and MXFP4, which llama.cpp rounds to Q8_0,
- * are not modelled: F32). */
+ * of type `type`: Q8_0 for Q8_0, Q4_0, Q5_0, IQ4_NL and MXFP4, Q8_1 for Q4_1
+ * and Q5_1, Q8_K for the K types, F16 for F16 (ggml-cpu's vec_dot_type; some
+ * CPU variants multiply F16 weights by F32 inputs in llamafile's tinyBLAS
+ * instead: tests/cli/llamacpp.sh accepts either), F32 (no rounding) otherwise. */
 int qt_ggml_vec_dot_type(int type);
 /* The same for a weight quantized with spec, as the GGUF type holding it
  * rounds: Q8_K for a double-quantized spec (K types), Q8_1 for float_min

@@ -10,9 +10,10 @@
 
 #include "quant/quant.h"
 
-/* Statistics of one group: min, max, max|w|. */
+/* Statistics of one group: min, max, max|w|, and the value of largest
+ * magnitude with its sign (the first of equal magnitudes, as llama.cpp). */
 typedef struct grp_stats {
-    float mn, mx, amax;
+    float mn, mx, amax, smax;
 } grp_stats;
 
 static grp_stats span_stats(const float *w, size_t n) {
@@ -22,7 +23,12 @@ static grp_stats span_stats(const float *w, size_t n) {
         mn = w[i] < mn ? w[i] : mn;
         mx = w[i] > mx ? w[i] : mx;
     }
-    grp_stats st = {mn, mx, fabsf(mn) > fabsf(mx) ? fabsf(mn) : fabsf(mx)};
+    grp_stats st = {mn, mx, fabsf(mn) > fabsf(mx) ? fabsf(mn) : fabsf(mx), 0.0f};
+    for (size_t i = 0; i < n; i++)
+        if (fabsf(w[i]) == st.amax) {
+            st.smax = w[i];
+            break;
+        }
     return st;
 }
 
@@ -31,7 +37,16 @@ static float at_least_eps(float s) { return s >= QT_SCALE_EPS ? s : QT_SCALE_EPS
 /* Raw (scale, offset) of the candidate with clip ratio r; r == 1 is the absmax init. */
 static void candidate(const qt_quant_spec *spec, grp_stats st, float r, float *scale, float *offset) {
     float qmax = (float)qt_quant_qmax(spec);
-    if (spec->grid == QT_GRID_SYM) {
+    if (spec->grid == QT_GRID_IQ4_NL) { /* s = -r·M/127: M lands on the level -127 */
+        float s = -r * st.smax / (float)qt_quant_lsq_qp(spec);
+        *scale = fabsf(s) >= QT_SCALE_EPS ? s : QT_SCALE_EPS;
+        *offset = 0.0f;
+    } else if (spec->grid == QT_GRID_MXFP4) { /* llama.cpp's exponent for r·max|w| (search_group: neighbours) */
+        float a = r * st.amax;
+        *scale = a > 0.0f ? ldexpf(1.0f, ilogbf(a) - 3) : QT_SCALE_EPS;
+        *scale = at_least_eps(*scale);
+        *offset = 0.0f;
+    } else if (spec->grid == QT_GRID_SYM) {
         *scale = at_least_eps(r * st.amax / qmax);
         *offset = 0.0f;
     } else if (spec->grid == QT_GRID_ASYM) {
@@ -51,6 +66,10 @@ static void candidate(const qt_quant_spec *spec, grp_stats st, float r, float *s
     }
 }
 
+void qt_quant_candidate(const qt_quant_spec *spec, const float *w, size_t n, float r, float *scale, float *offset) {
+    candidate(spec, span_stats(w, n), r, scale, offset);
+}
+
 /* Chooses the best of n_grid+1 candidates for the group w[0..n): the first
  * (smallest k, so r = 1 wins ties) with the smallest error. With `par`, the
  * candidates are evaluated in parallel (one group spanning the whole tensor). */
@@ -59,6 +78,16 @@ static void search_group(const qt_quant_spec *spec, const float *w, size_t n, in
     grp_stats st = span_stats(w, n);
     candidate(spec, st, 1.0f, scale, offset);
     if (n_grid == 0) return;
+    if (spec->grid == QT_GRID_MXFP4) { /* a power of two: the absmax one's neighbours are the only other candidates */
+        const float s0 = *scale;
+        double best = qt_quant_group_sqerr(spec, qt_quant_effective(spec, s0, 0.0f), w, n);
+        for (int k = -1; k <= 1; k += 2) {
+            float s = at_least_eps(ldexpf(s0, k));
+            double e = qt_quant_group_sqerr(spec, qt_quant_effective(spec, s, 0.0f), w, n);
+            if (e < best) best = e, *scale = s;
+        }
+        return;
+    }
     double best = qt_quant_group_sqerr(spec, qt_quant_effective(spec, *scale, *offset), w, n);
     if (par) {
         double *err = malloc((size_t)(n_grid + 1) * sizeof(double));

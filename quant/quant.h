@@ -9,10 +9,28 @@
  *              z = clamp(round(z_param), 0, 2^b-1)   (STE round, z_param a float)
  *   FLOAT_MIN  q = clamp(round((w - m)/d), 0, 2^b-1)               ŵ = d·q + m
  *              (GGUF Q4_1 style; "scale" holds d, "offset" holds m)
+ * Level grids (4 bits; 16 codes naming fixed levels LEVEL[q], as llama.cpp's
+ * non-uniform types): with x = w/s and LEVEL sorted, q = the code of the
+ * level nearest to x (ties to the larger level: x passes the midpoint
+ * (LEVEL_k + LEVEL_k+1)/2 when x >= it), ŵ = s·LEVEL[q]:
+ *   IQ4_NL     LEVEL = -127 -104 -83 -65 -49 -35 -22 -10 1 13 25 38 53 69 89 113
+ *              (codes 0..15 in that order; llama.cpp's kvalues_iq4nl). The scale
+ *              may be negative (the sign decides which side of the grid gets the
+ *              level of magnitude 127, as llama.cpp's quantizer does):
+ *              s = sign(scale)·max(|scale|, eps), fp16-rounded with fp16_scales.
+ *   MXFP4      LEVEL = the E2M1 values doubled: codes 0..7 = 0 1 2 3 4 6 8 12,
+ *              codes 8..15 = -0 -1 -2 -3 -4 -6 -8 -12 (code 8 is never chosen);
+ *              s = max(scale, eps) rounded to a power of two (E8M0: the exponent
+ *              of the nearest one in log scale, frexp mantissa >= 0x1.6a09e6p-1
+ *              rounds up; at most 2^126) whatever fp16_scales says. s is
+ *              llama.cpp's d = 2^(e-128) of the block's E8M0 byte e.
  * Every scale is used as s = max(scale, QT_SCALE_EPS) and, with fp16_scales,
- * then rounded to the nearest fp16 (and so is m for FLOAT_MIN); both are
- * straight-through: the gradient reaches the fp32 parameter unchanged (times
- * the indicator scale >= QT_SCALE_EPS, as torch.clamp(min=eps) gives it).
+ * then clamped to QT_SCALE_MAX_F16 (the largest finite fp16, so a group never
+ * turns into inf or NaN) and rounded to the nearest fp16 (and so is m for
+ * FLOAT_MIN, clamped to ±QT_SCALE_MAX_F16); all of it is straight-through: the
+ * gradient reaches the fp32 parameter unchanged (times the indicator
+ * QT_SCALE_EPS <= scale (<= QT_SCALE_MAX_F16 with fp16 scales), as
+ * torch.clamp gives it; |scale| for IQ4_NL).
  *
  * Double quantization (dq_bits = D > 0; llama.cpp's K-quants): groups of 16
  * or 32 along a row form super-blocks of QT_SUPERBLOCK = 256 weights whose
@@ -35,7 +53,8 @@
  *
  * Gradients (LSQ, Esser et al. 2020), with x the pre-rounding value (w/s, or
  * (w - m)/d) and [lo, hi] its clip range (SYM [-Qn, Qp]; ASYM [-z, 2^b-1-z];
- * FLOAT_MIN [0, 2^b-1]); "inside" means lo <= x <= hi, decided on the fp32,
+ * FLOAT_MIN [0, 2^b-1]; level grids [LEVEL_min, LEVEL_max], round(x) below
+ * meaning the nearest level); "inside" means lo <= x <= hi, decided on the fp32,
  * unrounded x (the clip acts before the rounding, q = round(clip(x)), as in
  * LSQ; ŵ is the same as with clamp(round(x)), only the masks are defined so):
  *   ∂ŵ/∂w = 1 inside, 0 outside (STE)
@@ -47,7 +66,9 @@
  * The scale and offset gradients are multiplied by the LSQ factor
  * g = 1/sqrt(N·Qp), N = number of weights sharing the scale (the group size,
  * the row length, or rows·cols per tensor), Qp = the largest level
- * (2^(b-1)-1 for SYM, 2^b-1 otherwise). The term round(x) - x is evaluated
+ * (2^(b-1)-1 for SYM, 2^b-1 for ASYM and FLOAT_MIN, max |LEVEL| for a level
+ * grid: 127 for IQ4_NL, 12 for MXFP4). Straight-through also across MXFP4's
+ * power-of-two rounding of the scale. The term round(x) - x is evaluated
  * in double from w and s (round(x) from the fp32 x), and sums in double.
  * This is the derivative of the STE surrogate s·(clip(x) + c) (FLOAT_MIN:
  * d·(clip(x) + c) + m), with the rounding residual c = round(clip(x)) - clip(x)
@@ -63,7 +84,8 @@
 #include "autograd/tensor.h"
 #include "base/half.h"
 
-typedef enum { QT_GRID_SYM = 0, QT_GRID_ASYM = 1, QT_GRID_FLOAT_MIN = 2 } qt_grid;
+typedef enum { QT_GRID_SYM = 0, QT_GRID_ASYM = 1, QT_GRID_FLOAT_MIN = 2, QT_GRID_IQ4_NL = 3, QT_GRID_MXFP4 = 4 } qt_grid;
+#define QT_N_GRIDS 5
 
 /* spec.group values besides a positive group size */
 #define QT_GROUP_PER_CHANNEL 0   /* one scale per row (output channel) */
@@ -73,12 +95,14 @@ typedef enum { QT_GRID_SYM = 0, QT_GRID_ASYM = 1, QT_GRID_FLOAT_MIN = 2 } qt_gri
  * fp16-rounded scale is never 0). A parameter below it acts as 2^-24 and gets
  * no gradient; qt_quantizer_clamp() projects it back. */
 #define QT_SCALE_EPS 0x1p-24f
+/* Largest scale (and |min|) the forward uses with fp16 scales: the largest finite fp16. */
+#define QT_SCALE_MAX_F16 65504.0f
 
 /* Weights per super-block of a double-quantized spec (llama.cpp's QK_K). */
 #define QT_SUPERBLOCK 256
 
 typedef struct qt_quant_spec {
-    int bits;         /* 2..8 */
+    int bits;         /* 2..8 (4 for the level grids) */
     int group;        /* >0: that many contiguous weights of a row (must divide the row);
                          QT_GROUP_PER_CHANNEL (0) or QT_GROUP_PER_TENSOR (-1) */
     qt_grid grid;
@@ -109,8 +133,23 @@ typedef struct qt_qparams {
 /* ---- spec and levels (fakequant.c) ---- */
 /* Lowest code: -2^(b-1) for SYM, 0 otherwise. */
 int qt_quant_qmin(const qt_quant_spec *spec);
-/* Highest code (Qp in the LSQ factor): 2^(b-1)-1 for SYM, 2^b-1 otherwise. */
+/* Highest code: 2^(b-1)-1 for SYM, 2^b-1 otherwise (15 for the level grids). */
 int qt_quant_qmax(const qt_quant_spec *spec);
+/* Qp of the LSQ factor: qt_quant_qmax, or max |LEVEL| for a level grid. */
+int qt_quant_lsq_qp(const qt_quant_spec *spec);
+/* The mean distance between adjacent levels in scale units: 1 for the
+ * uniform grids, (LEVEL_max - LEVEL_min)/15 for a level grid (IQ4_NL 16,
+ * MXFP4 1.6). A trainer divides the scales' learning rate by it, so that
+ * train.scale_lr moves every grid's quantization step by the same amount
+ * (the IQ4_NL scale is 16 times smaller than a 4-bit sym one for the same
+ * weights). */
+double qt_quant_scale_unit(const qt_quant_spec *spec);
+/* 1 for a level grid (IQ4_NL, MXFP4), else 0. */
+int qt_quant_is_level_grid(qt_grid grid);
+/* The 16 levels of a level grid indexed by code (see the top), or NULL. */
+const int8_t *qt_quant_levels(qt_grid grid);
+/* The config name of a grid: "sym", "asym", "float_min", "iq4_nl", "mxfp4" ("?" if unknown). */
+const char *qt_quant_grid_name(qt_grid grid);
 /* Checks a spec for a weight of rows x cols; 0 if valid, else -1 with a
  * message in err naming the field and the value. */
 int qt_quant_spec_check(const qt_quant_spec *spec, int rows, int cols, char *err, size_t errlen);
@@ -134,7 +173,8 @@ qt_quantizer *qt_quantizer_new(const qt_quant_spec *spec, const qt_tensor *w, ch
 /* Frees the quantizer and its parameters. */
 void qt_quantizer_free(qt_quantizer *q);
 /* Projects the parameters back into their domain after an optimizer step:
- * scale >= QT_SCALE_EPS, ASYM z into [0, 2^b-1]. NaN becomes eps (or 0 for z). */
+ * scale >= QT_SCALE_EPS (|scale| for IQ4_NL; <= QT_SCALE_MAX_F16 with fp16
+ * scales), ASYM z into [0, 2^b-1], K-quant mins <= 0. NaN becomes eps (or 0). */
 void qt_quantizer_clamp(qt_quantizer *q);
 /* The LSQ gradient factor g = 1/sqrt(N·Qp) of this quantizer. */
 double qt_quantizer_lsq_g(const qt_quantizer *q);
@@ -142,7 +182,7 @@ double qt_quantizer_lsq_g(const qt_quantizer *q);
 qt_qparams qt_quant_effective(const qt_quant_spec *spec, float scale, float offset);
 /* Quantizes n contiguous values sharing the effective params p: writes ŵ to
  * what and/or unsigned codes to codes (either may be NULL). The unsigned code
- * is q + 2^(b-1) for SYM and q otherwise. Same arithmetic as qt_fake_quant. */
+ * is q + 2^(b-1) for SYM and q otherwise (a level grid's code). Same arithmetic as qt_fake_quant. */
 void qt_quant_group(const qt_quant_spec *spec, qt_qparams p, const float *w, size_t n, float *what,
                     uint8_t *codes);
 /* Σ (ŵ - w)² over n values with the effective params p, in double. */
@@ -162,11 +202,18 @@ typedef enum { QT_INIT_ABSMAX = 0, QT_INIT_MSE = 1 } qt_scale_init;
 
 /* Absmax / min-max init per group: SYM s = max|w|/Qp; ASYM over [min(w,0),
  * max(w,0)]: s = (hi-lo)/(2^b-1), z = clamp(round(-lo/s)); FLOAT_MIN
- * d = (max-min)/(2^b-1), m = min. Scales below QT_SCALE_EPS are stored as eps. */
+ * d = (max-min)/(2^b-1), m = min; IQ4_NL s = -M/127 with M the value of
+ * largest magnitude (its sign kept, so M gets the level of magnitude 127, as
+ * llama.cpp's quantizer starts); MXFP4 s = 2^(floor(log2 max|w|) - 3)
+ * (llama.cpp's E8M0 choice). Scales below QT_SCALE_EPS are stored as eps. */
 void qt_quant_init_absmax(qt_quantizer *q, const qt_tensor *w);
+/* The raw (scale, offset) of the initialisers' candidate with clip ratio r
+ * (r = 1: the absmax init above) for the n values w. */
+void qt_quant_candidate(const qt_quant_spec *spec, const float *w, size_t n, float r, float *scale, float *offset);
 /* MSE clipping search per group: candidate ratios r = 1 - k·(1-min_ratio)/n_grid,
- * k = 0..n_grid, shrink the absmax range (SYM: r·max|w|; ASYM: [r·lo, r·hi];
- * FLOAT_MIN: the range shrunk by r about its midpoint) and keep the candidate
+ * k = 0..n_grid, shrink the absmax range (SYM, IQ4_NL: r·M; ASYM: [r·lo, r·hi];
+ * FLOAT_MIN: the range shrunk by r about its midpoint; MXFP4 instead tries the
+ * absmax power of two, half and twice it) and keep the candidate
  * whose fake-quant (fp16 and z rounding included) has the smallest Σ(ŵ-w)².
  * r = 1 is exactly the absmax init, so the error is never larger.
  * n_grid <= 0 means 50, min_ratio <= 0 means 0.5. */
@@ -182,8 +229,9 @@ typedef struct qt_qweight {
     qt_quant_spec spec;   /* bits, group, grid, fp16_scales (learnable is ignored) */
     int rows, cols, gsize, ngroups, srows;
     int8_t *codes_s8;     /* SYM: rows·cols codes in [-2^(b-1), 2^(b-1)-1]; else NULL */
-    uint8_t *codes_u8;    /* ASYM, FLOAT_MIN: rows·cols codes in [0, 2^b-1]; else NULL */
-    float *scales;        /* [srows·ngroups] effective s or d (eps-clamped, fp16-rounded if fp16_scales) */
+    uint8_t *codes_u8;    /* ASYM, FLOAT_MIN, level grids: rows·cols codes in [0, 2^b-1]; else NULL */
+    float *scales;        /* [srows·ngroups] effective s or d (eps-clamped, fp16-rounded if fp16_scales;
+                             IQ4_NL may be negative, MXFP4 a power of two) */
     uint8_t *zeros;       /* ASYM: integer zero points in [0, 2^b-1]; else NULL */
     float *mins;          /* FLOAT_MIN: m (fp16-rounded if fp16_scales); else NULL */
     float *sb_d;          /* dq_bits: [srows·cols/256] super-block scales d (fp16 values); else NULL */
@@ -195,7 +243,7 @@ typedef struct qt_qweight {
 qt_qweight *qt_qweight_new(const qt_quant_spec *spec, int rows, int cols, char *err, size_t errlen);
 /* Quantizes w with q's current parameters (same arithmetic as qt_fake_quant). */
 qt_qweight *qt_freeze(const qt_tensor *w, const qt_quantizer *q);
-/* Writes the dequantized rows·cols weights to out (SYM q·s, ASYM (q-z)·s, FLOAT_MIN d·q + m). */
+/* Writes the dequantized rows·cols weights to out (SYM q·s, ASYM (q-z)·s, FLOAT_MIN d·q + m, level s·LEVEL[q]). */
 void qt_qweight_dequant(const qt_qweight *qw, float *out);
 /* Frees qw and its arrays (NULL is fine). */
 void qt_qweight_free(qt_qweight *qw);

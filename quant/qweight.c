@@ -109,6 +109,10 @@ void qt_qweight_dequant(const qt_qweight *qw, float *out) {
                 const int8_t *c = qw->codes_s8 + o;
 #pragma omp simd
                 for (int i = 0; i < gs; i++) y[i] = (float)c[i] * s;
+            } else if (qt_quant_is_level_grid(grid)) {
+                const uint8_t *c = qw->codes_u8 + o;
+                const int8_t *lv = qt_quant_levels(grid);
+                for (int i = 0; i < gs; i++) y[i] = s * (float)lv[c[i] & 15];
             } else if (grid == QT_GRID_ASYM) {
                 const uint8_t *c = qw->codes_u8 + o;
                 const float z = (float)qw->zeros[pi];

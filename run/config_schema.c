@@ -16,7 +16,8 @@
 _Static_assert(QT_ARCH_LLAMA == 0 && QT_ARCH_MLP == 1 && QT_ARCH_MISTRAL == 2 && QT_ARCH_QWEN2 == 3 &&
                QT_ARCH_QWEN3 == 4 && QT_N_ARCHS == 5, "model.arch choices");
 _Static_assert(QT_SCHED_CONSTANT == 0 && QT_SCHED_COSINE == 1, "schedule choices");
-_Static_assert(QT_GRID_SYM == 0 && QT_GRID_ASYM == 1 && QT_GRID_FLOAT_MIN == 2, "quant.weights.grid choices");
+_Static_assert(QT_GRID_SYM == 0 && QT_GRID_ASYM == 1 && QT_GRID_FLOAT_MIN == 2 && QT_GRID_IQ4_NL == 3 &&
+                   QT_GRID_MXFP4 == 4 && QT_N_GRIDS == 5, "quant.weights.grid choices");
 _Static_assert(QT_INIT_ABSMAX == 0 && QT_INIT_MSE == 1, "quant.weights.init choices");
 _Static_assert(QT_PRESET_NONE == 0 && QT_PRESET_Q2_K == 1 && QT_PRESET_Q3_K_M == 2 && QT_PRESET_Q4_K_S == 3 &&
                QT_PRESET_Q4_K_M == 4 && QT_PRESET_Q5_K_M == 5 && QT_PRESET_Q6_K == 6 && QT_PRESET_Q8_0 == 7 &&
@@ -26,11 +27,11 @@ _Static_assert(QT_ACT_NONE == 0 && QT_ACT_PER_TOKEN == 1 && QT_ACT_STATIC == 2 &
 
 static const char *const ARCHS[] = {"llama", "mlp", "mistral", "qwen2", "qwen3", NULL};
 static const char *const SCHEDULES[] = {"constant", "cosine", NULL};
-static const char *const GRIDS[] = {"sym", "asym", "float_min", NULL};
+static const char *const GRIDS[] = {"sym", "asym", "float_min", "iq4_nl", "mxfp4", NULL};
 static const char *const SCALES[] = {"lsq", "fixed", NULL};
 static const char *const SCALE_INITS[] = {"absmax", "mse", NULL};
 static const char *const WTYPES[] = {"none", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0",
-                                     "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", NULL};
+                                     "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "MXFP4", NULL};
 static const char *const PRESETS[] = {"none", "Q2_K", "Q3_K_M", "Q4_K_S", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0", "Q4_0",
                                       NULL};
 static const char *const ACT_MODES[] = {"none", "per_token_dynamic", "static", "q8_0_blocks", NULL};
@@ -146,7 +147,9 @@ const qt_cfg_field qt_cfg_schema[] = {
     INT("quant.weights.group", qt_cfg_wquant, group, "32", 0, 1048576,
         "weights per scale along the input dimension; 0 = one group per row"),
     ENUM("quant.weights.grid", qt_cfg_wquant, grid, GRIDS, "\"sym\"",
-         "sym: signed levels, scale only; asym: integer zero point; float_min: scale and float minimum (GGUF Q4_1)"),
+         "sym: signed levels, scale only; asym: integer zero point; float_min: scale and float minimum (GGUF Q4_1); "
+         "iq4_nl: llama.cpp's 16 non-uniform levels times a scale of either sign; mxfp4: E2M1 values times a "
+         "power-of-two (E8M0) scale; both 4 bits"),
     ENUM("quant.weights.scale", qt_cfg_wquant, scale, SCALES, "\"lsq\"",
          "lsq: scales (and offsets) learned with LSQ; fixed: kept at their initial value"),
     ENUM("quant.weights.init", qt_cfg_wquant, init, SCALE_INITS, "\"mse\"",
@@ -158,7 +161,7 @@ const qt_cfg_field qt_cfg_schema[] = {
          "must agree): Q4_0 sym 4-bit, Q4_1 float_min 4-bit, Q5_0, Q5_1, Q8_0 sym 8-bit, all groups of 32; K types in "
          "super-blocks of 256 whose group scales (and mins) are themselves quantized: Q2_K float_min 2-bit g16 "
          "(4-bit sub-scales), Q3_K sym 3-bit g16 (6-bit), Q4_K / Q5_K float_min 4 / 5-bit g32 (6-bit), Q6_K sym "
-         "6-bit g16 (8-bit); \"none\": bits, group and grid apply"),
+         "6-bit g16 (8-bit); IQ4_NL iq4_nl and MXFP4 mxfp4, 4-bit g32; \"none\": bits, group and grid apply"),
     OBJ("quant.activations", qt_cfg_quant, activations, "activation quantizer (inputs of quantized Linears)"),
     INT("quant.activations.bits", qt_cfg_aquant, bits, "8", 2, 8, "bits per activation"),
     ENUM("quant.activations.mode", qt_cfg_aquant, mode, ACT_MODES, "\"none\"",
@@ -186,7 +189,8 @@ const qt_cfg_field qt_cfg_schema[] = {
     INT("train.batch", qt_cfg_train, batch, "16", 1, 65536, "sequences per step"),
     NUM("train.lr", qt_cfg_train, lr, "0.0001", GT0, "peak AdamW learning rate of the weights"),
     NUM("train.scale_lr", qt_cfg_train, scale_lr, "0.001", GT0,
-        "peak learning rate of quantizer scales and offsets (no weight decay)"),
+        "peak learning rate of quantizer scales and offsets (no weight decay); the level grids' scales, whose "
+        "levels are 16 (iq4_nl) or 1.6 (mxfp4) scale units apart, take it divided by that spacing"),
     NUM("train.weight_decay", qt_cfg_train, weight_decay, "0", GE0, "AdamW decoupled weight decay of the weights"),
     ENUM("train.schedule", qt_cfg_train, schedule, SCHEDULES, "\"cosine\"", "learning-rate schedule after warmup"),
     INT("train.warmup", qt_cfg_train, warmup, "20", 0, 1e9, "linear warmup steps"),
@@ -386,7 +390,7 @@ static int rule_type(const qt_config *c, char *msg, size_t len) {
                      block, sizes);
             return -1;
         }
-        if (!q->weights.fp16_scales) {
+        if (!q->weights.fp16_scales && qt_ggml_type_from_name(name) != QT_GGML_MXFP4) {
             snprintf(msg, len, "key \"quant.weights.fp16_scales\": %s stores fp16 scales, got false", name);
             return -1;
         }
@@ -506,7 +510,7 @@ static int check_gguf_export(const qt_config *c, int i, char *msg, size_t len) {
     int type = x->type ? qt_ggml_type_from_name(x->type) : -1;
     if (x->type && !qt_export_gguf_type_ok(type)) {
         snprintf(msg, len, "key \"export[%d].type\": expected one of F32, F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, "
-                 "Q4_K, Q5_K, Q6_K for format \"gguf\", got \"%s\"", i, x->type);
+                 "Q4_K, Q5_K, Q6_K, IQ4_NL, MXFP4 for format \"gguf\", got \"%s\"", i, x->type);
         return -1;
     }
     if (!qt_arch_is_decoder(c->model.arch) || type == QT_GGML_F32 || type == QT_GGML_F16 || (type >= 0 && x->requantize))

@@ -3,16 +3,17 @@
 # FP32 base, per type, at the same file size. Runs examples/q4_k_m.json (FP32 base with text +
 # arithmetic + recall, then the Q4_K_M preset: PTQ rtn, llamacpp (what llama-quantize writes) and
 # llamacpp with an importance matrix from the calibration data, QAT with distillation, GGUF out),
-# then the same from that base for every preset in PRESETS (default below). For each: bits per
+# then the same from that base for every preset in PRESETS (default below; "type:T" trains every
+# quantized Linear at the one type T instead of a preset's mixture). For each: bits per
 # weight and bytes of the GGUF file, llama.cpp's mean NLL on held-out text (the last 8 KiB of
 # data/brown.txt, byte tokens) beside qat_eval --faithful's, and the report's bits per byte and
 # exact-match accuracies of llamacpp, llamacpp_imatrix and qat. Needs scripts/install_deps.sh
 # (npm oracles included) and a build; ~5 min for the base and ~3 min per preset on 2 cores.
-# usage: scripts/kquants.sh [PRESET...]
+# usage: scripts/kquants.sh [PRESET|type:TYPE...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 presets=("$@")
-[ ${#presets[@]} -gt 0 ] || presets=(Q4_K_M Q2_K Q3_K_M Q4_K_S Q5_K_M Q6_K Q4_0 Q8_0)
+[ ${#presets[@]} -gt 0 ] || presets=(Q4_K_M Q2_K Q3_K_M Q4_K_S Q5_K_M Q6_K Q4_0 Q8_0 type:IQ4_NL type:MXFP4)
 py=/usr/bin/python3
 scripts/prepare_run.sh > /dev/null
 [ -d tests/oracles/node_modules/node-llama-cpp ] || { echo "run scripts/install_oracles.sh first" >&2; exit 1; }
@@ -23,17 +24,23 @@ tail -c 8192 data/brown.txt | "$py" -c 'import sys; print(" ".join(map(str, sys.
 base=runs/q4_k_m/base.h5
 rows=()
 for p in "${presets[@]}"; do
-  out=runs/q4_k_m; [ "$p" = Q4_K_M ] || out=runs/kquants/$p
+  n=${p#type:}; out=runs/q4_k_m; [ "$p" = Q4_K_M ] || out=runs/kquants/$n
   if [ ! -e "$out/report.json" ]; then
-    "$py" - "$p" "$out" "$base" > runs/kquants/$p.json <<'PY'
+    "$py" - "$p" "$out" "$base" > runs/kquants/$n.json <<'PY'
 import json, sys
 c = json.load(open("examples/q4_k_m.json"))
-c["out_dir"], c["quant"]["preset"] = sys.argv[2], sys.argv[1]
+c["out_dir"] = sys.argv[2]
+if sys.argv[1].startswith("type:"):  # one type for every Linear of the blocks and the output, as a preset
+    del c["quant"]["preset"]
+    c["quant"]["weights"] = {"type": sys.argv[1][5:]}
+    c["quant"]["skip"] = []
+else:
+    c["quant"]["preset"] = sys.argv[1]
 c["model"]["init"] = sys.argv[3]
 c["export"] = [{"format": "gguf", "path": "model.gguf"}]
 print(json.dumps(c, indent=1))
 PY
-    build/qat_train runs/kquants/$p.json > "runs/kquants/$p.log" 2>&1 || { tail -3 "runs/kquants/$p.log"; exit 1; }
+    build/qat_train runs/kquants/$n.json > "runs/kquants/$n.log" 2>&1 || { tail -3 "runs/kquants/$n.log"; exit 1; }
   fi
   f=$(ls "$out"/*.gguf | head -1)
   L=$(cd tests/oracles && node llamacpp_nll.mjs "../../$f" ../../runs/kquants/tokens.txt 256 2>/dev/null)
@@ -55,6 +62,6 @@ fp=$("$py" -c 'import json; v = json.load(open("runs/q4_k_m/report.json"))["meth
 print("%.4f / %.3f / %.3f" % (v["val_bpb"], v["suites"]["arith"], v["suites"]["recall"]))')
 echo "FP32 base: val bpb / arith / recall = $fp"
 echo
-echo "| preset | bits/weight | GGUF MB | llama.cpp NLL | qatc --faithful NLL | rel. diff | llama.cpp PTQ bpb / arith / recall | llama.cpp PTQ + imatrix | QAT |"
+echo "| preset or type | bits/weight | GGUF MB | llama.cpp NLL | qatc --faithful NLL | rel. diff | llama.cpp PTQ bpb / arith / recall | llama.cpp PTQ + imatrix | QAT |"
 echo "|---|---:|---:|---:|---:|---:|---|---|---|"
 printf '%s\n' "${rows[@]}"

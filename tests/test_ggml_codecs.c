@@ -16,7 +16,8 @@
  *     llama.cpp's dequantized values (d_j·q - m_j) and codes in range;
  *   - type ids, names, block and type sizes are ggml's;
  *   - a frozen QAT grid of every type qatc writes (Q8_0, Q4_0, Q4_1, Q5_0,
- *     Q5_1, Q2_K..Q6_K; scales moved off their initialisation) is written by
+ *     Q5_1, Q2_K..Q6_K, IQ4_NL with scales of both signs, MXFP4; scales moved
+ *     off their initialisation) is written by
  *     qt_ggml_quantize_qweight as blocks that llama.cpp's dequantize_row_*
  *     decodes to exactly qatc's dequantized weights;
  * and the cases are not vacuous: the imatrix changes the bytes of every type
@@ -39,7 +40,8 @@
 
 /* the types a frozen QAT grid is written as, each from its own spec */
 static const int FROZEN[] = {QT_GGML_Q8_0, QT_GGML_Q4_0, QT_GGML_Q4_1, QT_GGML_Q5_0, QT_GGML_Q5_1,
-                             QT_GGML_Q2_K, QT_GGML_Q3_K, QT_GGML_Q4_K, QT_GGML_Q5_K, QT_GGML_Q6_K};
+                             QT_GGML_Q2_K, QT_GGML_Q3_K, QT_GGML_Q4_K, QT_GGML_Q5_K, QT_GGML_Q6_K,
+                             QT_GGML_IQ4_NL, QT_GGML_MXFP4};
 #define N_FROZEN (int)(sizeof FROZEN / sizeof FROZEN[0])
 #define FROZEN_ROWS 6
 #define FROZEN_COLS 512
@@ -201,6 +203,11 @@ int main(void) {
     for (int f = 0; f < N_FROZEN; f++) {
         const int t = FROZEN[f], id = n_cases + f;
         qt_qweight *qw = frozen_weight(t, &rng);
+        if (t == QT_GGML_IQ4_NL) { /* both signs of the scale, as llama.cpp's quantizer picks them */
+            int neg = 0, pos = 0;
+            for (int k = 0; k < qw->srows * qw->ngroups; k++) neg += qw->scales[k] < 0.0f, pos += qw->scales[k] > 0.0f;
+            CHECK(neg > 0 && pos > 0, "IQ4_NL frozen grid: %d negative and %d positive scales (want both)", neg, pos);
+        }
         const size_t n = (size_t)FROZEN_ROWS * FROZEN_COLS, nbytes = n / qt_ggml_block_size(t) * qt_ggml_type_size(t);
         uint8_t *blk = malloc(nbytes);
         frozen_deq[f] = malloc(n * sizeof(float));

@@ -778,6 +778,206 @@ static void dq_check(uint64_t *rng) {
     qt_param_free(w);
 }
 
+/* ---------------------------------------------------------------- level grids */
+
+/* The levels by code, written here from llama.cpp's kvalues_iq4nl and the
+ * doubled E2M1 values (independent of quant/fakequant.c's tables). */
+static const double IQ4NL_REF[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+static const double MXFP4_REF[16] = {0, 1, 2, 3, 4, 6, 8, 12, -0.0, -1, -2, -3, -4, -6, -8, -12};
+
+/* the nearest level to x by brute force (ties to the larger level) */
+static double ref_level(qt_grid grid, double x) {
+    const double *lv = grid == QT_GRID_IQ4_NL ? IQ4NL_REF : MXFP4_REF;
+    double best = lv[0];
+    for (int i = 1; i < 16; i++) {
+        double d = fabs(x - lv[i]), db = fabs(x - best);
+        if (d < db || (d == db && lv[i] > best)) best = lv[i];
+    }
+    return best + 0.0;
+}
+
+/* the effective scale, computed here: IQ4_NL sign·max(|s|, eps) in fp16;
+ * MXFP4 the power of two nearest in log2 */
+static double ref_scale(qt_grid grid, float s) {
+    if (grid == QT_GRID_IQ4_NL) {
+        float a = fabsf(s) < QT_SCALE_EPS ? QT_SCALE_EPS : fabsf(s);
+        return (s < 0 ? -1.0 : 1.0) * qt_f16_round(a > 65504.0f ? 65504.0f : a);
+    }
+    double a = s < QT_SCALE_EPS ? QT_SCALE_EPS : s;
+    return ldexp(1.0, (int)floor(log2(a) + 0.5));
+}
+
+/* forward, freeze and dequant, gradients against finite differences of the
+ * STE surrogate s·(clip(x) + c), init, clamp and spec checks for IQ4_NL and MXFP4 */
+static void level_check(uint64_t *rng) {
+    for (int gi = 0; gi < 2; gi++) {
+        const qt_grid grid = gi ? QT_GRID_MXFP4 : QT_GRID_IQ4_NL;
+        const char *gname = gi ? "mxfp4" : "iq4_nl";
+        const double LMIN = gi ? -12 : -127, LMAX = gi ? 12 : 113;
+        const int rows = 8, cols = 64;
+        qt_tensor *w = qt_param_new("w", 2, (int[]){rows, cols});
+        tu_fill_normal(w->data, w->n, 0.05f, rng);
+        qt_quant_spec spec = {.bits = 4, .group = 32, .grid = grid, .learnable = 1, .fp16_scales = 1};
+        qt_quantizer *q = qt_quantizer_new(&spec, w, NULL, 0);
+        CHECK(q != NULL, "%s: quantizer", gname);
+        qt_quant_init_absmax(q, w);
+        /* absmax: IQ4_NL's largest-magnitude value sits on the level -127 (s of the other sign); MXFP4 2^(floor log2 amax - 3) */
+        int neg = 0;
+        for (int k = 0; k < rows * 2; k++) {
+            const float *g = w->data + (size_t)k * 32;
+            float M = 0;
+            for (int i = 0; i < 32; i++) M = fabsf(g[i]) > fabsf(M) ? g[i] : M;
+            double want = gi ? ldexp(1.0, (int)floor(log2(fabs(M))) - 3) : -M / 127.0;
+            CHECK(fabs(q->scale->data[k] - want) <= 1e-6 * fabs(want), "%s absmax group %d: scale %.9g, want %.9g", gname,
+                  k, q->scale->data[k], want);
+            neg += q->scale->data[k] < 0;
+        }
+        if (!gi) CHECK(neg > 0 && neg < rows * 2, "iq4_nl absmax: %d of %d scales negative (want both signs)", neg, rows * 2);
+        /* move the scales off their init (and off the rounding thresholds of MXFP4's power of two) */
+        for (size_t k = 0; k < q->scale->n; k++) q->scale->data[k] *= (float)(0.7 + 0.5 * tu_uniform(rng));
+        qt_quantizer_clamp(q);
+        /* keep weights off the midpoints and the clip range's edges (in x units) */
+        for (size_t i = 0; i < w->n; i++) {
+            const double sc = ref_scale(grid, q->scale->data[i / 32]);
+            for (int t = 0; t < 100; t++) {
+                double x = w->data[i] / sc, near = 1e9;
+                for (int j = 0; j < 16; j++) {
+                    const double *lv = gi ? MXFP4_REF : IQ4NL_REF;
+                    for (int k2 = 0; k2 < 16; k2++)
+                        if (lv[k2] > lv[j]) near = fmin(near, fabs(x - 0.5 * (lv[j] + lv[k2])));
+                }
+                near = fmin(near, fmin(fabs(x - LMIN), fabs(x - LMAX)));
+                if (near > 0.02 * (gi ? 1 : 8)) break;
+                w->data[i] += (float)(0.013 * fabs(sc) * (gi ? 1 : 8));
+            }
+        }
+        float *dy = malloc(w->n * sizeof(float));
+        tu_fill_normal(dy, w->n, 1.0f, rng);
+        qt_ctx ctx;
+        qt_ctx_init(&ctx, 1 << 20);
+        qt_tensor *y = qt_fake_quant(&ctx, w, q);
+        qt_backward(&ctx, y, dy);
+        /* forward: ŵ = s·level(w/s), bit for bit; freeze gives those codes; dequant gives ŵ */
+        qt_qweight *qw = qt_freeze(w, q);
+        float *dq = malloc(w->n * sizeof(float));
+        qt_qweight_dequant(qw, dq);
+        const double *bycode = gi ? MXFP4_REF : IQ4NL_REF;
+        int bad_fwd = 0, bad_code = 0, n_clip = 0;
+        for (size_t i = 0; i < w->n; i++) {
+            const double sc = ref_scale(grid, q->scale->data[i / 32]), x = w->data[i] / sc;
+            const float want = (float)(sc * ref_level(grid, (double)(float)(w->data[i] / (float)sc)));
+            bad_fwd += memcmp(&y->data[i], &want, 4) != 0 || memcmp(&dq[i], &want, 4) != 0;
+            bad_code += bycode[qw->codes_u8[i] & 15] != ref_level(grid, (double)(float)(w->data[i] / (float)sc)) ||
+                        qw->codes_u8[i] > 15 || (gi && qw->codes_u8[i] == 8);
+            n_clip += x < LMIN || x > LMAX;
+            if (i % 32 == 0)
+                CHECK(qw->scales[i / 32] == (float)sc, "%s: frozen scale %.9g, want %.9g", gname, qw->scales[i / 32], sc);
+        }
+        CHECK(bad_fwd == 0, "%s: %d values of ŵ or the dequantized weight differ from s·level(w/s)", gname, bad_fwd);
+        CHECK(bad_code == 0, "%s: %d frozen codes do not name the nearest level", gname, bad_code);
+        CHECK(n_clip > 0 && n_clip < (int)w->n, "%s: %d clipped weights (want some, not all)", gname, n_clip);
+        /* gradients: finite differences of the surrogate Σ dy·s·(clip(x) + c), c fixed at the base point */
+        CHECK(qt_quant_scale_unit(&spec) == (gi ? 24.0 / 15.0 : 240.0 / 15.0), "%s: scale unit %.9g", gname,
+              qt_quant_scale_unit(&spec));
+        const double g = qt_quantizer_lsq_g(q);
+        CHECK(fabs(g - 1.0 / sqrt(32.0 * (gi ? 12 : 127))) < 1e-15, "%s: LSQ factor %.9g", gname, g);
+        double worst = 0, ref_mag = 0;
+        double fds[16];
+        for (int k = 0; k < rows * 2; k++) {
+            const double s0 = ref_scale(grid, q->scale->data[k]), h = 1e-6 * fabs(s0);
+            double Lp = 0, Lm = 0;
+            for (int i = 0; i < 32; i++) {
+                const size_t ii = (size_t)k * 32 + i;
+                const double x0 = w->data[ii] / s0, xc0 = fmin(fmax(x0, LMIN), LMAX);
+                const double c = ref_level(grid, x0) - xc0;
+                const double sp = s0 + h, sm = s0 - h;
+                Lp += dy[ii] * sp * (fmin(fmax(w->data[ii] / sp, LMIN), LMAX) + c);
+                Lm += dy[ii] * sm * (fmin(fmax(w->data[ii] / sm, LMIN), LMAX) + c);
+            }
+            fds[k] = (Lp - Lm) / (2 * h);
+            ref_mag = fmax(ref_mag, fabs(fds[k]));
+        }
+        for (int k = 0; k < rows * 2; k++) {
+            const double e = fabs(q->scale->grad[k] / g - fds[k]) / ref_mag;
+            worst = fmax(worst, e);
+            CHECK(e < 1e-5, "%s group %d: dscale/g %.9g, finite difference %.9g", gname, k, q->scale->grad[k] / g, fds[k]);
+        }
+        int bad_dw = 0;
+        for (size_t i = 0; i < w->n; i++) {
+            const double x = w->data[i] / ref_scale(grid, q->scale->data[i / 32]);
+            bad_dw += w->grad[i] != ((x >= LMIN && x <= LMAX) ? dy[i] : 0.0f);
+        }
+        CHECK(bad_dw == 0, "%s: %d weight gradients are not the STE's", gname, bad_dw);
+        /* MSE init never worse than absmax */
+        qt_quant_init_absmax(q, w);
+        double e_abs = qt_quant_sqerr(q, w);
+        qt_quant_init_mse(q, w, 0, 0.0f);
+        double e_mse = qt_quant_sqerr(q, w);
+        CHECK(e_mse <= e_abs && e_mse < e_abs * 0.999, "%s: mse init error %.6g vs absmax %.6g", gname, e_mse, e_abs);
+        /* clamp: IQ4_NL keeps the sign, tiny scales become ±eps, NaN eps; MXFP4 negative becomes eps */
+        q->scale->data[0] = -1e-30f;
+        q->scale->data[1] = NAN;
+        q->scale->data[2] = -0.25f;
+        q->scale->data[3] = 1e9f;
+        qt_quantizer_clamp(q);
+        CHECK(q->scale->data[0] == (gi ? QT_SCALE_EPS : -QT_SCALE_EPS), "%s: clamp of -1e-30 gives %.9g", gname,
+              q->scale->data[0]);
+        CHECK(q->scale->data[1] == QT_SCALE_EPS, "%s: clamp of NaN gives %.9g", gname, q->scale->data[1]);
+        CHECK(q->scale->data[2] == (gi ? QT_SCALE_EPS : -0.25f), "%s: clamp of -0.25 gives %.9g", gname, q->scale->data[2]);
+        CHECK(q->scale->data[3] == (gi ? 1e9f : 65504.0f), "%s: clamp of 1e9 gives %.9g", gname, q->scale->data[3]);
+        qt_qparams p = qt_quant_effective(&spec, 1e9f, 0.0f);
+        CHECK(gi ? p.s == 0x1p30f : p.s == 65504.0f, "%s: effective scale of 1e9 is %.9g", gname, p.s);
+        free(dq);
+        qt_qweight_free(qw);
+        qt_ctx_free(&ctx);
+        free(dy);
+        qt_quantizer_free(q);
+        qt_param_free(w);
+        (void)worst;
+    }
+    /* spec: the level grids are 4-bit, without sub-scale quantization */
+    qt_tensor *w = qt_param_new("w", 2, (int[]){4, 256});
+    char err[200] = "";
+    qt_quant_spec bad = {.bits = 3, .group = 32, .grid = QT_GRID_IQ4_NL, .learnable = 1, .fp16_scales = 1};
+    CHECK(!qt_quantizer_new(&bad, w, err, sizeof err) && strstr(err, "iq4_nl"), "3-bit iq4_nl accepted: %s", err);
+    bad.bits = 4;
+    bad.dq_bits = 6;
+    bad.grid = QT_GRID_MXFP4;
+    CHECK(!qt_quantizer_new(&bad, w, err, sizeof err) && strstr(err, "mxfp4"), "mxfp4 with sub-scales accepted: %s", err);
+    qt_param_free(w);
+}
+
+/* fp16 scales never overflow: a scale (or float min) past 65504 acts as
+ * 65504, so a group stays finite; the gradient stops at the clamp */
+static void f16_range_check(void) {
+    for (int gi = 0; gi < 3; gi++) {
+        qt_tensor *w = qt_param_new("w", 2, (int[]){1, 32});
+        for (int i = 0; i < 32; i++) w->data[i] = (float)(i - 16) * 1e6f;
+        qt_quant_spec spec = {.bits = 4, .group = 32, .grid = GRIDS[gi], .learnable = 1, .fp16_scales = 1};
+        qt_quantizer *q = qt_quantizer_new(&spec, w, NULL, 0);
+        q->scale->data[0] = 1e6f; /* fp16(1e6) would be inf */
+        if (q->offset) q->offset->data[0] = GRIDS[gi] == QT_GRID_FLOAT_MIN ? -1e6f : 3.0f;
+        qt_ctx ctx;
+        qt_ctx_init(&ctx, 1 << 16);
+        qt_tensor *y = qt_fake_quant(&ctx, w, q);
+        int finite = 1;
+        for (int i = 0; i < 32; i++) finite &= isfinite(y->data[i]);
+        CHECK(finite, "%s: a scale of 1e6 with fp16 scales gives a non-finite ŵ", GRID_NAME[gi]);
+        qt_qparams p = qt_quant_effective(&spec, 1e6f, GRIDS[gi] == QT_GRID_FLOAT_MIN ? -1e6f : 3.0f);
+        CHECK(p.s == 65504.0f, "%s: effective scale %.9g (want 65504)", GRID_NAME[gi], p.s);
+        if (GRIDS[gi] == QT_GRID_FLOAT_MIN) CHECK(p.z == -65504.0f, "float_min: effective min %.9g (want -65504)", p.z);
+        float dy[32];
+        for (int i = 0; i < 32; i++) dy[i] = 1.0f;
+        qt_backward(&ctx, y, dy);
+        CHECK(q->scale->grad[0] == 0.0f, "%s: a clamped scale gets gradient %.9g (want 0)", GRID_NAME[gi], q->scale->grad[0]);
+        qt_quantizer_clamp(q);
+        CHECK(q->scale->data[0] == 65504.0f, "%s: clamp gives %.9g (want 65504)", GRID_NAME[gi], q->scale->data[0]);
+        qt_ctx_free(&ctx);
+        qt_quantizer_free(q);
+        qt_param_free(w);
+    }
+}
+
 int main(void) {
     uint64_t rng = 0x9E3779B97F4A7C15ULL;
     const int groups[3] = {QT_GROUP_PER_TENSOR, QT_GROUP_PER_CHANNEL, 16};
@@ -798,5 +998,7 @@ int main(void) {
     fixed_and_spec_check();
     activation_check(&rng);
     alloc_check(&rng);
+    level_check(&rng);
+    f16_range_check();
     return tu_finish("test_quant");
 }

@@ -168,33 +168,6 @@ double qt_awq_search(qt_linear_layer *const *ls, int n, const qt_quant_spec *spe
 
 /* ---- clipping search on the output error ---- */
 
-static float at_least_eps(float s) { return s >= QT_SCALE_EPS ? s : QT_SCALE_EPS; }
-
-/* raw (scale, offset) shrinking the group's range by r, as quant/qinit.c does */
-static void candidate(const qt_quant_spec *spec, const float *w, int n, float r, float *scale, float *offset) {
-    float mn = w[0], mx = w[0];
-    for (int i = 1; i < n; i++) {
-        mn = w[i] < mn ? w[i] : mn;
-        mx = w[i] > mx ? w[i] : mx;
-    }
-    float qmax = (float)qt_quant_qmax(spec);
-    if (spec->grid == QT_GRID_SYM) {
-        float amax = fabsf(mn) > fabsf(mx) ? fabsf(mn) : fabsf(mx);
-        *scale = at_least_eps(r * amax / qmax);
-        *offset = 0.0f;
-    } else if (spec->grid == QT_GRID_ASYM) {
-        float lo = (mn < 0.0f ? mn : 0.0f) * r, hi = (mx > 0.0f ? mx : 0.0f) * r;
-        *scale = at_least_eps((hi - lo) / qmax);
-        float s = qt_quant_effective(spec, *scale, 0.0f).s;
-        float z = rintf(-lo / s);
-        *offset = (z < 0.0f ? 0.0f : z > qmax ? qmax : z) + 0.0f;
-    } else {
-        float range = mx - mn;
-        *scale = at_least_eps(r * range / qmax);
-        *offset = r == 1.0f ? mn : mn + 0.5f * (1.0f - r) * range;
-    }
-}
-
 /* For every group of l (per-group or per-channel), the parameters among the
  * current ones (the policy initialiser's) and the shrink-ratio candidates whose
  * fake-quant minimises eᵀ H_gg e (H of the Linear's input, float [in, in]). */
@@ -214,7 +187,7 @@ static void clip_search(qt_linear_layer *l, const float *H, int n_grid, float ma
             float bs = q->scale->data[(size_t)r * ng + k], bo = q->offset ? q->offset->data[(size_t)r * ng + k] : 0.0f;
             for (int t = -1; t <= n_grid; t++) {
                 float ratio = 1.0f - (float)t * max_shrink / (float)n_grid, sc = bs, of = bo;
-                if (t >= 0) candidate(&q->spec, w, g, ratio, &sc, &of);
+                if (t >= 0) qt_quant_candidate(&q->spec, w, (size_t)g, ratio, &sc, &of);
                 qt_quant_group(&q->spec, qt_quant_effective(&q->spec, sc, of), w, (size_t)g, e, NULL);
                 for (int i = 0; i < g; i++) e[i] -= w[i];
                 double err = 0.0;

@@ -3,6 +3,7 @@
 # (node-llama-cpp@3.22.1's prebuilt CPU binary): a small byte-level Llama (dim 256 so that
 # every Linear input is a multiple of 256, GQA) trained by qat_train, then QAT with
 #   quant.weights.type  Q5_0 Q5_1 Q2_K Q3_K Q4_K Q5_K Q6_K   (every Linear of the blocks)
+#                       IQ4_NL MXFP4                         (the level grids)
 #   quant.preset        Q4_K_M Q3_K_M                         (llama.cpp's per-tensor mixture,
 #                                                              output quantized too)
 # exported by qat_export without a type (each tensor at the type holding its grid).
@@ -10,8 +11,8 @@
 #   - @huggingface/gguf reads every tensor at the type qatc's plan gives it (qat_train --check)
 #     and general.file_type;
 #   - llama.cpp's mean NLL over a held-out token file equals qat_eval --faithful's (inputs
-#     rounded as llama.cpp's CPU backend rounds them: Q8_K for K types, Q8_0 for Q5_0, Q8_1
-#     for Q5_1) within 1e-4 relative, for the qat.h5 checkpoint and for the GGUF read back;
+#     rounded as llama.cpp's CPU backend rounds them: Q8_K for K types, Q8_0 for Q5_0, IQ4_NL
+#     and MXFP4, Q8_1 for Q5_1) within 1e-4 relative, for the qat.h5 checkpoint and for the GGUF read back;
 #     the remaining difference is float summation order (llama.cpp sums integer dot products
 #     per sub-block and scales them; qatc multiplies the decoded floats), ~1e-6 relative.
 set -euo pipefail
@@ -52,7 +53,7 @@ assert a["n_scored"] == b["n_scored"], (a, b)
 print("%.3e" % (abs(a["nll_mean"] - b["nll_mean"]) / abs(a["nll_mean"])))' "$1" "$2"; }
 
 status=0
-runs="Q5_0 Q5_1 Q2_K Q3_K Q4_K Q5_K Q6_K preset:Q4_K_M preset:Q3_K_M"
+runs="Q5_0 Q5_1 Q2_K Q3_K Q4_K Q5_K Q6_K IQ4_NL MXFP4 preset:Q4_K_M preset:Q3_K_M"
 for r in $runs; do
   if [ "${r#preset:}" != "$r" ]; then
     name=p_${r#preset:}; conf "$name" "{\"preset\": \"${r#preset:}\"}" "$base"
@@ -70,7 +71,7 @@ for r in $runs; do
 import re, sys
 plan = {}
 for line in open(sys.argv[1]):
-    m = re.match(r"\s+(\S+)\s+(Q\w+|float)\s", line)
+    m = re.match(r"\s+(\S+)\s+(Q\w+|IQ4_NL|MXFP4|float)\s", line)
     if m: plan[m.group(1)] = m.group(2)
 names = {"attention.wq": "attn_q", "attention.wk": "attn_k", "attention.wv": "attn_v", "attention.wo": "attn_output",
          "feed_forward.w1": "ffn_gate", "feed_forward.w2": "ffn_down", "feed_forward.w3": "ffn_up"}
