@@ -78,16 +78,15 @@ static qt_linear_info *linear_infos(const qt_model_cfg *c, int *n) {
 
 static void plan_line(FILE *log, const char *name, const qt_quant_spec *spec, qt_scale_init init, const qt_quant_rules *q,
                       int act) {
-    char g[32], t[32] = "";
+    char g[32], t[32] = "", sub[32] = "";
+    if (spec->dq_bits) snprintf(sub, sizeof sub, " %d-bit-subscales", spec->dq_bits);
     if (spec->group > 0) snprintf(g, sizeof g, "g%d", spec->group);
     else snprintf(g, sizeof g, "%s", spec->group == 0 ? "per-channel" : "per-tensor");
     int type = qt_ggml_type_of_spec(spec);
     if (type >= 0) snprintf(t, sizeof t, "%s ", qt_ggml_type_name(type));
     fprintf(log, "  %-36s %sW%d %s %s%s %s%s init %s%s\n", name, t, spec->bits, g, qt_quant_grid_name(spec->grid),
-            spec->dq_bits ? (spec->dq_bits == 8 ? " 8-bit-subscales" : spec->dq_bits == 6 ? " 6-bit-subscales"
-                                                                                           : " 4-bit-subscales")
-                          : "",
-            spec->learnable ? "lsq" : "fixed", spec->fp16_scales ? " fp16-scales" : "",
+            sub,
+            spec->learnable ? "lsq" : "fixed", spec->fp16_scales && spec->grid != QT_GRID_MXFP4 ? " fp16-scales" : "",
             init == QT_INIT_MSE ? "mse" : "absmax",
             !act ? "" : q->act_mode == QT_ACT_STATIC ? " A-static" : q->act_mode == QT_ACT_Q8_BLOCKS ? " A-q8_0-blocks" : " A-per-token");
 }

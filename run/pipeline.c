@@ -460,8 +460,7 @@ int qt_pipeline_run(const qt_config *cfg, const char *config_path, int resume, v
 
     qt_model_cfg mc = qt_plan_model_cfg(cfg);
     if (qt_model_cfg_check(&mc, err, sizeof err)) goto out;
-    base = qt_model_new(&mc);
-    if (qt_policy_check(&mc, &rs.plan.quant, NULL, err, sizeof err)) goto out;
+    base = qt_model_new(&mc); /* the quant plan was checked when the config loaded (rule_quant_plan) */
     qt_model_init(base, (uint64_t)cfg->seed);
     fprintf(stderr, "model: %s, %zu parameters\n", qt_arch_name(cfg->model.arch), qt_model_numel(base));
     method_result res[MAX_METHODS];

@@ -17,12 +17,7 @@
 set -euo pipefail
 . "${QATC_SRC:?}/tests/cli/llamacpp_env.bash" qatc_llamacpp
 
-# training text and a held-out token file (different seed), byte tokens
-"$py" "$orc/word_text.py" 1 2500 > "$tmp/train.txt"
-"$py" "$orc/word_text.py" 2 60 | "$py" -c '
-import sys
-ids = list(sys.stdin.buffer.read())[:657]   # 10 chunks of 64 and a partial chunk of 17
-print(" ".join(map(str, ids)))' > "$tmp/tokens.txt"
+word_data
 
 # model: dim 64, 2 layers, 4 heads, 2 kv heads (GQA), ffn 128, ctx 64, byte vocab
 conf() { # conf NAME BITS GRID INIT
@@ -39,7 +34,6 @@ conf() { # conf NAME BITS GRID INIT
  "eval": {"suites": ["text"], "samples": 8, "val_tokens": 2048, "max_regression": 1.0}}
 JSON
 }
-train() { "$bin/qat_train" "$tmp/$1.json" > "$tmp/$1.log" 2>&1 || fail "qat_train $1: $(tail -3 "$tmp/$1.log")"; }
 conf w4 4 sym "";                       train w4
 conf w8 8 sym "$tmp/w4/base.h5";        train w8
 conf w41 4 float_min "$tmp/w4/base.h5"; train w41
@@ -64,10 +58,6 @@ for t in F32 F16 Q8_0 Q4_0 Q4_1; do
   cat "$tmp/meta.out"
 done
 
-score_llama() { (cd "$orc" && node llamacpp_nll.mjs "$1" "$tmp/tokens.txt" 64) 2> "$tmp/node.err" ||
-  fail "llama.cpp on $1: $(tail -5 "$tmp/node.err")"; }
-score_qatc() { "$bin/qat_eval" "$@" --tokens "$tmp/tokens.txt" --ctx 64 2> "$tmp/eval.err" ||
-  fail "qat_eval $*: $(cat "$tmp/eval.err")"; }
 
 # compare TYPE TOL LLAMA_JSON QATC_JSON... : every qatc NLL within TOL relative of llama.cpp's
 # (with ANY=1: at least one of them)

@@ -18,11 +18,7 @@
 set -euo pipefail
 . "${QATC_SRC:?}/tests/cli/llamacpp_env.bash" qatc_kquants
 
-"$py" "$orc/word_text.py" 1 2500 > "$tmp/train.txt"
-"$py" "$orc/word_text.py" 2 60 | "$py" -c '
-import sys
-ids = list(sys.stdin.buffer.read())[:657]
-print(" ".join(map(str, ids)))' > "$tmp/tokens.txt"
+word_data
 
 conf() { # conf NAME QUANT_JSON [INIT]
   local init=""; [ -n "${3:-}" ] && init=", \"init\": \"$3\""
@@ -37,15 +33,10 @@ conf() { # conf NAME QUANT_JSON [INIT]
  "eval": {"suites": ["text"], "samples": 8, "val_tokens": 512, "max_regression": 1.0}}
 JSON
 }
-train() { "$bin/qat_train" "$tmp/$1.json" > "$tmp/$1.log" 2>&1 || fail "qat_train $1: $(tail -3 "$tmp/$1.log")"; }
 conf base '{"weights": {"type": "Q4_K"}}'
 train base
 base="$tmp/base/base.h5"
 
-score_llama() { (cd "$orc" && node llamacpp_nll.mjs "$1" "$tmp/tokens.txt" 64) 2> "$tmp/node.err" ||
-  fail "llama.cpp on $1: $(tail -5 "$tmp/node.err")"; }
-score_qatc() { "$bin/qat_eval" "$@" --tokens "$tmp/tokens.txt" --ctx 64 2> "$tmp/eval.err" ||
-  fail "qat_eval $*: $(cat "$tmp/eval.err")"; }
 rel() { "$py" -c '
 import json, sys
 a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
