@@ -95,28 +95,35 @@ qt_model *qt_model_new(const qt_model_cfg *cfg) {
     int cap = 3 + 14 * L + 4;
     m->params = calloc((size_t)cap, sizeof *m->params);
     m->linears = calloc((size_t)(7 * L + 3), sizeof *m->linears);
-    int D = cfg->dim, V = cfg->vocab, F = cfg->ffn;
+    int D = cfg->dim, V = cfg->vocab;
     m->tok_emb = add_param(m, cap, "tok_embeddings.weight", 2, (int[]){V, D});
+    /* the Linears' names and shapes: qt_model_linear_infos, in its order */
+    const int nli = qt_model_linear_infos(cfg, NULL, 0);
+    qt_linear_info *li = malloc((size_t)nli * sizeof *li);
+    if (!li) qt_die("out of memory");
+    qt_model_linear_infos(cfg, li, nli);
+    int k = 0;
+#define LINEAR(slot, bias) (add_linear(m, cap, (slot), li[k].name, li[k].rows, li[k].cols, (bias)), k++)
     char name[96];
     if (dec) {
-        int hd = qt_model_head_dim(cfg), qd = cfg->heads * hd, kvd = cfg->kv_heads * hd, qb = cfg->qkv_bias;
+        int hd = qt_model_head_dim(cfg), qb = cfg->qkv_bias;
         m->blocks = calloc((size_t)L, sizeof *m->blocks);
         for (int i = 0; i < L; i++) {
             qt_block *b = &m->blocks[i];
 #define NM(s) (snprintf(name, sizeof name, "layers.%d." s, i), name)
             b->attn_norm = add_param(m, cap, NM("attention_norm.weight"), 1, (int[]){D});
-            add_linear(m, cap, &b->wq, NM("attention.wq.weight"), qd, D, qb);
-            add_linear(m, cap, &b->wk, NM("attention.wk.weight"), kvd, D, qb);
-            add_linear(m, cap, &b->wv, NM("attention.wv.weight"), kvd, D, qb);
-            add_linear(m, cap, &b->wo, NM("attention.wo.weight"), D, qd, 0);
+            LINEAR(&b->wq, qb);
+            LINEAR(&b->wk, qb);
+            LINEAR(&b->wv, qb);
+            LINEAR(&b->wo, 0);
             if (cfg->qk_norm) {
                 b->q_norm = add_param(m, cap, NM("attention.q_norm.weight"), 1, (int[]){hd});
                 b->k_norm = add_param(m, cap, NM("attention.k_norm.weight"), 1, (int[]){hd});
             }
             b->ffn_norm = add_param(m, cap, NM("ffn_norm.weight"), 1, (int[]){D});
-            add_linear(m, cap, &b->w1, NM("feed_forward.w1.weight"), F, D, 0);
-            add_linear(m, cap, &b->w2, NM("feed_forward.w2.weight"), D, F, 0);
-            add_linear(m, cap, &b->w3, NM("feed_forward.w3.weight"), F, D, 0);
+            LINEAR(&b->w1, 0);
+            LINEAR(&b->w2, 0);
+            LINEAR(&b->w3, 0);
 #undef NM
         }
         m->norm = add_param(m, cap, "norm.weight", 1, (int[]){D});
@@ -126,8 +133,8 @@ qt_model *qt_model_new(const qt_model_cfg *cfg) {
             qt_model_rope_divisors(cfg, m->rope_div);
         }
     } else {
-        add_linear(m, cap, &m->fc1, "mlp.fc1.weight", F, D, 0);
-        add_linear(m, cap, &m->fc2, "mlp.fc2.weight", D, F, 0);
+        LINEAR(&m->fc1, 0);
+        LINEAR(&m->fc2, 0);
     }
     if (cfg->tied) { /* one matrix: the output Linear multiplies by the embedding */
         memset(&m->output, 0, sizeof m->output);
@@ -135,8 +142,10 @@ qt_model *qt_model_new(const qt_model_cfg *cfg) {
         m->output.in_type = QT_GGML_F32;
         m->linears[m->n_linears++] = &m->output;
     } else {
-        add_linear(m, cap, &m->output, "output.weight", V, D, 0);
+        LINEAR(&m->output, 0);
     }
+#undef LINEAR
+    free(li);
     return m;
 }
 
