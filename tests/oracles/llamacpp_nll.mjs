@@ -5,7 +5,8 @@
 // (on 2 busy shared cores ggml's spin-waiting barriers made two threads ~8x slower; the
 // numbers do not depend on it: each output row is computed whole by one thread).
 // usage: node llamacpp_nll.mjs MODEL.gguf TOKENS.txt CTX [--text TEXT_FILE]
-// prints {"n_scored": N, "nll_mean": X} on one line.
+// prints {"n_scored": N, "nll_mean": X, "cpu": VARIANT} on one line (VARIANT: the CPU backend
+// llama.cpp loaded, e.g. "zen4"; tests/cli/llamacpp_env.bash can restrict it to one).
 // --text: llama.cpp's TEXT path: the ids scored are llama.cpp's own tokenization of the
 // file's text (model.tokenize(text, false): special-token strings are text, no BOS added),
 // which is compared with TOKENS.txt (another tokenizer's ids, e.g. qatc's); the line then
@@ -59,7 +60,9 @@ for (let start = 0; start + 1 < ids.length; start += N) {
     count++;
   }
 }
-console.log(JSON.stringify({ n_scored: count, nll_mean: sum / count, ...extra }));
+// which of the prebuilt CPU backends (one per x86 level: haswell, skylakex, zen4, ...) ran
+const cpu = fs.readFileSync("/proc/self/maps", "utf8").match(/libggml-cpu-([\w]+)\.so/);
+console.log(JSON.stringify({ n_scored: count, nll_mean: sum / count, cpu: cpu ? cpu[1] : "?", ...extra }));
 await context.dispose();
 await model.dispose();
 await llama.dispose();
