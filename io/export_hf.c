@@ -110,11 +110,11 @@ int qt_hf_write_json(cJSON *j, const char *path, char *err, size_t errlen) {
     return rc;
 }
 
-/* err = "WHAT: DIR (nothing written): <err>" after a file of the temp directory failed */
+/* err = "WHAT: DIR (left unchanged): <err>" after a file of the temp directory failed */
 static void name_dir(char *err, size_t errlen, const char *what, const char *dir) {
     char inner[1024];
     snprintf(inner, sizeof inner, "%s", err);
-    snprintf(err, errlen, "%s: %s (nothing written): %s", what, dir, inner);
+    snprintf(err, errlen, "%s: %s (left unchanged): %s", what, dir, inner);
 }
 
 int qt_export_hf(const qt_model *m, const qt_export_opts *o, const char *dir, char *err, size_t errlen) {

@@ -56,6 +56,11 @@ int main(int argc, char **argv) {
         fprintf(stderr, "qatc: %s\n", err);
         return 1;
     }
+    if (qt_config_check_outputs(&cfg, path, err, sizeof err)) { /* out_dir and export targets writable */
+        fprintf(stderr, "qatc: %s\n", err);
+        qt_config_free(&cfg);
+        return 1;
+    }
     if (check) {
         if (qt_pipeline_check(&cfg, stdout, err, sizeof err)) {
             fprintf(stderr, "qatc: %s: %s\n", path, err);
