@@ -30,7 +30,7 @@ int qt_threads_cap(int asked, const char *who, char *warn, size_t len) {
 
 void qt_omp_wait_policy(char **argv) {
     if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
-    if (setenv("GOMP_SPINCOUNT", QT_OMP_SPINCOUNT, 1) != 0) return;
+    if (setenv("OMP_WAIT_POLICY", QT_OMP_WAIT_POLICY, 1) != 0) return;
     execv("/proc/self/exe", argv);
     /* exec failed: carry on with libgomp's default (the variable stays set for children) */
 }

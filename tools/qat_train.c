@@ -6,8 +6,8 @@
  * --resume), 3 a suite regressed past eval.max_regression (report written).
  * A run uses at most as many threads as CPUs in its affinity mask (warning
  * once when the config asks for more) and, unless OMP_WAIT_POLICY or
- * GOMP_SPINCOUNT is set, re-executes itself with GOMP_SPINCOUNT set so that
- * idle OpenMP threads stop spinning soon (base/cpu.h, bench/README.md). */
+ * GOMP_SPINCOUNT is set, re-executes itself with OMP_WAIT_POLICY=passive so
+ * that idle OpenMP threads do not spin (base/cpu.h, bench/README.md). */
 #include <cblas.h>
 #include <omp.h>
 #include <signal.h>

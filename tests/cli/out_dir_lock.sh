@@ -3,9 +3,9 @@
 # qat_train on the same out_dir (with or without --resume) exits 1 with one
 # line naming the out_dir and the holder's pid, and changes nothing. After the
 # holder is killed (SIGKILL: the kernel drops the lock) --resume works.
-# Also: the run re-executed itself with libgomp's spin count set
-# (GOMP_SPINCOUNT in its environment) because the test's environment sets
-# neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT, and keeps a user's setting.
+# Also: the run re-executed itself with libgomp's passive wait policy
+# (OMP_WAIT_POLICY=passive in its environment) because the test's environment
+# sets neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT, and keeps a user's setting.
 set -euo pipefail
 bin=${QATC_BIN:?}/qat_train
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/qatc_lock_XXXXXX")
@@ -29,8 +29,8 @@ JSON
 pid=$!
 while [ ! -f "$tmp/run/base.ckpt.h5" ] && kill -0 $pid 2>/dev/null; do sleep 0.05; done
 kill -0 $pid 2>/dev/null || fail "the first run ended early: $(tail -2 "$tmp/a.log")"
-tr '\0' '\n' < /proc/$pid/environ | grep -qx "GOMP_SPINCOUNT=[0-9]*" ||
-  fail "the run did not re-execute itself with GOMP_SPINCOUNT set"
+tr '\0' '\n' < /proc/$pid/environ | grep -qx "OMP_WAIT_POLICY=passive" ||
+  fail "the run did not re-execute itself with OMP_WAIT_POLICY=passive"
 
 for args in "" "--resume"; do
   set +e; "$bin" "$tmp/c.json" $args > "$tmp/out" 2> "$tmp/err"; rc=$?; set -e
@@ -52,12 +52,12 @@ grep -q "resumed from" "$tmp/r.log" || fail "--resume did not load the killed ru
 # a user's wait policy is kept (no re-exec, no override)
 sed -i 's/"steps": 60/"steps": 100000/' "$tmp/c.json"
 rm -rf "$tmp/run"
-OMP_WAIT_POLICY=active "$bin" "$tmp/c.json" 2> "$tmp/a.log" &
+GOMP_SPINCOUNT=1000 "$bin" "$tmp/c.json" 2> "$tmp/a.log" &
 pid=$!
 while [ ! -f "$tmp/run/base.ckpt.h5" ] && kill -0 $pid 2>/dev/null; do sleep 0.05; done
-kill -0 $pid 2>/dev/null || fail "the OMP_WAIT_POLICY run ended early: $(tail -2 "$tmp/a.log")"
-if tr '\0' '\n' < /proc/$pid/environ | grep -q "^GOMP_SPINCOUNT="; then
-  fail "GOMP_SPINCOUNT was set although the user set OMP_WAIT_POLICY"
+kill -0 $pid 2>/dev/null || fail "the GOMP_SPINCOUNT run ended early: $(tail -2 "$tmp/a.log")"
+if tr '\0' '\n' < /proc/$pid/environ | grep -q "^OMP_WAIT_POLICY="; then
+  fail "OMP_WAIT_POLICY was set although the user set GOMP_SPINCOUNT"
 fi
 kill -9 $pid; wait $pid 2>/dev/null || true; pid=
 echo "out_dir_lock: ok"
