@@ -1,4 +1,5 @@
-/* File helpers and the atomic writer; see base/files.h. */
+/* File helpers, the atomic writers and the directory lock; see base/files.h. */
+#define _GNU_SOURCE /* renameat2 (RENAME_EXCHANGE) */
 #include "base/files.h"
 
 #include <errno.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 #include <dirent.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 int qt_open_regular(const char *path, size_t *size, char *err, size_t errlen) {
@@ -222,4 +224,232 @@ int qt_write_file_atomic(const char *path, const void *data, size_t n, char *err
         return -1;
     }
     return qt_afile_commit(&a, err, errlen);
+}
+
+/* ---- atomic directories ---- */
+
+/* Removes directory path and everything under it (no symlinks followed).
+ * Best effort; returns 0 when path is gone. */
+static int rm_tree(const char *path) {
+    struct stat st;
+    if (lstat(path, &st) != 0) return errno == ENOENT ? 0 : -1;
+    if (!S_ISDIR(st.st_mode)) return unlink(path);
+    DIR *dh = opendir(path);
+    struct dirent *de;
+    while (dh && (de = readdir(dh))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        size_t n = strlen(path) + strlen(de->d_name) + 2;
+        char *full = malloc(n);
+        if (!full) break;
+        snprintf(full, n, "%s/%s", path, de->d_name);
+        rm_tree(full);
+        free(full);
+    }
+    if (dh) closedir(dh);
+    return rmdir(path);
+}
+
+/* fsync of directory dir; 0 or -1 (errno set) */
+static int fsync_dir(const char *dir) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return -1;
+    int rc = fsync(fd) != 0 && errno != EINVAL ? -1 : 0;
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc;
+}
+
+/* The first entry of directory dir that is not a regular file, into name; 1
+ * when there is one, 0 when dir holds only regular files. */
+static int has_non_file(const char *dir, char *name, size_t len) {
+    DIR *dh = opendir(dir);
+    if (!dh) return 0;
+    struct dirent *de;
+    int found = 0;
+    while (!found && (de = readdir(dh))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        size_t n = strlen(dir) + strlen(de->d_name) + 2;
+        char *full = malloc(n);
+        if (!full) break;
+        snprintf(full, n, "%s/%s", dir, de->d_name);
+        struct stat st;
+        if (lstat(full, &st) == 0 && !S_ISREG(st.st_mode)) {
+            snprintf(name, len, "%s", de->d_name);
+            found = 1;
+        }
+        free(full);
+    }
+    closedir(dh);
+    return found;
+}
+
+/* Removes "<path>.tmp.<pid>" directories of processes that no longer run. */
+static void remove_stale_tmp_dirs(const char *path) {
+    char *dir = dir_of(path);
+    if (!dir) return;
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t bl = strlen(base);
+    DIR *dh = opendir(dir);
+    struct dirent *de;
+    while (dh && (de = readdir(dh))) {
+        const char *n = de->d_name;
+        if (strncmp(n, base, bl) || strncmp(n + bl, ".tmp.", 5)) continue;
+        char *end;
+        long pid = strtol(n + bl + 5, &end, 10);
+        if (*end || pid <= 0 || pid == (long)getpid()) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        size_t fl = strlen(dir) + strlen(n) + 2;
+        char *full = malloc(fl);
+        if (!full) break;
+        snprintf(full, fl, "%s/%s", dir, n);
+        rm_tree(full);
+        free(full);
+    }
+    if (dh) closedir(dh);
+    free(dir);
+}
+
+static void adir_free(qt_adir *a) {
+    free(a->path);
+    free(a->tmp);
+    a->path = a->tmp = NULL;
+}
+
+int qt_adir_open(qt_adir *a, const char *path, char *err, size_t errlen) {
+    memset(a, 0, sizeof *a);
+    size_t pl = strlen(path);
+    while (pl > 1 && path[pl - 1] == '/') pl--; /* "dir/" names dir */
+    size_t n = pl + 32;
+    a->path = malloc(pl + 1);
+    a->tmp = malloc(n);
+    if (!a->path || !a->tmp) {
+        adir_free(a);
+        snprintf(err, errlen, "%s: out of memory", path);
+        return -1;
+    }
+    memcpy(a->path, path, pl);
+    a->path[pl] = 0;
+    struct stat st;
+    char bad[256];
+    if (stat(a->path, &st) == 0 && !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "%s: exists and is not a directory (expected an export directory)", a->path);
+        adir_free(a);
+        return -1;
+    }
+    if (stat(a->path, &st) == 0 && has_non_file(a->path, bad, sizeof bad)) {
+        snprintf(err, errlen, "%s: exists and holds \"%s\", which is not a regular file; an export replaces the whole "
+                 "directory, so it refuses one that holds more than an export's files (choose another path)",
+                 a->path, bad);
+        adir_free(a);
+        return -1;
+    }
+    snprintf(a->tmp, n, "%s.tmp.%ld", a->path, (long)getpid());
+    rm_tree(a->tmp); /* a leftover of an earlier export of this process */
+    if (qt_mkdirs_for(a->tmp, err, errlen)) {
+        adir_free(a);
+        return -1;
+    }
+    if (mkdir(a->tmp, 0755) != 0) {
+        snprintf(err, errlen, "%s: cannot create %s: %s", a->path, a->tmp, strerror(errno));
+        adir_free(a);
+        return -1;
+    }
+    return 0;
+}
+
+void qt_adir_abort(qt_adir *a) {
+    if (a->tmp) rm_tree(a->tmp);
+    adir_free(a);
+}
+
+int qt_adir_commit(qt_adir *a, char *err, size_t errlen) {
+    if (fsync_dir(a->tmp) != 0) {
+        snprintf(err, errlen, "%s: fsync of %s failed: %s", a->path, a->tmp, strerror(errno));
+        qt_adir_abort(a);
+        return -1;
+    }
+    struct stat st;
+    int exists = stat(a->path, &st) == 0;
+    if (exists) {
+        /* swap the new directory in; the old one is left at the temp name */
+        if (renameat2(AT_FDCWD, a->tmp, AT_FDCWD, a->path, RENAME_EXCHANGE) != 0) {
+            if (errno != EINVAL && errno != ENOSYS) {
+                snprintf(err, errlen, "%s: cannot replace it with %s: %s", a->path, a->tmp, strerror(errno));
+                qt_adir_abort(a);
+                return -1;
+            }
+            /* no RENAME_EXCHANGE on this file system: move the old one aside first */
+            size_t n = strlen(a->path) + 32;
+            char *old = malloc(n);
+            if (!old) {
+                snprintf(err, errlen, "%s: out of memory", a->path);
+                qt_adir_abort(a);
+                return -1;
+            }
+            snprintf(old, n, "%s.old.%ld", a->path, (long)getpid());
+            rm_tree(old);
+            if (rename(a->path, old) != 0 || rename(a->tmp, a->path) != 0) {
+                int e = errno;
+                rename(old, a->path);
+                snprintf(err, errlen, "%s: cannot replace it with %s: %s", a->path, a->tmp, strerror(e));
+                free(old);
+                qt_adir_abort(a);
+                return -1;
+            }
+            rm_tree(old);
+            free(old);
+        }
+    } else if (rename(a->tmp, a->path) != 0) {
+        snprintf(err, errlen, "%s: cannot rename %s into place: %s", a->path, a->tmp, strerror(errno));
+        qt_adir_abort(a);
+        return -1;
+    }
+    rm_tree(a->tmp); /* the old directory after an exchange */
+    remove_stale_tmp_dirs(a->path);
+    char *dir = dir_of(a->path);
+    int rc = 0;
+    if (!dir || fsync_dir(dir) != 0) {
+        snprintf(err, errlen, "%s: written and renamed into place, but fsync of directory %s failed: %s", a->path,
+                 dir ? dir : "?", strerror(errno));
+        rc = -1;
+    }
+    free(dir);
+    adir_free(a);
+    return rc;
+}
+
+/* ---- the directory lock ---- */
+
+int qt_dir_lock(const char *dir, char *err, size_t errlen) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: cannot create lock file %s: %s", dir, path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char buf[32] = "";
+        ssize_t k = e == EWOULDBLOCK ? pread(fd, buf, sizeof buf - 1, 0) : -1;
+        buf[k > 0 ? k : 0] = 0;
+        buf[strcspn(buf, "\n")] = 0;
+        close(fd);
+        if (e == EWOULDBLOCK)
+            snprintf(err, errlen, "out_dir \"%s\" is in use by another qat_train (pid %s, holding %s); wait for it to "
+                     "finish or stop it, or choose another out_dir", dir, buf[0] ? buf : "unknown", path);
+        else
+            snprintf(err, errlen, "%s: cannot lock %s: %s", dir, path, strerror(e));
+        return -1;
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+        snprintf(err, errlen, "%s: cannot write lock file %s: %s", dir, path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
 }

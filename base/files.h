@@ -1,6 +1,7 @@
-/* qatc base/files: reading whole files, creating directories, and the one
+/* qatc base/files: reading whole files, creating directories, the one
  * atomic writer (temp file "<path>.tmp.<pid>", fsync, rename, directory
- * fsync) behind every checkpoint, export, cache and report. */
+ * fsync) behind every checkpoint, export, cache and report, its directory
+ * form for multi-file exports, and the lock of a run's out_dir. */
 #ifndef QATC_BASE_FILES_H
 #define QATC_BASE_FILES_H
 
@@ -59,5 +60,32 @@ int qt_afile_commit(qt_afile *a, char *err, size_t errlen);
 void qt_afile_abort(qt_afile *a);
 /* Writes n bytes as the whole content of path through qt_afile. */
 int qt_write_file_atomic(const char *path, const void *data, size_t n, char *err, size_t errlen);
+
+/* An atomic directory write in progress: files go into tmp
+ * ("<path>.tmp.<pid>"), which replaces path at commit. */
+typedef struct qt_adir {
+    char *path, *tmp;
+} qt_adir;
+
+/* Creates the empty directory "<path>.tmp.<pid>" (and path's parents).
+ * Refuses an existing path that is not a directory, or a directory holding
+ * anything but regular files (a replaced export directory is removed as a
+ * whole). Returns 0, or -1 with a message naming path. */
+int qt_adir_open(qt_adir *a, const char *path, char *err, size_t errlen);
+/* fsyncs the temp directory (its files must be written and fsynced, e.g.
+ * with qt_write_file_atomic), puts it at path (an existing directory is
+ * swapped out with renameat2 RENAME_EXCHANGE and removed), fsyncs the
+ * parent and removes temp directories of path left by dead processes. On
+ * failure the temp directory is removed and path is untouched. Frees a. */
+int qt_adir_commit(qt_adir *a, char *err, size_t errlen);
+/* Removes the temp directory and everything in it; path is untouched. Frees a. */
+void qt_adir_abort(qt_adir *a);
+
+/* Takes an exclusive flock(2) on "<dir>/.lock" (created; this pid written
+ * into it) and returns its descriptor: hold it for as long as dir is in use.
+ * The kernel releases it when the process ends, however it ends. Returns -1
+ * with "out_dir "DIR" is in use by another qat_train (pid N, ...)" when
+ * another process holds it, or another one-line error. */
+int qt_dir_lock(const char *dir, char *err, size_t errlen);
 
 #endif

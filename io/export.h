@@ -154,7 +154,7 @@ int qt_export_awq(const qt_model *m, const qt_export_opts *o, const char *dir, c
 int qt_export_gptq(const qt_model *m, const qt_export_opts *o, const char *dir, char *err, size_t errlen);
 /* Writes m as a compressed-tensors pack-quantized checkpoint into dir. 0 or -1. */
 int qt_export_ct(const qt_model *m, const qt_export_opts *o, const char *dir, char *err, size_t errlen);
-/* Before any work: 0 when format fmt ("gptq", "compressed-tensors") can
+/* Before any work: 0 when format fmt ("gptq", "compressed-tensors", "awq") can
  * hold a Linear [rows, cols] quantized with spec s exactly, else -1 with the
  * reason in why (one line, no tensor name). */
 int qt_export_spec_check(const char *fmt, const qt_quant_spec *s, int rows, int cols, char *why, size_t len);

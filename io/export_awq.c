@@ -107,21 +107,9 @@ done:
 /* why a frozen weight is not an AWQ GEMM weight, or 0 */
 static int awq_mismatch(const qt_qweight *qw, const void *ctx, char *why, size_t len) {
     (void)ctx;
-    const qt_quant_spec *s = &qw->spec;
-    if (!((s->grid == QT_GRID_ASYM || s->grid == QT_GRID_SYM) && s->bits <= 4)) {
-        snprintf(why, len, "%d-bit %s grid (AWQ holds asym <= 4-bit codes with an integer zero point, "
-                 "or sym <= 4-bit codes as zero 8)", s->bits,
-                 qt_quant_grid_name(s->grid));
-        return -1;
-    }
-    if (s->group != 32 && s->group != 64 && s->group != 128) {
-        snprintf(why, len, "group %d (AWQ GEMM groups are 32, 64 or 128)", s->group);
-        return -1;
-    }
-    if (qw->rows % 8) {
-        snprintf(why, len, "%d output rows (AWQ packs 8 outputs per int32)", qw->rows);
-        return -1;
-    }
+    qt_quant_spec s = qw->spec;
+    s.fp16_scales = 1; /* the scales themselves are checked below */
+    if (qt_export_spec_check("awq", &s, qw->rows, qw->cols, why, len)) return -1;
     size_t n = (size_t)qw->srows * qw->ngroups;
     for (size_t i = 0; i < n; i++)
         if (qt_f16_round(qw->scales[i]) != qw->scales[i]) {

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "io/export.h"
+#include "qat/policy.h"
 
 #include "base/files.h"
 #include "data/tokenizer.h"
@@ -324,6 +325,7 @@ int qt_export_gguf(const qt_model *m, const qt_export_opts *o, const char *path,
                  "Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, MXFP4", path, o->type);
         return -1;
     }
+    if (qt_model_check_finite(m, err, errlen)) return -1;
     qt_gguf *g = qt_gguf_new();
     if (!g) {
         snprintf(err, errlen, "gguf export: out of memory");

@@ -40,6 +40,26 @@ static void put_bits(uint32_t *w, size_t pos, uint32_t v, int bits) {
 }
 
 int qt_export_spec_check(const char *fmt, const qt_quant_spec *s, int rows, int cols, char *why, size_t len) {
+    if (!strcmp(fmt, "awq")) {
+        if (!((s->grid == QT_GRID_ASYM || s->grid == QT_GRID_SYM) && s->bits <= 4) || s->dq_bits) {
+            snprintf(why, len, "%d-bit %s grid (AWQ holds asym <= 4-bit codes with an integer zero point, "
+                     "or sym <= 4-bit codes as zero 8)", s->bits, s->dq_bits ? "K-type" : qt_quant_grid_name(s->grid));
+            return -1;
+        }
+        if (s->group != 32 && s->group != 64 && s->group != 128) {
+            snprintf(why, len, "group %d (AWQ GEMM groups are 32, 64 or 128)", s->group);
+            return -1;
+        }
+        if (rows % 8) {
+            snprintf(why, len, "%d output rows (AWQ packs 8 outputs per int32)", rows);
+            return -1;
+        }
+        if (!s->fp16_scales) {
+            snprintf(why, len, "fp32 scales (AWQ stores fp16 scales; train with quant.weights.fp16_scales = true)");
+            return -1;
+        }
+        return 0;
+    }
     const int gptq = !strcmp(fmt, "gptq");
     const char *name = gptq ? "GPTQ" : "compressed-tensors";
     if (s->grid != QT_GRID_SYM && s->grid != QT_GRID_ASYM) {

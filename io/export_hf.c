@@ -11,6 +11,7 @@
 #include "base/files.h"
 #include "base/half.h"
 #include "io/export.h"
+#include "qat/policy.h"
 #include "quant/quant.h"
 
 static uint16_t f32_to_bf16(float f) { /* round to nearest even (torch's .bfloat16()) */
@@ -109,6 +110,13 @@ int qt_hf_write_json(cJSON *j, const char *path, char *err, size_t errlen) {
     return rc;
 }
 
+/* err = "WHAT: DIR (left unchanged): <err>" after a file of the temp directory failed */
+static void name_dir(char *err, size_t errlen, const char *what, const char *dir) {
+    char inner[1024];
+    snprintf(inner, sizeof inner, "%s", err);
+    snprintf(err, errlen, "%s: %s (left unchanged): %s", what, dir, inner);
+}
+
 int qt_export_hf(const qt_model *m, const qt_export_opts *o, const char *dir, char *err, size_t errlen) {
     static const qt_export_opts defaults = {0};
     if (!o) o = &defaults;
@@ -122,7 +130,7 @@ int qt_export_hf(const qt_model *m, const qt_export_opts *o, const char *dir, ch
         snprintf(err, errlen, "hf export: %s: type \"%s\": expected F32, F16 or BF16", dir, type);
         return -1;
     }
-    if (qt_mkdirs(dir, err, errlen)) return -1;
+    if (qt_model_check_finite(m, err, errlen)) return -1;
     qt_safetensors *st = qt_st_new();
     if (!st) {
         snprintf(err, errlen, "hf export: out of memory");
@@ -168,17 +176,27 @@ int qt_export_hf(const qt_model *m, const qt_export_opts *o, const char *dir, ch
         free(dq);
     }
     char path[4200];
+    qt_adir ad = {0}; /* every file into "<dir>.tmp.<pid>", renamed to dir at the end */
+    if (!rc) rc = qt_adir_open(&ad, dir, err, errlen);
     if (!rc) {
         qt_st_set_meta(st, "format", "pt");
-        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        snprintf(path, sizeof path, "%s/model.safetensors", ad.tmp);
         rc = qt_st_write(st, path, err, errlen);
     }
     if (!rc) {
-        snprintf(path, sizeof path, "%s/config.json", dir);
+        snprintf(path, sizeof path, "%s/config.json", ad.tmp);
         rc = qt_hf_write_config(m, NULL, dt == QT_ST_F32 ? "float32" : dt == QT_ST_F16 ? "float16" : "bfloat16", path,
                                 err, errlen);
     }
-    if (!rc) rc = qt_hf_write_tokenizer(o->tokenizer, dir, "hf export", err, errlen);
+    if (!rc) rc = qt_hf_write_tokenizer(o->tokenizer, ad.tmp, "hf export", err, errlen);
+    if (ad.tmp) {
+        if (rc) {
+            name_dir(err, errlen, "hf export", dir);
+            qt_adir_abort(&ad);
+        } else {
+            rc = qt_adir_commit(&ad, err, errlen);
+        }
+    }
     if (!rc && n_round)
         fprintf(stderr, "qatc: warning: hf export: %s: %d quantized tensor(s) rounded to %s, off the learned grid "
                 "(first: %s)\n", dir, n_round, type, first_round);
@@ -234,7 +252,7 @@ int qt_hf_export_quant(const qt_model *m, const qt_export_opts *o, const char *d
         return -1;
     }
     qt_hf_qsum sum;
-    if (quant_summary(m, f, &sum, err, errlen)) return -1;
+    if (quant_summary(m, f, &sum, err, errlen) || qt_model_check_finite(m, err, errlen)) return -1;
     qt_safetensors *st = qt_st_new();
     int rc = st ? 0 : -1, n_quant = 0, n_requant = 0, group = 0;
     char first_requant[320] = "";
@@ -292,18 +310,27 @@ int qt_hf_export_quant(const qt_model *m, const qt_export_opts *o, const char *d
     sum.group = group;
     if (n_requant) sum.sym = 0;
     char path[4200];
-    if (rc == 0) rc = qt_mkdirs(dir, err, errlen);
+    qt_adir ad = {0}; /* every file into "<dir>.tmp.<pid>", renamed to dir at the end */
+    if (rc == 0) rc = qt_adir_open(&ad, dir, err, errlen);
     if (rc == 0) {
         qt_st_set_meta(st, "format", "pt");
-        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        snprintf(path, sizeof path, "%s/model.safetensors", ad.tmp);
         rc = qt_st_write(st, path, err, errlen);
     }
     if (rc == 0) {
-        snprintf(path, sizeof path, "%s/config.json", dir);
+        snprintf(path, sizeof path, "%s/config.json", ad.tmp);
         rc = qt_hf_write_config(m, f->quant_config(&sum, f->ctx), "float16", path, err, errlen);
     }
-    if (rc == 0) rc = qt_hf_write_tokenizer(o->tokenizer, dir, f->what, err, errlen);
-    if (rc == 0 && f->extra) rc = f->extra(dir, &sum, f->ctx, err, errlen);
+    if (rc == 0) rc = qt_hf_write_tokenizer(o->tokenizer, ad.tmp, f->what, err, errlen);
+    if (rc == 0 && f->extra) rc = f->extra(ad.tmp, &sum, f->ctx, err, errlen);
+    if (ad.tmp) {
+        if (rc) {
+            name_dir(err, errlen, f->what, dir);
+            qt_adir_abort(&ad);
+        } else {
+            rc = qt_adir_commit(&ad, err, errlen);
+        }
+    }
     if (rc == 0 && n_requant)
         fprintf(stderr, "qatc: warning: %s: %s: %d tensor(s) re-quantized to %s from the float weights, losing the "
                 "learned grid (first: %s)\n", f->what, dir, n_requant, f->requant_what, first_requant);

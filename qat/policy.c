@@ -1,6 +1,7 @@
 #include "qat/policy.h"
 
 #include <fnmatch.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -236,3 +237,34 @@ static qt_model *frozen_copy(const qt_model *m, int deploy, int faithful) {
 qt_model *qt_model_freeze(const qt_model *m) { return frozen_copy(m, 0, 0); }
 
 qt_model *qt_model_deploy(const qt_model *qat, int faithful) { return frozen_copy(qat, 1, faithful); }
+
+/* the first non-finite value of t: its index, or -1 */
+static long first_bad(const qt_tensor *t) {
+    for (size_t i = 0; i < t->n; i++)
+        if (!isfinite(t->data[i])) return (long)i;
+    return -1;
+}
+
+int qt_model_check_finite(const qt_model *m, char *err, size_t errlen) {
+    for (int i = 0; i < m->n_params; i++) {
+        long k = first_bad(m->params[i]);
+        if (k >= 0) {
+            snprintf(err, errlen, "tensor %s: value %ld is %g (weights must be finite; nothing was frozen or written)",
+                     m->params[i]->name, k, (double)m->params[i]->data[k]);
+            return -1;
+        }
+    }
+    for (int j = 0; j < m->n_linears; j++) {
+        const qt_quantizer *q = m->linears[j]->wq;
+        const qt_tensor *qs[2] = {q ? q->scale : NULL, q ? q->offset : NULL};
+        for (int t = 0; t < 2; t++) {
+            long k = qs[t] ? first_bad(qs[t]) : -1;
+            if (k >= 0) {
+                snprintf(err, errlen, "tensor %s (quantizer of %s): value %ld is %g (must be finite; nothing was frozen "
+                         "or written)", qs[t]->name, m->linears[j]->w->name, k, (double)qs[t]->data[k]);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}

@@ -92,6 +92,11 @@ double qt_model_deploy_bytes(const qt_model *m, double *bits_per_weight);
  * dropped and its activation quantizer kept. Its logits equal the fake-quant
  * model's bit for bit. Free with qt_model_free. */
 qt_model *qt_model_freeze(const qt_model *m);
+
+/* Before freezing or exporting: every parameter of m and every weight
+ * quantizer's scale and offset is finite. Returns 0, or -1 with "tensor NAME:
+ * value I is nan (weights must be finite ...)" naming the first bad index. */
+int qt_model_check_finite(const qt_model *m, char *err, size_t errlen);
 /* The model as llama.cpp runs the GGUF export of qat: each quantized
  * Linear's weight replaced by the dequantized frozen codes, every weight and
  * activation quantizer dropped. With faithful, each quantized Linear's input

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "run/config_schema.h"
 
@@ -274,6 +276,9 @@ static int check_file(vctx *c, const char *dpath, const char *path, int dir_ok) 
     if (stat(path, &st) != 0) return fail(c, "key \"%s\": file \"%s\" not found", dpath, path);
     if (S_ISDIR(st.st_mode) && !dir_ok)
         return fail(c, "key \"%s\": \"%s\" is a directory, expected a file", dpath, path);
+    int fd = open(path, O_RDONLY | (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0));
+    if (fd < 0) return fail(c, "key \"%s\": \"%s\" cannot be read: %s", dpath, path, strerror(errno));
+    close(fd);
     return 0;
 }
 
@@ -666,6 +671,59 @@ static int check_tokenizer(vctx *c, const qt_config *cfg) {
     if (v != cfg->model.vocab)
         return fail(c, "key \"model.vocab\": expected %d (the vocabulary of data.tokenizer \"%s\"), got %d", v,
                     cfg->data.tokenizer, cfg->model.vocab);
+    return 0;
+}
+
+/* Directory path (key names it) can be created or written to: it is a
+ * writable directory, or its deepest existing ancestor is. */
+static int check_dir_writable(vctx *c, const char *key, const char *path) {
+    char p[4096];
+    snprintf(p, sizeof p, "%s", path);
+    for (size_t n = strlen(p); n > 1 && p[n - 1] == '/'; n--) p[n - 1] = 0;
+    struct stat st;
+    for (;;) {
+        if (stat(p, &st) == 0) {
+            if (!S_ISDIR(st.st_mode))
+                return fail(c, "key \"%s\": \"%s\" cannot be a directory: \"%s\" is not a directory", key, path, p);
+            if (access(p, W_OK | X_OK) != 0)
+                return fail(c, "key \"%s\": \"%s\" cannot be %s: directory \"%s\" is not writable (%s)", key, path,
+                            strcmp(p, path) ? "created" : "written to", p, strerror(errno));
+            return 0;
+        }
+        if (errno != ENOENT && errno != ENOTDIR)
+            return fail(c, "key \"%s\": \"%s\": %s", key, p, strerror(errno));
+        char *slash = strrchr(p, '/');
+        if (!slash) snprintf(p, sizeof p, ".");
+        else if (slash == p) p[1] = 0;
+        else *slash = 0;
+    }
+}
+
+/* Where the run writes: out_dir and data.cache_dir can be made and written;
+ * each export target is of its format's kind when it exists (a file for
+ * gguf / hdf5 / imatrix, a directory of files for the others) and its
+ * directory can be made. */
+int qt_config_check_outputs(const qt_config *cfg, const char *path, char *err, size_t errlen) {
+    vctx cv = {path, 0, err, errlen}, *c = &cv;
+    if (check_dir_writable(c, "out_dir", cfg->out_dir) || check_dir_writable(c, "data.cache_dir", cfg->data.cache_dir))
+        return -1;
+    for (int i = 0; i < cfg->n_exports; i++) {
+        const qt_cfg_export *x = &cfg->exports[i];
+        char path[4200], key[64];
+        snprintf(path, sizeof path, "%s/%s", cfg->out_dir, x->path);
+        for (size_t n = strlen(path); n > 1 && path[n - 1] == '/'; n--) path[n - 1] = 0;
+        snprintf(key, sizeof key, "export[%d].path", i);
+        const int file = x->format == QT_CFG_EXPORT_GGUF || x->format == QT_CFG_EXPORT_HDF5 ||
+                         x->format == QT_CFG_EXPORT_IMATRIX;
+        struct stat st;
+        if (stat(path, &st) == 0 && (file ? S_ISDIR(st.st_mode) : !S_ISDIR(st.st_mode)))
+            return fail(c, "key \"%s\": \"%s\" exists and is %s, but format \"%s\" writes %s", key, path,
+                        S_ISDIR(st.st_mode) ? "a directory" : "not a directory",
+                        qt_config_enum_name("export[].format", (int)x->format), file ? "a file" : "a directory");
+        char *slash = strrchr(path, '/');
+        if (slash) *slash = 0;
+        if (check_dir_writable(c, key, slash ? path : ".")) return -1;
+    }
     return 0;
 }
 

@@ -243,4 +243,12 @@ const char *qt_config_enum_name(const char *key, int value);
  * table and the cross-field rules. Returns 0, or -1 on a write error. */
 int qt_config_doc(FILE *out);
 
+/* Where a run of cfg (loaded from path) writes, checked before any work
+ * (qat_train and qat_train --check; not by tools that only read a run):
+ * out_dir and data.cache_dir can be created or written to, and each export
+ * target is of its format's kind when it exists (a file for gguf, hdf5 and
+ * imatrix, a directory for the others) in a directory that can be made.
+ * Returns 0, or -1 with one line naming path and the key. */
+int qt_config_check_outputs(const qt_config *cfg, const char *path, char *err, size_t errlen);
+
 #endif

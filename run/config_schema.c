@@ -604,9 +604,96 @@ static int check_imatrix_export(const qt_config *c, int i, char *msg, size_t len
     return -1;
 }
 
+/* export entry i (awq): unless requantize, every quantized Linear's grid is
+ * one AutoAWQ GEMM holds, with one group for the model; the output layer in
+ * float; no type but F16 */
+static int check_awq_export(const qt_config *c, int i, char *msg, size_t len) {
+    const qt_cfg_export *x = &c->exports[i];
+    if (x->type && strcmp(x->type, "F16")) {
+        snprintf(msg, len, "key \"export[%d].type\": format \"awq\" writes fp16 scales and tensors (\"F16\"), got \"%s\"",
+                 i, x->type);
+        return -1;
+    }
+    if (!qt_arch_is_decoder(c->model.arch)) {
+        snprintf(msg, len, "key \"export[%d].format\": \"awq\" needs a decoder model.arch (mlp has no Hugging Face form)", i);
+        return -1;
+    }
+    qt_model_cfg mc = qt_plan_model_cfg(c);
+    int cap = 7 * mc.layers + 1, rc = 0, group = 0, n_quant = 0;
+    qt_linear_info *L = malloc((size_t)cap * sizeof *L);
+    if (!L) {
+        snprintf(msg, len, "out of memory");
+        return -1;
+    }
+    int n = qt_model_linear_infos(&mc, L, cap);
+    qt_plan p;
+    qt_plan_init(&p, c);
+    for (int k = 0; rc == 0 && k < n; k++) {
+        qt_quant_spec s;
+        const int output = k == n - 1, quantized = qt_policy_spec(&p.quant, &mc, L[k].name, L[k].cols, &s, NULL);
+        char why[320];
+        if (!quantized) continue;
+        if (output)
+            snprintf(why, sizeof why, "the output layer is quantized, but AWQ checkpoints keep lm_head in fp16 "
+                     "(add \"%s\" to quant.skip)", L[k].name), rc = -1;
+        else if (!x->requantize && qt_export_spec_check("awq", &s, L[k].rows, L[k].cols, why, sizeof why))
+            rc = -1;
+        else if (!x->requantize && n_quant && s.group != group)
+            snprintf(why, sizeof why, "group %d, but other Linears use %d (the format has one group_size)", s.group,
+                     group), rc = -1;
+        if (rc)
+            snprintf(msg, len, "key \"export[%d].format\": \"awq\" cannot hold %s exactly: %s%s", i, L[k].name, why,
+                     output ? "" : "; set \"requantize\" to re-quantize (losing the learned grid)");
+        if (!n_quant++) group = s.group;
+    }
+    if (rc == 0 && n_quant == 0) {
+        snprintf(msg, len, "key \"export[%d].format\": \"awq\" needs quantized Linears, but quant.skip keeps all of "
+                 "them in float", i);
+        rc = -1;
+    }
+    qt_plan_free(&p);
+    free(L);
+    return rc;
+}
+
+/* export paths: relative to out_dir, inside it, not out_dir itself, each
+ * entry its own (trailing slashes ignored) */
+static int check_export_paths(const qt_config *c, char *msg, size_t len) {
+    for (int i = 0; i < c->n_exports; i++) {
+        const char *p = c->exports[i].path;
+        size_t n = strlen(p);
+        while (n > 0 && p[n - 1] == '/') n--;
+        int up = !strncmp(p, "../", 3) || strstr(p, "/../") || (n >= 2 && !strncmp(p + n - 2, "..", 2) && (n == 2 || p[n - 3] == '/'));
+        if (p[0] == '/' || n == 0 || (n == 1 && p[0] == '.') || up) {
+            snprintf(msg, len, "key \"export[%d].path\": expected a file or directory name inside out_dir (relative, "
+                     "no \"..\"), got \"%s\"", i, p);
+            return -1;
+        }
+        for (int j = 0; j < i; j++) {
+            const char *q = c->exports[j].path;
+            size_t m = strlen(q);
+            while (m > 0 && q[m - 1] == '/') m--;
+            if (m == n && !strncmp(p, q, n)) {
+                snprintf(msg, len, "key \"export[%d].path\": \"%s\" is also export[%d]'s path (each export needs its own)",
+                         i, p, j);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
 static int rule_exports(const qt_config *c, char *msg, size_t len) {
+    if (check_export_paths(c, msg, len)) return -1;
     for (int i = 0; i < c->n_exports; i++) {
         const qt_cfg_export *x = &c->exports[i];
+        if (x->format == QT_CFG_EXPORT_AWQ && check_awq_export(c, i, msg, len)) return -1;
+        if (x->format == QT_CFG_EXPORT_HF && x->type && strcmp(x->type, "F32") && strcmp(x->type, "F16") &&
+            strcmp(x->type, "BF16")) {
+            snprintf(msg, len, "key \"export[%d].type\": format \"hf\" writes \"F32\", \"F16\" or \"BF16\", got \"%s\"",
+                     i, x->type);
+            return -1;
+        }
         if (x->format == QT_CFG_EXPORT_IMATRIX && check_imatrix_export(c, i, msg, len)) return -1;
         if (x->format == QT_CFG_EXPORT_GGUF && check_gguf_export(c, i, msg, len)) return -1;
         if ((x->format == QT_CFG_EXPORT_GPTQ || x->format == QT_CFG_EXPORT_CT) && check_quant_export(c, i, msg, len))
@@ -636,7 +723,10 @@ const qt_cfg_rule qt_cfg_rules[] = {
      "rules resolved per Linear): sym or asym grid (no float_min), fp16 scales, one bits and one group for the model, "
      "GPTQ 2/3/4/8 bits with in and out multiples of 32 and every decoder Linear quantized, the output layer (or tied "
      "embedding) kept in float; no `requantize`, `type` F16 when given; `imatrix` entries need a decoder "
-     "`model.arch`, no `type`, `requantize` or `f16`, and a text file in `data.train` when `calib.source` is \"text\"",
+     "`model.arch`, no `type`, `requantize` or `f16`, and a text file in `data.train` when `calib.source` is \"text\"; "
+     "`awq` entries (unless `requantize`) hold every quantized Linear exactly (sym or asym <= 4-bit, one group of 32, "
+     "64 or 128, fp16 scales, rows a multiple of 8), the output layer in float; `hf` types are F32, F16 or BF16; "
+     "every `path` is its own, relative and inside `out_dir`",
      rule_exports},
 };
 const size_t qt_cfg_rules_len = sizeof qt_cfg_rules / sizeof qt_cfg_rules[0];

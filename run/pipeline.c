@@ -427,7 +427,7 @@ int qt_pipeline_run(const qt_config *cfg, const char *config_path, int resume, v
     qt_ctx_init(&rs.ectx, 16 << 20);
     qt_model *base = NULL, *qat = NULL, *ptq_init = NULL, *qat2 = NULL;
     cJSON *cjson_cfg = NULL;
-    int rc = QT_EXIT_ERROR;
+    int rc = QT_EXIT_ERROR, lock_fd = -1;
     char base_path[1100], base_ckpt[1100], qat_ckpt[1100], qat_path[1100], mpath[1100], qat2_ckpt[1100], qat2_path[1100];
     path_in(base_path, sizeof base_path, cfg->out_dir, "base.h5");
     path_in(base_ckpt, sizeof base_ckpt, cfg->out_dir, "base.ckpt.h5");
@@ -437,6 +437,8 @@ int qt_pipeline_run(const qt_config *cfg, const char *config_path, int resume, v
     path_in(qat2_path, sizeof qat2_path, cfg->out_dir, "qat_from_ptq.h5");
     path_in(mpath, sizeof mpath, cfg->out_dir, "metrics.jsonl");
     if (qt_mkdirs(cfg->out_dir, err, sizeof err)) goto out;
+    /* one run per out_dir: a second qat_train on it is refused until this one ends */
+    if ((lock_fd = qt_dir_lock(cfg->out_dir, err, sizeof err)) < 0) goto out;
     if (!resume) {
         const char *existing[] = {base_path, base_ckpt, qat_ckpt, qat_path, qat2_ckpt, qat2_path};
         for (int i = 0; i < 6; i++)
@@ -585,5 +587,6 @@ out:
     qt_model_free(base);
     cJSON_Delete(cjson_cfg);
     free_state(&rs);
+    if (lock_fd >= 0) close(lock_fd); /* the lock is released here (or by the kernel if we die) */
     return rc;
 }

@@ -100,7 +100,7 @@ static const char *FULL =
     "            \"ckpt_every\": 0, \"eval_every\": 200},\n"
     "  \"eval\": {\"suites\": [\"text\", \"kl\", \"@/qa.jsonl\"], \"max_regression\": 0.05},\n"
     "  \"export\": [{\"format\": \"gguf\", \"type\": \"Q4_0\", \"requantize\": true, \"path\": \"model-q4_0.gguf\"},\n"
-    "             {\"format\": \"awq\", \"path\": \"awq/\"}]\n"
+    "             {\"format\": \"hf\", \"path\": \"hf/\"}]\n"
     "}\n";
 
 static int streq(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
@@ -173,8 +173,8 @@ static void check_full(const qt_config *c) {
     if (c->n_exports == 2) {
         CHECK(c->exports[0].format == QT_CFG_EXPORT_GGUF && streq(c->exports[0].type, "Q4_0") &&
               streq(c->exports[0].path, "model-q4_0.gguf"), "export[0]");
-        CHECK(c->exports[1].format == QT_CFG_EXPORT_AWQ && c->exports[1].type == NULL &&
-              streq(c->exports[1].path, "awq/"), "export[1]");
+        CHECK(c->exports[1].format == QT_CFG_EXPORT_HF && c->exports[1].type == NULL &&
+              streq(c->exports[1].path, "hf/"), "export[1]");
     }
 }
 

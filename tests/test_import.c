@@ -3,8 +3,12 @@
  * same logits in qatc as the float64 torch forward of HF's Llama (rope on halves),
  * so names, shapes, dtypes and the q/k row permutation are right. Also: GGUF F32
  * import round trip (same weights bit for bit), and refusals of broken inputs. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "base/files.h"
 
 #include "eval/llama_ppl.h"
 #include "io/export.h"
@@ -61,6 +65,63 @@ static void write_file(const char *path, const char *text) {
     fclose(f);
 }
 
+/* Overwrites float k of the F32 data of tensor t inside the file at path
+ * with v (the data found by its first 64 bytes). 0, or -1 when not found. */
+static int poke_float(const char *path, const qt_tensor *t, size_t k, float v) {
+    char *buf = NULL, err[256];
+    size_t n = 0;
+    if (qt_read_file(path, &buf, &n, err, sizeof err)) return -1;
+    int rc = -1;
+    for (size_t off = 0; off + t->n * 4 <= n; off++)
+        if (!memcmp(buf + off, t->data, 64)) {
+            memcpy(buf + off + 4 * k, &v, 4);
+            rc = qt_write_file_atomic(path, buf, n, err, sizeof err);
+            break;
+        }
+    free(buf);
+    return rc;
+}
+
+/* NaN/Inf weights: refused on import (GGUF, HF safetensors; model.init reads
+ * through these) naming the tensor and the first bad index, and before an
+ * export freezes anything (naming the tensor; no file written). */
+static void nan_checks(qt_model *m, const char *dir) {
+    char path[1024], hfdir[1024], cmd[2200], err[512];
+    qt_tensor *w2 = m->blocks[1].w2.w; /* not rope-permuted: the same element order in both formats */
+    /* GGUF */
+    snprintf(path, sizeof path, "%s/nan.gguf", dir);
+    qt_export_opts o = {.type = "F32"};
+    CHECK(qt_export_gguf(m, &o, path, err, sizeof err) == 0, "%s", err);
+    CHECK(poke_float(path, w2, 37, NAN) == 0, "blk.1.ffn_down.weight not found in %s", path);
+    qt_model *g = qt_import_model(path, err, sizeof err);
+    CHECK(!g && strstr(err, "blk.1.ffn_down.weight") && strstr(err, "value 37 ") && strstr(err, "nan"),
+          "GGUF with a NaN: %s", g ? "imported" : err);
+    qt_model_free(g);
+    /* HF safetensors */
+    snprintf(hfdir, sizeof hfdir, "%s/nan_hf", dir);
+    CHECK(qt_export_hf(m, &o, hfdir, err, sizeof err) == 0, "%s", err);
+    snprintf(path, sizeof path, "%s/model.safetensors", hfdir);
+    CHECK(poke_float(path, w2, 1000, -INFINITY) == 0, "down_proj not found in %s", path);
+    g = qt_import_model(hfdir, err, sizeof err);
+    CHECK(!g && strstr(err, "model.layers.1.mlp.down_proj.weight") && strstr(err, "value 1000 ") &&
+          strstr(err, "inf"), "safetensors with an Inf: %s", g ? "imported" : err);
+    qt_model_free(g);
+    /* exports: refused before freezing, nothing written under the final name */
+    float keep = w2->data[5];
+    w2->data[5] = NAN;
+    snprintf(path, sizeof path, "%s/nan_out.gguf", dir);
+    CHECK(qt_export_gguf(m, &o, path, err, sizeof err) != 0 && strstr(err, w2->name) && strstr(err, "value 5 "),
+          "GGUF export of a NaN weight: %s", err);
+    CHECK(access(path, F_OK) != 0, "a GGUF file was written for a NaN model");
+    snprintf(path, sizeof path, "%s/nan_out_hf", dir);
+    CHECK(qt_export_hf(m, &o, path, err, sizeof err) != 0 && strstr(err, w2->name), "HF export of a NaN weight: %s",
+          err);
+    CHECK(access(path, F_OK) != 0, "an HF directory was written for a NaN model");
+    w2->data[5] = keep;
+    snprintf(cmd, sizeof cmd, "ls '%s' | grep -q '\\.tmp\\.'", dir);
+    CHECK(system(cmd) != 0, "a temp file or directory was left in %s", dir);
+}
+
 int main(void) {
     char dir[512], args[1024], path[1024], err[512];
     tu_tmpdir(dir, sizeof dir);
@@ -110,6 +171,7 @@ int main(void) {
             CHECK(same, "F16 GGUF import is not the fp16 rounding of the weights");
             qt_model_free(g);
         }
+        nan_checks(m, dir);
         qt_model_free(m);
     }
 

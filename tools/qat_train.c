@@ -3,13 +3,18 @@
  * --check validates the config (keys, types, ranges, cross-key rules, input
  * files present) and exits without doing any work.
  * exit codes: 0 ok, 1 error, 2 interrupted (checkpoint written; rerun with
- * --resume), 3 a suite regressed past eval.max_regression (report written). */
+ * --resume), 3 a suite regressed past eval.max_regression (report written).
+ * A run uses at most as many threads as CPUs in its affinity mask (warning
+ * once when the config asks for more) and, unless OMP_WAIT_POLICY or
+ * GOMP_SPINCOUNT is set, re-executes itself with OMP_WAIT_POLICY=passive so
+ * that idle OpenMP threads do not spin (base/cpu.h, bench/README.md). */
 #include <cblas.h>
 #include <omp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "base/cpu.h"
 #include "run/config.h"
 #include "run/pipeline.h"
 
@@ -44,10 +49,16 @@ int main(int argc, char **argv) {
         fprintf(stderr, "qat_train: missing CONFIG.json (usage: " USAGE ")\n");
         return 1;
     }
+    if (!check) qt_omp_wait_policy(argv); /* returns at once when the policy is already set */
     qt_config cfg;
     char err[1024];
     if (qt_config_load(path, &cfg, err, sizeof err)) {
         fprintf(stderr, "qatc: %s\n", err);
+        return 1;
+    }
+    if (qt_config_check_outputs(&cfg, path, err, sizeof err)) { /* out_dir and export targets writable */
+        fprintf(stderr, "qatc: %s\n", err);
+        qt_config_free(&cfg);
         return 1;
     }
     if (check) {
@@ -60,8 +71,11 @@ int main(int argc, char **argv) {
         qt_config_free(&cfg);
         return 0;
     }
-    omp_set_num_threads(cfg.threads);
-    openblas_set_num_threads(cfg.threads);
+    char warn[512];
+    int threads = qt_threads_cap(cfg.threads, "key \"threads\"", warn, sizeof warn);
+    if (warn[0]) fprintf(stderr, "qatc: warning: %s\n", warn);
+    omp_set_num_threads(threads);
+    openblas_set_num_threads(threads);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;

@@ -117,4 +117,66 @@ check gguf_bad_type "{$ok, \"export\": [{\"format\": \"gguf\", \"type\": \"Q4_K\
 check gguf_unknown_type "{$ok, \"export\": [{\"format\": \"gguf\", \"type\": \"Q7_K\", \"path\": \"m.gguf\"}]}" 'key "export[0].type": expected one of F32'
 check llamacpp_grid "{$ok, \"quant\": {\"weights\": {\"bits\": 3, \"group\": 64}}, \"ptq\": [{\"method\": \"llamacpp\"}]}" 'no llama.cpp type holds'
 check gptq_kgrid "{$ok, $m256, \"quant\": {\"preset\": \"Q4_K_M\"}, \"ptq\": [{\"method\": \"gptq\"}]}" 'gptq'
+# awq / hf exports, export paths, where the run writes (issue 17: everything checked before work starts)
+check awq_group "{$ok, \"quant\": {\"weights\": {\"group\": 16}}, $(ex awq)}" \
+  '"awq" cannot hold layers.0.attention.wq.weight exactly: group 16 (AWQ GEMM groups are 32, 64 or 128)'
+check awq_bits "{$ok, \"quant\": {\"weights\": {\"bits\": 8}}, $(ex awq)}" 'exactly: 8-bit sym grid'
+check awq_kgrid "{$ok, $m256, \"quant\": {\"weights\": {\"type\": \"Q4_K\"}}, $(ex awq)}" 'exactly: 4-bit K-type grid'
+check awq_lm_head "{$ok, \"quant\": {\"skip\": [\"tok_embeddings.weight\"]}, $(ex awq)}" 'output.weight exactly: the output layer is quantized'
+check awq_type "{$ok, $(ex awq ', "type": "Q4_0"')}" 'key "export[0].type": format "awq" writes fp16'
+check hf_type "{$ok, \"export\": [{\"format\": \"hf\", \"type\": \"Q4_0\", \"path\": \"hf\"}]}" 'key "export[0].type": format "hf" writes "F32", "F16" or "BF16"'
+check export_dup "{$ok, \"export\": [{\"format\": \"gguf\", \"path\": \"m\"}, {\"format\": \"hdf5\", \"path\": \"m/\"}]}" "is also export[0]'s path"
+check export_escape "{$ok, \"export\": [{\"format\": \"gguf\", \"path\": \"../m.gguf\"}]}" 'key "export[0].path": expected a file or directory name inside out_dir'
+check export_dot "{$ok, \"export\": [{\"format\": \"awq\", \"path\": \".\"}]}" 'key "export[0].path"'
+check export_abs "{$ok, \"export\": [{\"format\": \"gguf\", \"path\": \"/m.gguf\"}]}" 'key "export[0].path"'
+tr="\"data\": {\"train\": [\"$tmp/t.txt\"]}"
+check out_dir_file "{\"out_dir\": \"$tmp/t.txt/run\", $tr}" 'key "out_dir": "'"$tmp"'/t.txt/run" cannot be a directory: "'"$tmp"'/t.txt" is not a directory'
+check out_dir_is_file "{\"out_dir\": \"$tmp/t.txt\", $tr}" 'key "out_dir"'
+check cache_dir_file "{\"out_dir\": \"$tmp/run\", \"data\": {\"train\": [\"$tmp/t.txt\"], \"cache_dir\": \"$tmp/t.txt/c\"}}" 'key "data.cache_dir"'
+mkdir -p "$tmp/prev/m.gguf" "$tmp/prev/awq_file_parent"; : > "$tmp/prev/awq"
+check export_kind_dir "{\"out_dir\": \"$tmp/prev\", $tr, \"export\": [{\"format\": \"gguf\", \"path\": \"m.gguf\"}]}" \
+  'exists and is a directory, but format "gguf" writes a file'
+check export_kind_file "{\"out_dir\": \"$tmp/prev\", $tr, \"export\": [{\"format\": \"awq\", \"path\": \"awq\"}]}" \
+  'exists and is not a directory, but format "awq" writes a directory'
+check export_parent_file "{\"out_dir\": \"$tmp/prev\", $tr, \"export\": [{\"format\": \"gguf\", \"path\": \"awq/m.gguf\"}]}" \
+  'key "export[0].path"'
+check eval_suite_missing "{$ok, \"eval\": {\"suites\": [\"$tmp/nope.jsonl\"]}}" 'nope.jsonl'
+check train_jsonl_missing "{\"out_dir\": \"$tmp/run\", \"data\": {\"train\": [{\"jsonl\": \"$tmp/nope2.jsonl\"}]}}" 'nope2.jsonl'
+check export_kind_check "{\"out_dir\": \"$tmp/prev\", $tr, \"export\": [{\"format\": \"gguf\", \"path\": \"m.gguf\"}]}" \
+  'format "gguf" writes a file' --check
+check out_dir_check "{\"out_dir\": \"$tmp/t.txt/run\", $tr}" 'is not a directory' --check
+# unreadable and unwritable paths: root reads and writes everything, so run those checks as nobody
+if [ "$(id -u)" -eq 0 ] && command -v setpriv > /dev/null && setpriv --reuid=65534 --regid=65534 --clear-groups true 2> /dev/null &&
+   setpriv --reuid=65534 --regid=65534 --clear-groups test -x "$bin"; then
+  chmod 755 "$tmp"
+  mkdir -p "$tmp/ro"; chmod 555 "$tmp/ro"
+  echo secret > "$tmp/secret.txt"; chmod 600 "$tmp/secret.txt"
+  nob() { # nob NAME JSON EXPECTED: as user nobody, --check and a run both refuse in one line
+    printf '%s\n' "$2" > "$tmp/$1.json"; chmod 644 "$tmp/$1.json"
+    for a in --check ""; do
+      set +e; setpriv --reuid=65534 --regid=65534 --clear-groups "$bin" "$tmp/$1.json" $a > /dev/null 2> "$tmp/err"; rc=$?; set -e
+      [ $rc -eq 1 ] && [ "$(wc -l < "$tmp/err")" -eq 1 ] && grep -qF -- "$3" "$tmp/err" ||
+        fail "$1 ($a as nobody): rc $rc: $(cat "$tmp/err")"
+    done
+  }
+  nob unreadable "{\"out_dir\": \"$tmp/ro/run2\", \"data\": {\"train\": [\"$tmp/secret.txt\"]}}" 'secret.txt" cannot be read: Permission denied'
+  chmod 644 "$tmp/secret.txt"
+  nob unwritable "{\"out_dir\": \"$tmp/ro/run\", \"data\": {\"train\": [\"$tmp/secret.txt\"]}}" \
+    'key "out_dir": "'"$tmp"'/ro/run" cannot be created: directory "'"$tmp"'/ro" is not writable'
+else
+  echo "note: unreadable/unwritable path checks skipped (need root and setpriv to run them as nobody)"
+fi
+# --check is fast: every refused config above is refused within 1 s (a build without sanitizers)
+if ! grep -q '^QATC_SANITIZE:BOOL=ON' "${QATC_BIN}/CMakeCache.txt" 2>/dev/null; then
+  slow=""
+  for f in "$tmp"/*.json; do
+    case "$f" in */ex/*|*/broken_tok.json|*/wordpiece.json|*/tok258.json) continue;; esac
+    t0=$(date +%s%N)
+    "$bin" "$f" --check > /dev/null 2>&1 || true
+    ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+    [ $ms -lt 1000 ] || slow="$slow $(basename "$f"):${ms}ms"
+  done
+  [ -z "$slow" ] || fail "--check took 1 s or more on:$slow"
+  echo "config errors: --check under 1 s on $(ls "$tmp"/*.json | wc -l) configs"
+fi
 echo "config errors: ok"
