@@ -50,7 +50,7 @@ SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-fram
 # library code: warnings shown, not fatal (clang's set differs from gcc's, and
 # the gcc builds hold the -Werror line); fuzz targets: -Werror
 BASE="-std=c11 -g -O1 -D_POSIX_C_SOURCE=200809L -fopenmp -I$src $hdf5_cflags"
-LIBS="$(pkg-config --libs openblas libcjson libpcre2-8 libutf8proc) $hdf5_libs -fopenmp -lm"
+LIBS="$(pkg-config --libs openblas libcjson libpcre2-8 libutf8proc) $hdf5_libs -lz -fopenmp -lm"
 
 # 1. the library, instrumented for coverage (fuzzer-no-link) and sanitizers,
 #    through a generated Makefile (incremental, header dependencies by -MMD)
