@@ -10,7 +10,8 @@
 #    superblock, B-tree / heap / symbol-table nodes and the Fletcher-32-checked
 #    data chunks, 8-byte field overwrites): every one refused by the
 #    integrity check in one line naming the file;
-#  - qat_eval, qat_inspect, qat_ckpt_diff --check, model.init and --resume get
+#  - qat_eval, qat_inspect, qat_export, qat_ckpt_diff --check, model.init and
+#    --resume get
 #    a spread of those mutations: exit 1 (never >= 128, never a sanitizer
 #    report), exactly one line on stderr naming the file and the reason.
 set -euo pipefail
@@ -102,6 +103,9 @@ for f in base.h5 qat.h5; do
     refused qat_eval "$m" $rc "$tmp/err"
     set +e; "$bin/qat_inspect" "$m" > /dev/null 2> "$tmp/err"; rc=$?; set -e
     refused qat_inspect "$m" $rc "$tmp/err"
+    set +e; "$bin/qat_export" "$m" --format hdf5 -o "$tmp/export.h5" > /dev/null 2> "$tmp/err"; rc=$?; set -e
+    refused qat_export "$m" $rc "$tmp/err"
+    [ ! -e "$tmp/export.h5" ] || fail "qat_export wrote a file from $m"
     set +e; "$bin/qat_ckpt_diff" --check "$m" > /dev/null 2> "$tmp/err"; rc=$?; set -e
     # qat_ckpt_diff: exit 2 means unreadable
     [ $rc -eq 2 ] && rc=1
@@ -128,4 +132,4 @@ set +e; "$bin/qat_train" "$tmp/r.json" --resume > /dev/null 2> "$tmp/err"; rc=$?
 ! grep -qE "AddressSanitizer|runtime error" "$tmp/err" || fail "qat_train --resume: sanitizer report: $(head -5 "$tmp/err")"
 last_line "$tmp/run_r/qat.ckpt.h5" "$tmp/err" "$tmp/err1"
 refused "qat_train --resume" "$tmp/run_r/qat.ckpt.h5" $rc "$tmp/err1"
-echo "corrupt_files: ok ($n mutated files through qat_eval, qat_inspect and qat_ckpt_diff; model.init; --resume)"
+echo "corrupt_files: ok ($n mutated files through qat_eval, qat_inspect, qat_export and qat_ckpt_diff; model.init; --resume)"
