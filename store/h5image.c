@@ -67,7 +67,7 @@ int qt_h5image_verify(const unsigned char *img, size_t n, const char *path, cons
     if (n < sizeof MAGIC || memcmp(img, MAGIC, sizeof MAGIC) != 0) {
         const char *why = n == 0 ? "empty"
                           : n >= sizeof HDF5_SIG && !memcmp(img, HDF5_SIG, sizeof HDF5_SIG)
-                              ? "an HDF5 file, not written by this qatc"
+                              ? "an HDF5 file without it: written by another program or an older qatc"
                               : "no HDF5 signature";
         qt_set_err(err, errlen, "%s: not a qatc HDF5 file: lacks qatc's integrity header (%zu bytes, %s); expected %s",
                    path, n, why, what);
