@@ -5,7 +5,7 @@
 set -euo pipefail
 run_only=0
 [ "${1:-}" = "--run" ] && run_only=1
-pkgs=(build-essential cmake pkg-config libopenblas-openmp-dev libhdf5-dev libcjson-dev libpcre2-dev libutf8proc-dev nodejs npm)
+pkgs=(build-essential cmake pkg-config libopenblas-openmp-dev libhdf5-dev zlib1g-dev libcjson-dev libpcre2-dev libutf8proc-dev nodejs npm)
 if [ $run_only -eq 0 ]; then
   pkgs+=(python3-torch python3-numpy python3-h5py clang libclang-rt-14-dev libomp-dev valgrind)
 fi

@@ -3,6 +3,7 @@
 
 #include "base/err.h"
 #include "base/files.h"
+#include "store/h5image.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -361,9 +362,12 @@ static qt_h5w *w_open(const char *path, int header, char *err, size_t errlen) {
         H5Pclose(fapl);
         fapl = -1;
     }
-    w->file = fapl >= 0 ? H5Fcreate(w->out.tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl) : -1;
+    /* a user block for qatc's integrity header (store/h5image.h), filled at commit */
+    hid_t fcpl = qt_h5image_fcpl();
+    w->file = fapl >= 0 && fcpl >= 0 ? H5Fcreate(w->out.tmp, H5F_ACC_TRUNC, fcpl, fapl) : -1;
     if (w->file < 0) h5_detail_str(&d);
     if (fapl >= 0) H5Pclose(fapl);
+    if (fcpl >= 0) H5Pclose(fcpl);
     if (w->file < 0) {
         qt_set_err(err, errlen, "%s: cannot create HDF5 file %s: %s", path, w->out.tmp, d.msg);
         w_discard(w);
@@ -675,10 +679,15 @@ int qt_h5w_commit(qt_h5w *w, char *err, size_t errlen) {
         w_fail(w, "%s: flushing %s failed: %s", w->path, w->out.tmp, h5_detail_str(&d));
         goto fail;
     }
-    /* the in-memory image goes to the temp file, then into place atomically */
-    ssize_t isz = H5Fget_file_image(w->file, NULL, 0);
-    char *img = isz > 0 ? malloc((size_t)isz) : NULL;
-    if (!img || H5Fget_file_image(w->file, img, (size_t)isz) != isz) {
+    /* The in-memory image goes to the temp file, then into place
+     * atomically. libhdf5's image leaves out the user block (its superblock
+     * counts it): the image goes after the block, which then gets qatc's
+     * integrity header (length and checksums of the finished file). */
+    ssize_t hsz = H5Fget_file_image(w->file, NULL, 0);
+    ssize_t isz = hsz > 0 ? hsz + QT_H5IMAGE_BLOCK : 0;
+    unsigned char *img = isz > 0 ? malloc((size_t)isz) : NULL;
+    if (!img || H5Fget_file_image(w->file, img + QT_H5IMAGE_BLOCK, (size_t)hsz) != hsz ||
+        memcmp(img + QT_H5IMAGE_BLOCK, "\x89HDF\r\n\x1a\n", 8) != 0 || qt_h5image_seal(img, (size_t)isz) < 0) {
         w_fail(w, "%s: %s", w->path, img ? "cannot get the file image" : "out of memory for the file image");
         free(img);
         goto fail;
@@ -730,6 +739,9 @@ typedef struct {
 
 struct qt_h5r {
     hid_t file;
+    unsigned char *img; /* the verified file, parsed by libhdf5 in place */
+    size_t img_n;
+    qt_h5image_info info;
     char *path;
     int version;
     r_entry *e;
@@ -761,6 +773,7 @@ void qt_h5r_close(qt_h5r *r) {
         free(r->e[i].h5name);
     }
     free(r->e);
+    free(r->img); /* after H5Fclose (strong close degree): libhdf5 is done with it */
     free(r->path);
     free(r);
 }
@@ -916,35 +929,27 @@ static qt_h5r *r_open(const char *path, const char *what, char *err, size_t errl
     }
     close(fd);
 
-    h5_quiet q;
-    quiet_on(&q);
-    h5_detail d;
-    qt_h5r *r = NULL;
-#if H5_VERSION_GE(1, 12, 0)
-    htri_t is = H5Fis_accessible(path, H5P_DEFAULT);
-#else
-    htri_t is = H5Fis_hdf5(path);
-#endif
-    if (is <= 0) {
-        if (is == 0 || st.st_size < 8)
-            qt_set_err(err, errlen, "%s: not an HDF5 file (%lld bytes, no HDF5 signature), expected %s", path,
-                       (long long)st.st_size, what ? what : "a qatc checkpoint");
-        else
-            qt_set_err(err, errlen, "%s: cannot check the file: %s", path, h5_detail_str(&d));
-        goto fail;
-    }
-    r = calloc(1, sizeof *r);
+    qt_h5r *r = calloc(1, sizeof *r);
     if (r) r->file = -1;
     if (!r || !(r->path = xstrdup(path))) {
         qt_set_err(err, errlen, "%s: out of memory", path);
-        goto fail;
+        qt_h5r_close(r);
+        return NULL;
     }
-    hid_t fapl = make_fapl();
-    r->file = fapl >= 0 ? H5Fopen(path, H5F_ACC_RDONLY, fapl) : -1;
-    if (r->file < 0) h5_detail_str(&d);
-    if (fapl >= 0) H5Pclose(fapl);
+    /* The bytes are read and verified (length, checksums) before libhdf5
+     * sees them, and libhdf5 parses exactly that buffer: libhdf5 1.10 is
+     * not memory-safe on corrupt files (store/h5image.h). */
+    r->img = qt_h5image_read(path, what ? what : "a qatc checkpoint", &r->img_n, &r->info, err, errlen);
+    if (!r->img) {
+        qt_h5r_close(r);
+        return NULL;
+    }
+    h5_quiet q;
+    quiet_on(&q);
+    h5_detail d;
+    r->file = qt_h5image_open(r->img, r->img_n);
     if (r->file < 0) {
-        qt_set_err(err, errlen, "%s: cannot open as HDF5 (truncated or corrupt file?): %s", path, d.msg);
+        qt_set_err(err, errlen, "%s: verified file does not open as HDF5: %s", path, h5_detail_str(&d));
         goto fail;
     }
     if ((!what && r_header(r, err, errlen) < 0) || r_index(r, err, errlen) < 0) goto fail;
@@ -964,6 +969,11 @@ qt_h5r *qt_h5r_open_bare(const char *path, const char *what, char *err, size_t e
 
 const char *qt_h5r_error(const qt_h5r *r) { return r ? r->err : "no reader"; }
 int qt_h5r_version(const qt_h5r *r) { return r ? r->version : 0; }
+
+void qt_h5r_verified(const qt_h5r *r, uint64_t *length, uint32_t *crc) {
+    if (length) *length = r ? r->info.length : 0;
+    if (crc) *crc = r ? r->info.crc : 0;
+}
 int qt_h5r_count(const qt_h5r *r) { return r ? r->n : 0; }
 
 const char *qt_h5r_name(const qt_h5r *r, int i) {

@@ -18,6 +18,15 @@
  * such as the token cache (data/dataset.h): a deflated int32 array with
  * scalar numeric attributes on it.
  *
+ * Integrity: every file starts with a 512-byte HDF5 user block holding
+ * qatc's integrity header (length, CRC-32s; store/h5image.h). A reader reads
+ * the whole file, verifies it and only then lets libhdf5 parse that very
+ * buffer, so a truncated or corrupted file is refused in one line
+ * ("PATH: truncated: N of M bytes", "PATH: checksum mismatch (corrupted
+ * file)") before libhdf5 (not memory-safe on corrupt input) sees it, and a
+ * file without the header is refused too. A reader holds the whole file in
+ * memory while it is open.
+ *
  * Atomicity: a writer builds the HDF5 image in memory (libhdf5 1.10 crashes at
  * exit after a failed file write, so it never writes files itself); commit
  * writes the image with write(2) to "<path>.tmp.<pid>", fsyncs it, renames it
@@ -129,11 +138,12 @@ void qt_h5w_abort(qt_h5w *w);
 
 typedef struct qt_h5r qt_h5r;
 
-/* Opens a checkpoint and indexes its entries. Returns NULL with a message in
- * err for a missing file, a non-HDF5 / truncated / corrupt file, a wrong
- * "format" attribute or a newer version. */
+/* Reads and verifies a checkpoint (integrity header, see above), opens it
+ * and indexes its entries. Returns NULL with a message in err for a missing
+ * file, a file without qatc's integrity header, a truncated or corrupted
+ * file, a wrong "format" attribute or a newer version. */
 qt_h5r *qt_h5r_open(const char *path, char *err, size_t errlen);
-/* Opens any HDF5 file without the header check (a bare file; version 0)
+/* Opens a bare file (qatc's integrity header, no format check; version 0)
  * and indexes its root entries. `what` names what the caller expects, for
  * the messages ("an HDF5 token file"); errors as for qt_h5r_open. */
 qt_h5r *qt_h5r_open_bare(const char *path, const char *what, char *err, size_t errlen);
@@ -144,6 +154,9 @@ void qt_h5r_close(qt_h5r *r);
 const char *qt_h5r_error(const qt_h5r *r);
 /* The file's format version. */
 int qt_h5r_version(const qt_h5r *r);
+/* What the integrity check verified: the file's length in bytes and the
+ * CRC-32 of its bytes after the header (store/h5image.h). */
+void qt_h5r_verified(const qt_h5r *r, uint64_t *length, uint32_t *crc);
 
 /* Number of entries. */
 int qt_h5r_count(const qt_h5r *r);

@@ -36,6 +36,7 @@
 #include "run/config.h"
 #include "io/checkpoint.h"
 #include "store/gguf.h"
+#include "store/h5image.h"
 #include "store/h5store.h"
 #include "store/safetensors.h"
 #include "nn/model.h"
@@ -96,7 +97,21 @@ static void check_no_open_h5(const char *what) {
 
 /* ---- raw HDF5 builders (what qatc's own writers would never produce) ---- */
 
-static hid_t h5_new(const char *path) { return H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT); }
+/* A new HDF5 file with qatc's user block; h5_close seals it (integrity
+ * header, store/h5image.h) so that the content, not the checksum, is what
+ * the readers refuse. */
+static hid_t h5_new(const char *path) {
+    hid_t fcpl = qt_h5image_fcpl();
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+    H5Pclose(fcpl);
+    return f;
+}
+
+static void h5_close(hid_t f, const char *path) {
+    char err[512];
+    H5Fclose(f);
+    CHECK(qt_h5image_seal_file(path, err, sizeof err) == 0, "seal: %s", err);
+}
 
 static void attr_str(hid_t obj, const char *name, const char *v) {
     hid_t t = H5Tcopy(H5T_C_S1);
@@ -191,21 +206,21 @@ static void test_checkpoints(const ctx_t *c, const char *corpus) {
 
     /* zero-length and wrong magic */
     write_bytes(tpath(c, "empty.h5", p, sizeof p), "", 0);
-    expect_ckpt_refused(p, "not an HDF5 file");
+    expect_ckpt_refused(p, "lacks qatc's integrity header");
     write_bytes(tpath(c, "text.h5", p, sizeof p), "hello, this is not HDF5\n", 24);
-    expect_ckpt_refused(p, "not an HDF5 file");
+    expect_ckpt_refused(p, "lacks qatc's integrity header");
     write_bytes(tpath(c, "png.h5", p, sizeof p), "\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16);
-    expect_ckpt_refused(p, "not an HDF5 file");
+    expect_ckpt_refused(p, "lacks qatc's integrity header");
     /* truncated at many points: every cut is refused, never a crash */
     for (int k = 1; k < 16 && bytes; k++) {
         size_t cut = n * (size_t)k / 16;
         char name[64];
         snprintf(name, sizeof name, "trunc%02d.h5", k);
         write_bytes(tpath(c, name, p, sizeof p), bytes, cut);
-        expect_ckpt_refused(p, base_name(p));
+        expect_ckpt_refused(p, "truncated: ");
     }
-    /* a flipped byte in the middle of the data (Fletcher-32 catches it, or
-     * the metadata parser refuses it): never loads silently different data */
+    /* a flipped byte anywhere: the file's checksum refuses it before libhdf5
+     * parses anything; never loads silently different data */
     if (bytes) {
         for (size_t off = n / 4; off < n; off += n / 5) {
             char *b2 = malloc(n);
@@ -219,8 +234,9 @@ static void test_checkpoints(const ctx_t *c, const char *corpus) {
                     CHECK(memcmp(m->params[i]->data, m3->params[i]->data, m->params[i]->n * 4) == 0,
                           "flip at %zu loaded different weights for %s", off, m->params[i]->name);
             } else {
-                CHECK_MSG(err, p, "flip.h5");
+                CHECK_MSG(err, p, "checksum mismatch (corrupted file)");
             }
+            CHECK(rc != 0, "flip at %zu was not refused", off);
             check_no_open_h5("flip");
             qt_model_free(m3);
             free(b2);
@@ -228,19 +244,23 @@ static void test_checkpoints(const ctx_t *c, const char *corpus) {
     }
     free(bytes);
 
+    /* an HDF5 file without qatc's integrity header (not written by qatc) */
+    hid_t f = H5Fcreate(tpath(c, "unsealed.h5", p, sizeof p), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    H5Fclose(f);
+    expect_ckpt_refused(p, "lacks qatc's integrity header");
     /* an HDF5 file that is not a qatc checkpoint */
-    hid_t f = h5_new(tpath(c, "foreign.h5", p, sizeof p));
+    f = h5_new(tpath(c, "foreign.h5", p, sizeof p));
     float ones[8] = {1, 1, 1, 1, 1, 1, 1, 1};
     dset_write(f, "weights", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, (hsize_t[]){8}, ones);
-    H5Fclose(f);
+    h5_close(f, p);
     expect_ckpt_refused(p, "not a qatc checkpoint");
     f = h5_new(tpath(c, "otherformat.h5", p, sizeof p));
     qatc_header(f, "safetensors", 1);
-    H5Fclose(f);
+    h5_close(f, p);
     expect_ckpt_refused(p, "not a qatc checkpoint");
     f = h5_new(tpath(c, "newer.h5", p, sizeof p));
     qatc_header(f, QT_H5_FORMAT, QT_H5_VERSION + 1);
-    H5Fclose(f);
+    h5_close(f, p);
     expect_ckpt_refused(p, "version");
 
     /* array attributes where one value is expected (once a stack overflow) */
@@ -249,7 +269,7 @@ static void test_checkpoints(const ctx_t *c, const char *corpus) {
     int64_t many[4096];
     for (int i = 0; i < 4096; i++) many[i] = 1;
     attr_n(f, "version", H5T_STD_I64LE, 4096, many);
-    H5Fclose(f);
+    h5_close(f, p);
     expect_ckpt_refused(p, "version");
     if (corpus) {
         char q[1024];
@@ -267,7 +287,7 @@ static void test_checkpoints(const ctx_t *c, const char *corpus) {
     H5Dclose(dset_empty(f, "param%2Ftok_embeddings.weight", H5T_IEEE_F32LE, 2, huge, ch));
     hsize_t big1[1] = {(hsize_t)1 << 62}, ch1[1] = {1024};
     H5Dclose(dset_empty(f, "param%2Fnorm.weight", H5T_IEEE_F32LE, 1, big1, ch1));
-    H5Fclose(f);
+    h5_close(f, p);
     expect_ckpt_refused(p, "expected shape");
     {
         qt_h5r *r = qt_h5r_open(p, err, sizeof err);
@@ -315,7 +335,7 @@ static void test_checkpoints(const ctx_t *c, const char *corpus) {
         snprintf(h5name, sizeof h5name, "param%%2F%s", t->name);
         dset_write(f, h5name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, t->ndim, dims, bad);
         free(bad);
-        H5Fclose(f);
+        h5_close(f, p);
         qt_model *m3 = qt_model_new(&mc);
         int rc = qt_model_load(m3, p, err, sizeof err);
         CHECK(rc != 0, "%s weights were loaded", inf ? "Inf" : "NaN");
@@ -379,7 +399,7 @@ static void test_tokens(const ctx_t *c, const char *corpus) {
     write_bytes(tpath(c, "t_empty.h5", p, sizeof p), "", 0);
     expect_tokens_refused(p, "HDF5");
     write_bytes(tpath(c, "t_text.h5", p, sizeof p), "tokens: 1 2 3\n", 14);
-    expect_tokens_refused(p, "not an HDF5 file");
+    expect_tokens_refused(p, "lacks qatc's integrity header");
 
     /* a valid file, then truncated */
     int32_t tok[300];
@@ -397,39 +417,39 @@ static void test_tokens(const ctx_t *c, const char *corpus) {
     free(bytes);
 
     hid_t f = h5_new(tpath(c, "t_missing.h5", p, sizeof p));
-    H5Fclose(f);
+    h5_close(f, p);
     expect_tokens_refused(p, "no dataset \"tokens\"");
 
     f = h5_new(tpath(c, "t_rank2.h5", p, sizeof p));
     int32_t z[12] = {0};
     dset_write(f, "tokens", H5T_STD_I32LE, H5T_NATIVE_INT32, 2, (hsize_t[]){3, 4}, z);
-    H5Fclose(f);
+    h5_close(f, p);
     expect_tokens_refused(p, "rank 2");
 
     f = h5_new(tpath(c, "t_float.h5", p, sizeof p));
     float fl[4] = {1, 2, 3, 4};
     dset_write(f, "tokens", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, (hsize_t[]){4}, fl);
-    H5Fclose(f);
+    h5_close(f, p);
     expect_tokens_refused(p, "not an integer array");
 
     f = h5_new(tpath(c, "t_range.h5", p, sizeof p));
     int32_t out[4] = {1, 2, 300, 4};
     dset_write(f, "tokens", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, (hsize_t[]){4}, out);
-    H5Fclose(f);
+    h5_close(f, p);
     expect_tokens_refused(p, "300");
 
     /* 2^40 tokens declared, nothing stored: refused before allocating 4 TiB */
     f = h5_new(tpath(c, "t_huge.h5", p, sizeof p));
     hsize_t huge[1] = {(hsize_t)1 << 40}, ch[1] = {65536};
     H5Dclose(dset_empty(f, "tokens", H5T_STD_I32LE, 1, huge, ch));
-    H5Fclose(f);
+    h5_close(f, p);
     expect_tokens_refused(p, "declares");
     copy_to_corpus(corpus, "fuzz_tokens_h5", "regress-huge-dims.h5", p);
     /* 2^34 tokens: below the hard cap, still far more than the file holds */
     f = h5_new(tpath(c, "t_big.h5", p, sizeof p));
     hsize_t big[1] = {(hsize_t)1 << 34};
     H5Dclose(dset_empty(f, "tokens", H5T_STD_I32LE, 1, big, ch));
-    H5Fclose(f);
+    h5_close(f, p);
     expect_tokens_refused(p, "declares");
 
     /* provenance attributes stored as arrays (once a heap/stack overflow of
@@ -443,7 +463,7 @@ static void test_tokens(const ctx_t *c, const char *corpus) {
     attr_n(d, "part", H5T_STD_I32LE, 4096, parts);
     attr_n(d, "val_fraction", H5T_IEEE_F64LE, 4096, vf);
     H5Dclose(d);
-    H5Fclose(f);
+    h5_close(f, p);
     {
         qd_tokens t2;
         qd_token_meta meta;

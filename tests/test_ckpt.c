@@ -15,6 +15,7 @@
 #include <hdf5.h>
 
 #include "autograd/tensor.h"
+#include "store/h5image.h"
 #include "store/h5store.h"
 #include "test_util.h"
 
@@ -307,7 +308,7 @@ static void test_bad_files(void) {
     fclose(f);
     err[0] = 0;
     CHECK(qt_h5r_open(bad, err, sizeof err) == NULL, "text file opened");
-    CHECK(has(err, bad) && has(err, "not an HDF5 file"), "text: %s", err);
+    CHECK(has(err, bad) && has(err, "lacks qatc's integrity header"), "text: %s", err);
     printf("text: %s\n", err);
 
     /* empty file */
@@ -316,7 +317,7 @@ static void test_bad_files(void) {
     fclose(f);
     err[0] = 0;
     CHECK(qt_h5r_open(bad, err, sizeof err) == NULL, "empty file opened");
-    CHECK(has(err, bad) && has(err, "not an HDF5 file"), "empty: %s", err);
+    CHECK(has(err, bad) && has(err, "lacks qatc's integrity header"), "empty: %s", err);
 
     /* directory */
     err[0] = 0;
@@ -343,15 +344,27 @@ static void test_bad_files(void) {
         printf("truncated to %ld of %ld bytes: %s\n", cuts[k], sz, r ? "read error" : err);
     }
 
-    /* HDF5 files that are not qatc checkpoints */
+    /* an HDF5 file written by someone else (no integrity header) */
     tpath("foreign.h5", bad, sizeof bad);
     hid_t fid = H5Fcreate(bad, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     H5Fclose(fid);
     err[0] = 0;
+    CHECK(qt_h5r_open(bad, err, sizeof err) == NULL && has(err, "lacks qatc's integrity header") &&
+              has(err, "an HDF5 file") && has(err, bad),
+          "no integrity header: %s", err);
+    printf("no integrity header: %s\n", err);
+
+    /* sealed HDF5 files that are not qatc checkpoints */
+    hid_t fcpl = qt_h5image_fcpl();
+    fid = H5Fcreate(bad, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+    H5Fclose(fid);
+    CHECK(qt_h5image_seal_file(bad, err, sizeof err) == 0, "seal: %s", err);
+    err[0] = 0;
     CHECK(qt_h5r_open(bad, err, sizeof err) == NULL && has(err, "not a qatc checkpoint") && has(err, "\"format\""),
           "no format: %s", err);
     printf("no format: %s\n", err);
-    fid = H5Fcreate(bad, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    fid = H5Fcreate(bad, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+    H5Pclose(fcpl);
     hid_t t = H5Tcopy(H5T_C_S1);
     H5Tset_size(t, 5);
     hid_t sp = H5Screate(H5S_SCALAR);
@@ -361,6 +374,7 @@ static void test_bad_files(void) {
     H5Sclose(sp);
     H5Tclose(t);
     H5Fclose(fid);
+    CHECK(qt_h5image_seal_file(bad, err, sizeof err) == 0, "seal: %s", err);
     err[0] = 0;
     CHECK(qt_h5r_open(bad, err, sizeof err) == NULL && has(err, "\"gguf!\"") && has(err, QT_H5_FORMAT),
           "wrong format: %s", err);
@@ -411,6 +425,10 @@ static void test_nonfinite(void) {
         CHECK(H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, vals) >= 0, "raw write");
         H5Dclose(ds);
         H5Fclose(fid);
+        /* changed behind the header's back: refused as corrupted ... */
+        CHECK(qt_h5r_open(path, err, sizeof err) == NULL && has(err, "checksum mismatch"), "unsealed: %s", err);
+        /* ... and once resealed, the NaN check refuses it */
+        CHECK(qt_h5image_seal_file(path, err, sizeof err) == 0, "seal: %s", err);
         qt_h5r *r = qt_h5r_open(path, err, sizeof err);
         CHECK(r != NULL, "%s", err);
         if (!r) continue;
@@ -423,7 +441,9 @@ static void test_nonfinite(void) {
     }
 }
 
-/* Flips one byte inside a float array's data: the checksum catches it. */
+/* Flips one byte inside a float array's data: the file's checksum refuses
+ * it at open; resealed (so that the integrity header no longer protects it),
+ * the array's Fletcher-32 checksum catches it on read. */
 static void test_bitflip(void) {
     char path[600], err[512];
     tpath("flip.h5", path, sizeof path);
@@ -446,6 +466,12 @@ static void test_bitflip(void) {
         f = fopen(path, "r+b");
         fwrite(buf, 1, (size_t)sz, f);
         fclose(f);
+        err[0] = 0;
+        CHECK(qt_h5r_open(path, err, sizeof err) == NULL && has(err, path) &&
+                  has(err, "checksum mismatch (corrupted file)"),
+              "flip not refused at open: %s", err);
+        printf("bit flip (open): %s\n", err);
+        CHECK(qt_h5image_seal_file(path, err, sizeof err) == 0, "seal: %s", err);
         qt_h5r *r = qt_h5r_open(path, err, sizeof err);
         CHECK(r != NULL, "%s", err);
         if (r) {
@@ -455,6 +481,67 @@ static void test_bitflip(void) {
             qt_h5r_close(r);
         }
     }
+    free(buf);
+}
+
+/* The integrity header itself: every kind of damage has its own message. */
+static void test_integrity(void) {
+    char path[600], bad[600], err[512];
+    tpath("sealed.h5", path, sizeof path);
+    CHECK(write_small(path, 3.0f, 7) == 0, "write");
+    long sz = file_size(path);
+    unsigned char *buf = malloc((size_t)sz + 1);
+    FILE *f = fopen(path, "rb");
+    CHECK(f && fread(buf, 1, (size_t)sz, f) == (size_t)sz, "read file");
+    if (f) fclose(f);
+    qt_h5image_info info;
+    CHECK(qt_h5image_verify(buf, (size_t)sz, path, NULL, &info, err, sizeof err) == 0, "verify: %s", err);
+    CHECK(info.length == (uint64_t)sz && info.version == QT_H5IMAGE_VERSION, "info");
+    qt_h5r *r = qt_h5r_open(path, err, sizeof err);
+    uint64_t len = 0;
+    uint32_t crc = 0;
+    qt_h5r_verified(r, &len, &crc);
+    CHECK(r && len == (uint64_t)sz && crc == info.crc, "qt_h5r_verified");
+    qt_h5r_close(r);
+    CHECK(!memcmp(buf + QT_H5IMAGE_BLOCK, "\x89HDF\r\n\x1a\n", 8), "HDF5 superblock not at byte 512");
+    tpath("damaged.h5", bad, sizeof bad);
+    struct {
+        long off;      /* byte to change (-1: none) */
+        long len;      /* bytes written */
+        const char *kw;
+    } cases[] = {
+        {-1, sz - 1, "truncated: "},
+        {-1, sz + 1, "data appended"},
+        {-1, 20, "shorter than qatc's 32-byte integrity header"},
+        {0, sz, "lacks qatc's integrity header"},
+        {9, sz, "integrity header is damaged"},    /* version */
+        {17, sz, "integrity header is damaged"},   /* length */
+        {25, sz, "integrity header is damaged"},   /* its own checksum fields: both */
+        {100, sz, "checksum mismatch (corrupted file)"}, /* zero padding of the user block */
+        {512, sz, "checksum mismatch (corrupted file)"}, /* HDF5 signature */
+        {sz - 1, sz, "checksum mismatch (corrupted file)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        unsigned char *b = malloc((size_t)sz + 1);
+        memcpy(b, buf, (size_t)sz);
+        b[sz] = 0;
+        if (cases[i].off >= 0) b[cases[i].off] ^= 0x21;
+        if (cases[i].off == 25) b[29] ^= 0x40;
+        f = fopen(bad, "wb");
+        fwrite(b, 1, (size_t)cases[i].len, f);
+        fclose(f);
+        err[0] = 0;
+        CHECK(qt_h5r_open(bad, err, sizeof err) == NULL && has(err, bad) && has(err, cases[i].kw) && !strchr(err, '\n'),
+              "case %zu (%s): %s", i, cases[i].kw, err);
+        printf("integrity %zu: %s\n", i, err);
+        free(b);
+    }
+    char want[128];
+    snprintf(want, sizeof want, "truncated: %ld of %ld bytes", sz - 1, sz);
+    f = fopen(bad, "wb");
+    fwrite(buf, 1, (size_t)sz - 1, f);
+    fclose(f);
+    CHECK(qt_h5r_open(bad, err, sizeof err) == NULL && has(err, want), "%s", err);
     free(buf);
 }
 
@@ -570,6 +657,7 @@ int main(void) {
     test_bad_files();
     test_nonfinite();
     test_bitflip();
+    test_integrity();
     test_atomic();
     test_fsize_limit();
     if (!tu_failures) {

@@ -1,6 +1,8 @@
 /* qat_inspect: prints a GGUF, safetensors (or AWQ directory) or qatc HDF5
- * file's metadata, tensors, types, shapes, sizes and bits per weight.
+ * file's metadata, tensors, types, shapes, sizes and bits per weight; for a
+ * qatc HDF5 file also whether it verifies (integrity header, checksums).
  * usage: qat_inspect FILE|DIR   (exit 0, or 1 with one line on stderr) */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,16 +100,30 @@ static int inspect_st(const char *path) {
     return 0;
 }
 
+/* A qatc HDF5 file: checkpoint, or (bare) token cache. The reader verifies
+ * the integrity header first, so a corrupted file is refused here. */
 static int inspect_h5(const char *path) {
-    char err[1024];
+    char err[1024], err2[1024];
     qt_h5r *r = qt_h5r_open(path, err, sizeof err);
+    const char *kind = "checkpoint";
     if (!r) {
-        fprintf(stderr, "qat_inspect: %s\n", err);
-        return 1;
+        /* not a checkpoint: maybe a token cache (data/dataset.h) */
+        qt_h5r *b = qt_h5r_open_bare(path, "a qatc HDF5 file", err2, sizeof err2);
+        if (b && qt_h5r_has(b, "tokens")) {
+            r = b;
+            kind = "token file";
+        } else {
+            qt_h5r_close(b);
+            fprintf(stderr, "qat_inspect: %s\n", err);
+            return 1;
+        }
     }
     int n = qt_h5r_count(r);
-    printf("%s: qatc HDF5 checkpoint v%d, %d entries\n  %-52s %-14s %s\n", path, qt_h5r_version(r), n, "name", "kind",
-           "shape");
+    uint64_t length = 0;
+    uint32_t crc = 0;
+    qt_h5r_verified(r, &length, &crc);
+    printf("%s: qatc HDF5 %s v%d, %d entries\nintegrity: verified (%llu bytes, CRC-32 0x%08x)\n  %-52s %-14s %s\n",
+           path, kind, qt_h5r_version(r), n, (unsigned long long)length, (unsigned)crc, "name", "kind", "shape");
     double weights = 0;
     for (int i = 0; i < n; i++) {
         const char *name = qt_h5r_name(r, i);
@@ -160,7 +176,10 @@ int main(int argc, char **argv) {
     size_t got = f ? fread(head, 1, 8, f) : 0;
     if (f) fclose(f);
     if (got >= 4 && !memcmp(head, "GGUF", 4)) return inspect_gguf(path);
-    if (got == 8 && !memcmp(head, "\x89HDF\r\n\x1a\n", 8)) return inspect_h5(path);
+    size_t pl = strlen(path);
+    if ((got == 8 && (!memcmp(head, "\x89QATCH5\n", 8) || !memcmp(head, "\x89HDF\r\n\x1a\n", 8))) ||
+        (pl > 3 && !strcmp(path + pl - 3, ".h5")))
+        return inspect_h5(path);
     if (got == 8) return inspect_st(path);
     fprintf(stderr, "qat_inspect: %s: not a GGUF, safetensors or HDF5 file\n", path);
     return 1;

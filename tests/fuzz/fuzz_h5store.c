@@ -1,19 +1,18 @@
 /* libFuzzer target: the HDF5 checkpoint reader (store/h5store.c) on raw file
  * bytes, as qat_train --resume and model.init use it. Checks: see
- * h5_checks.h (never crashes; one-line refusals; every listed entry reads).
- *
- * Raw bytes mostly exercise libhdf5's own metadata parser, which (1.10.8,
- * Debian 12) is not memory-safe on corrupt files: it can overflow a heap
- * buffer (H5O__msg_iterate_real from H5Aexists) or allocate gigabytes
- * (H5C_protect). Those are libhdf5 bugs, out of qatc's reach, so this target
- * is replay-only in run.sh unless QATC_FUZZ_RAW_HDF5=1; fuzz_h5_struct
- * fuzzes the reader's own logic with well-formed HDF5 files. */
+ * h5_checks.h (never crashes; one-line refusals; every listed entry reads),
+ * and h5_raw.h: an input whose integrity header (store/h5image.h) does not
+ * verify is refused with the integrity check's own message, before libhdf5
+ * parses anything; only verified inputs are accepted. QATC_FUZZ_RAW_HDF5=1
+ * seals every input first, so that the mutated bytes reach libhdf5 itself. */
 #include "h5_checks.h"
+#include "h5_raw.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    char path[4096];
-    if (fuzz_write_tmp(data, size, ".h5", path, sizeof path)) return 0;
-    check_ckpt_file(path);
+    char path[4096], err[1024];
+    if (fuzz_h5_write_input(data, size, ".h5", path, sizeof path)) return 0;
+    if (check_ckpt_file(path, err, sizeof err)) fuzz_h5_verify_accepted(data, size, path);
+    else fuzz_h5_verify_refusal(data, size, path, "a qatc checkpoint", err, sizeof err);
     unlink(path);
     return 0;
 }

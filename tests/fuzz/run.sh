@@ -6,9 +6,11 @@
 #   tests/fuzz/run.sh --replay [TARGET...]   run the committed corpus once (regressions)
 #
 # Env: QATC_FUZZ_BUILD (build dir, default <repo>/build-fuzz), QATC_FUZZ_JOBS
-# (compile jobs, default 2), QATC_FUZZ_RAW_HDF5=1 (also fuzz the replay-only
-# raw-HDF5 targets, which find bugs inside libhdf5 itself: see
-# tests/fuzz/fuzz_h5store.c), QATC_FUZZ_ALLOW_MULTILINE=1 (do not fail on
+# (compile jobs, default 2), QATC_FUZZ_RAW_HDF5=1 (fuzz_h5store and
+# fuzz_tokens_h5 seal each input with a valid integrity header, so that the
+# mutated bytes reach libhdf5's own parser and find bugs inside libhdf5:
+# see tests/fuzz/h5_raw.h; also fuzzes targets marked replay-only),
+# QATC_FUZZ_ALLOW_MULTILINE=1 (do not fail on
 # multi-line error messages, to hunt deeper bugs behind a known one).
 #
 # Seeds and regression inputs live in tests/fuzz/corpus/<target>/ (read-only
@@ -22,7 +24,8 @@
 #
 # Per-target settings: tests/fuzz/<target>.options holds extra libFuzzer
 # flags (lines starting with # are comments) and may carry the markers
-# "# replay-only" (not fuzzed unless QATC_FUZZ_RAW_HDF5=1) and
+# "# replay-only" (not fuzzed unless QATC_FUZZ_RAW_HDF5=1; no target has it
+# today) and
 # "# allow-multiline" (QATC_FUZZ_ALLOW_MULTILINE=1 for that target);
 # tests/fuzz/<target>.dict is a libFuzzer dictionary.
 #
@@ -50,7 +53,7 @@ SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-fram
 # library code: warnings shown, not fatal (clang's set differs from gcc's, and
 # the gcc builds hold the -Werror line); fuzz targets: -Werror
 BASE="-std=c11 -g -O1 -D_POSIX_C_SOURCE=200809L -fopenmp -I$src $hdf5_cflags"
-LIBS="$(pkg-config --libs openblas libcjson libpcre2-8 libutf8proc) $hdf5_libs -fopenmp -lm"
+LIBS="$(pkg-config --libs openblas libcjson libpcre2-8 libutf8proc) $hdf5_libs -lz -fopenmp -lm"
 
 # 1. the library, instrumented for coverage (fuzzer-no-link) and sanitizers,
 #    through a generated Makefile (incremental, header dependencies by -MMD)
@@ -80,7 +83,7 @@ if [ $# -gt 0 ]; then targets=("$@"); else
 fi
 for t in "${targets[@]}"; do
   [ -f "$here/$t.c" ] || { echo "no target $here/$t.c" >&2; exit 2; }
-  if [ ! -e "$bld/bin/$t" ] || [ "$here/$t.c" -nt "$bld/bin/$t" ] || [ "$here/fuzz_util.h" -nt "$bld/bin/$t" ] || [ "$here/h5_checks.h" -nt "$bld/bin/$t" ] || [ "$here/fuzz_tok_check.h" -nt "$bld/bin/$t" ] ||
+  if [ ! -e "$bld/bin/$t" ] || [ "$here/$t.c" -nt "$bld/bin/$t" ] || [ "$here/fuzz_util.h" -nt "$bld/bin/$t" ] || [ "$here/h5_checks.h" -nt "$bld/bin/$t" ] || [ "$here/h5_raw.h" -nt "$bld/bin/$t" ] || [ "$here/fuzz_tok_check.h" -nt "$bld/bin/$t" ] ||
      [ "$bld/libqatc_fuzz.a" -nt "$bld/bin/$t" ]; then
     $CC $CFLAGS $SAN -fsanitize=fuzzer "$here/$t.c" "$bld/libqatc_fuzz.a" $LIBS -o "$bld/bin/$t"
   fi
@@ -118,7 +121,7 @@ for t in "${targets[@]}"; do
     continue
   fi
   if grep -q '^# replay-only' "$here/$t.options" 2>/dev/null && [ "${QATC_FUZZ_RAW_HDF5:-0}" != 1 ]; then
-    echo "fuzz: $t replay only (raw HDF5 bytes: libhdf5's own parser bugs; QATC_FUZZ_RAW_HDF5=1 fuzzes it)"
+    echo "fuzz: $t replay only (QATC_FUZZ_RAW_HDF5=1 fuzzes it)"
     if ! QATC_FUZZ_ALLOW_MULTILINE=$allow_ml TMPDIR=$tmpd "$bld/bin/$t" "${opts[@]}" -runs=0 "$corpus" > "$log" 2>&1; then
       echo "  FAIL: $t on its committed corpus (log: $log)"; fails=$((fails + 1))
     fi
