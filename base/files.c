@@ -125,10 +125,13 @@ static char *dir_of(const char *path) {
     return dir;
 }
 
-/* Removes "<path>.tmp.<pid>" files left by writers that were killed (their
- * pid no longer runs), so repeated crashes do not fill the disk. Files of
- * live processes are left alone. Best effort: errors are ignored. */
-static void remove_stale_tmps(const char *path) {
+static int rm_tree(const char *path);
+
+/* Removes "<path>.tmp.<pid>" files (dirs: directory trees) left by writers
+ * that were killed (their pid no longer runs), so repeated crashes do not
+ * fill the disk. Those of live processes are left alone. Best effort:
+ * errors are ignored. */
+static void remove_stale_tmps(const char *path, int dirs) {
     char *dir = dir_of(path);
     if (!dir) return;
     const char *slash = strrchr(path, '/');
@@ -146,7 +149,8 @@ static void remove_stale_tmps(const char *path) {
         char *full = malloc(strlen(dir) + strlen(n) + 2);
         if (!full) break;
         sprintf(full, "%s/%s", dir, n);
-        unlink(full);
+        if (dirs) (void)rm_tree(full);
+        else unlink(full);
         free(full);
     }
     if (dh) closedir(dh);
@@ -199,7 +203,7 @@ int qt_afile_commit(qt_afile *a, char *err, size_t errlen) {
         afile_free(a);
         return -1;
     }
-    remove_stale_tmps(a->path);
+    remove_stale_tmps(a->path, 0);
     int rc = 0;
     char *dir = dir_of(a->path);
     int fd = dir ? open(dir, O_RDONLY | O_DIRECTORY) : -1;
@@ -282,33 +286,6 @@ static int has_non_file(const char *dir, char *name, size_t len) {
     }
     closedir(dh);
     return found;
-}
-
-/* Removes "<path>.tmp.<pid>" directories of processes that no longer run. */
-static void remove_stale_tmp_dirs(const char *path) {
-    char *dir = dir_of(path);
-    if (!dir) return;
-    const char *slash = strrchr(path, '/');
-    const char *base = slash ? slash + 1 : path;
-    size_t bl = strlen(base);
-    DIR *dh = opendir(dir);
-    struct dirent *de;
-    while (dh && (de = readdir(dh))) {
-        const char *n = de->d_name;
-        if (strncmp(n, base, bl) || strncmp(n + bl, ".tmp.", 5)) continue;
-        char *end;
-        long pid = strtol(n + bl + 5, &end, 10);
-        if (*end || pid <= 0 || pid == (long)getpid()) continue;
-        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
-        size_t fl = strlen(dir) + strlen(n) + 2;
-        char *full = malloc(fl);
-        if (!full) break;
-        snprintf(full, fl, "%s/%s", dir, n);
-        rm_tree(full);
-        free(full);
-    }
-    if (dh) closedir(dh);
-    free(dir);
 }
 
 static void adir_free(qt_adir *a) {
@@ -407,7 +384,7 @@ int qt_adir_commit(qt_adir *a, char *err, size_t errlen) {
         return -1;
     }
     rm_tree(a->tmp); /* the old directory after an exchange */
-    remove_stale_tmp_dirs(a->path);
+    remove_stale_tmps(a->path, 1);
     char *dir = dir_of(a->path);
     int rc = 0;
     if (!dir || fsync_dir(dir) != 0) {

@@ -440,6 +440,19 @@ static int rule_arith_digits(const qt_config *c, char *msg, size_t len) {
     return -1;
 }
 
+/* The config's model, its Linears (names and shapes, qt_model_linear_infos
+ * order) into *L and *n, and its quant plan into *p (qt_plan_free it), for
+ * the checks below. */
+static qt_linear_info *plan_linears(const qt_config *c, qt_model_cfg *mc, qt_plan *p, int *n) {
+    *mc = qt_plan_model_cfg(c);
+    *n = qt_model_linear_infos(mc, NULL, 0);
+    qt_linear_info *L = malloc((size_t)(*n > 0 ? *n : 1) * sizeof *L);
+    if (!L) qt_die("out of memory");
+    qt_model_linear_infos(mc, L, *n);
+    qt_plan_init(p, c);
+    return L;
+}
+
 /* export entry i (gptq or compressed-tensors): every Linear the quant rules
  * give must be exactly writable, checked before any work */
 static int check_quant_export(const qt_config *c, int i, char *msg, size_t len) {
@@ -461,16 +474,10 @@ static int check_quant_export(const qt_config *c, int i, char *msg, size_t len) 
                  i, fmt);
         return -1;
     }
-    qt_model_cfg mc = qt_plan_model_cfg(c);
-    int cap = 7 * mc.layers + 1, rc = 0, bits = 0, group = 0, n_quant = 0;
-    qt_linear_info *L = malloc((size_t)cap * sizeof *L);
-    if (!L) {
-        snprintf(msg, len, "out of memory");
-        return -1;
-    }
-    int n = qt_model_linear_infos(&mc, L, cap);
+    qt_model_cfg mc;
     qt_plan p;
-    qt_plan_init(&p, c);
+    int n, rc = 0, bits = 0, group = 0, n_quant = 0;
+    qt_linear_info *L = plan_linears(c, &mc, &p, &n);
     for (int k = 0; rc == 0 && k < n; k++) {
         qt_quant_spec s;
         const int output = k == n - 1, quantized = qt_policy_spec(&p.quant, &mc, L[k].name, L[k].cols, &s, NULL);
@@ -515,16 +522,10 @@ static int check_gguf_export(const qt_config *c, int i, char *msg, size_t len) {
     }
     if (!qt_arch_is_decoder(c->model.arch) || type == QT_GGML_F32 || type == QT_GGML_F16 || (type >= 0 && x->requantize))
         return 0;
-    qt_model_cfg mc = qt_plan_model_cfg(c);
-    int n = qt_model_linear_infos(&mc, NULL, 0), rc = 0;
-    qt_linear_info *L = malloc((size_t)n * sizeof *L);
-    if (!L) {
-        snprintf(msg, len, "out of memory");
-        return -1;
-    }
-    qt_model_linear_infos(&mc, L, n);
+    qt_model_cfg mc;
     qt_plan p;
-    qt_plan_init(&p, c);
+    int n, rc = 0;
+    qt_linear_info *L = plan_linears(c, &mc, &p, &n);
     for (int k = 0; rc == 0 && k < n; k++) {
         qt_quant_spec s;
         char why[320];
@@ -552,16 +553,12 @@ static int rule_quant_plan(const qt_config *c, char *msg, size_t len) {
     char e[400];
     if (qt_model_cfg_check(&mc, e, sizeof e)) return 0; /* the model rules name that */
     qt_plan p;
-    qt_plan_init(&p, c);
-    int rc = 0;
+    int n, rc = 0;
+    qt_linear_info *L = plan_linears(c, &mc, &p, &n);
     if (qt_policy_check(&mc, &p.quant, NULL, e, sizeof e)) {
         snprintf(msg, len, "key \"quant\": %s", e);
         rc = -1;
     }
-    int n = qt_model_linear_infos(&mc, NULL, 0);
-    qt_linear_info *L = malloc((size_t)n * sizeof *L);
-    if (!L) qt_die("out of memory");
-    qt_model_linear_infos(&mc, L, n);
     for (int i = 0; rc == 0 && i < c->n_ptq; i++) {
         const qt_cfg_ptq_method meth = c->ptq[i].method;
         for (int k = 0; rc == 0 && k < n; k++) {
@@ -618,16 +615,10 @@ static int check_awq_export(const qt_config *c, int i, char *msg, size_t len) {
         snprintf(msg, len, "key \"export[%d].format\": \"awq\" needs a decoder model.arch (mlp has no Hugging Face form)", i);
         return -1;
     }
-    qt_model_cfg mc = qt_plan_model_cfg(c);
-    int cap = 7 * mc.layers + 1, rc = 0, group = 0, n_quant = 0;
-    qt_linear_info *L = malloc((size_t)cap * sizeof *L);
-    if (!L) {
-        snprintf(msg, len, "out of memory");
-        return -1;
-    }
-    int n = qt_model_linear_infos(&mc, L, cap);
+    qt_model_cfg mc;
     qt_plan p;
-    qt_plan_init(&p, c);
+    int n, rc = 0, group = 0, n_quant = 0;
+    qt_linear_info *L = plan_linears(c, &mc, &p, &n);
     for (int k = 0; rc == 0 && k < n; k++) {
         qt_quant_spec s;
         const int output = k == n - 1, quantized = qt_policy_spec(&p.quant, &mc, L[k].name, L[k].cols, &s, NULL);
