@@ -4,8 +4,8 @@
 # every Linear input is a multiple of 256, GQA) trained by qat_train, then QAT with
 #   quant.weights.type  Q5_0 Q5_1 Q2_K Q3_K Q4_K Q5_K Q6_K   (every Linear of the blocks)
 #                       IQ4_NL MXFP4                         (the level grids)
-#   quant.preset        Q4_K_M Q3_K_M                         (llama.cpp's per-tensor mixture,
-#                                                              output quantized too)
+#   quant.preset        all eight: Q2_K Q3_K_M Q4_K_S Q4_K_M     (llama.cpp's per-tensor mixture,
+#                       Q5_K_M Q6_K Q8_0 Q4_0                  output quantized too)
 # exported by qat_export without a type (each tensor at the type holding its grid).
 # For each file:
 #   - @huggingface/gguf reads every tensor at the type qatc's plan gives it (qat_train --check)
@@ -44,7 +44,8 @@ assert a["n_scored"] == b["n_scored"], (a, b)
 print("%.3e" % (abs(a["nll_mean"] - b["nll_mean"]) / abs(a["nll_mean"])))' "$1" "$2"; }
 
 status=0
-runs="Q5_0 Q5_1 Q2_K Q3_K Q4_K Q5_K Q6_K IQ4_NL MXFP4 preset:Q4_K_M preset:Q3_K_M"
+runs="Q5_0 Q5_1 Q2_K Q3_K Q4_K Q5_K Q6_K IQ4_NL MXFP4"
+for p in Q2_K Q3_K_M Q4_K_S Q4_K_M Q5_K_M Q6_K Q8_0 Q4_0; do runs="$runs preset:$p"; done
 for r in $runs; do
   if [ "${r#preset:}" != "$r" ]; then
     name=p_${r#preset:}; conf "$name" "{\"preset\": \"${r#preset:}\"}" "$base"
