@@ -41,8 +41,13 @@ static cJSON *method_json(const qt_report *r, const qt_report_method *m) {
     cJSON_AddNumberToObject(o, "val_ppl", m->val_ppl);
     cJSON *s = cJSON_AddObjectToObject(o, "suites");
     for (int i = 0; i < r->n_suites; i++) cJSON_AddNumberToObject(s, r->suites[i], m->acc[i]);
-    cJSON_AddNumberToObject(o, "kl_vs_fp32", m->kl);
-    cJSON_AddNumberToObject(o, "top1_vs_fp32", m->top1);
+    if (r->has_kl) {
+        cJSON_AddNumberToObject(o, "kl_vs_fp32", m->kl);
+        cJSON_AddNumberToObject(o, "top1_vs_fp32", m->top1);
+    } else { /* not measured: never a 0 that reads as a result */
+        cJSON_AddNullToObject(o, "kl_vs_fp32");
+        cJSON_AddNullToObject(o, "top1_vs_fp32");
+    }
     cJSON_AddNumberToObject(o, "bytes", m->bytes);
     cJSON_AddNumberToObject(o, "bits_per_weight", m->bpw);
     cJSON_AddNumberToObject(o, "seconds", m->seconds);
@@ -340,7 +345,9 @@ int qt_report_write(const qt_report *r, const char *metrics_path, char *err, siz
         else
             sb_printf(&md, "- | - |");
         for (int s = 0; s < r->n_suites; s++) sb_printf(&md, " %.3f |", m->acc[s]);
-        sb_printf(&md, " %.4f | %.3f | %.1f |\n", m->kl, m->top1, m->seconds);
+        if (r->has_kl) sb_printf(&md, " %.4f | %.3f |", m->kl, m->top1);
+        else sb_printf(&md, " – | – |");
+        sb_printf(&md, " %.1f |\n", m->seconds);
     }
     sb_printf(&md, "\n**Gate** (max regression %.3f vs fp32, model `%s`): %s\n\n", r->max_regression, g->name,
               regressed ? "FAILED" : "passed");

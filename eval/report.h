@@ -41,7 +41,8 @@ typedef struct qt_report {
     const char *out_dir;
     const char *suites[QT_REPORT_MAX_SUITES];
     int n_suites;
-    int has_text;                /* val_bpb / val_ppl / kl / top1 were measured */
+    int has_text;                /* val_bpb / val_ppl were measured */
+    int has_kl;                  /* kl / top1 were measured (suite "kl"); else null in report.json, "–" in report.md */
     const qt_report_method *methods;  /* methods[0] is fp32 */
     int n_methods;
     int gate_model;              /* index of the gated model in methods */

@@ -557,6 +557,7 @@ int qt_pipeline_run(const qt_config *cfg, const char *config_path, int resume, v
     /* report: always written; the gate judges the last (chosen) QAT model */
     cjson_cfg = qt_config_to_cjson(cfg);
     qt_report rep = {.config = cjson_cfg, .quant_summary = rs.plan.quant_summary, .out_dir = cfg->out_dir, .n_suites = rs.n_suites, .has_text = rs.val.n >= 2,
+                     .has_kl = rs.want_kl && rs.val.n >= 2,
                      .methods = res, .n_methods = nres, .gate_model = nres - 1,
                      .max_regression = cfg->eval.max_regression};
     for (int i = 0; i < rs.n_suites; i++) rep.suites[i] = rs.suites[i].name;

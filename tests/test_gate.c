@@ -48,6 +48,8 @@ int main(void) {
         m[i].bpw = i ? 4.5 : 32;
         m[i].bytes = 1e6;
     }
+    m[3].kl = 0.03;
+    m[3].top1 = 0.9;
     m[2].calib_tokens = 4096;
     m[2].calib_sequences = 16;
     m[2].calib_source = "train";
@@ -78,6 +80,10 @@ int main(void) {
         const cJSON *q = cJSON_GetObjectItemCaseSensitive(methods, "qat");
         const char *keys[] = {"val_bpb", "val_ppl", "suites", "kl_vs_fp32", "top1_vs_fp32", "bytes", "bits_per_weight", "seconds"};
         for (int k = 0; k < 8; k++) CHECK(cJSON_GetObjectItemCaseSensitive(q, keys[k]) != NULL, "qat row lacks %s", keys[k]);
+        /* "kl" was not among the suites: not measured, so null, never a 0 that reads as a result */
+        CHECK(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(q, "kl_vs_fp32")) &&
+                  cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(q, "top1_vs_fp32")),
+              "kl / top-1 not measured but written as numbers");
         const cJSON *cal = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(methods, "gptq"), "calibration");
         CHECK(cal && cJSON_GetObjectItemCaseSensitive(cal, "tokens")->valuedouble == 4096, "gptq calibration record");
         const cJSON *gate = cJSON_GetObjectItemCaseSensitive(root, "gate");
@@ -94,7 +100,25 @@ int main(void) {
     snprintf(path, sizeof path, "%s/report.md", dir);
     char *md = slurp(path);
     CHECK(md && strstr(md, "FAILED") && strstr(md, "| gptq |") && strstr(md, "plots/suite_arith.svg"), "report.md");
+    CHECK(md && strstr(md, " – | – |") && !strstr(md, "0.0300 |"), "report.md shows unmeasured KL / top-1 as numbers");
     free(md);
+    /* measured: numbers in both files */
+    r.has_kl = 1;
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    CHECK(qt_report_write(&r, path, err, sizeof err) == 0, "write: %s", err);
+    snprintf(path, sizeof path, "%s/report.json", dir);
+    js = slurp(path);
+    root = js ? cJSON_Parse(js) : NULL;
+    const cJSON *kl = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "methods"), "qat"), "kl_vs_fp32");
+    CHECK(cJSON_IsNumber(kl) && kl->valuedouble == 0.03, "measured KL not in report.json");
+    cJSON_Delete(root);
+    free(js);
+    snprintf(path, sizeof path, "%s/report.md", dir);
+    md = slurp(path);
+    CHECK(md && strstr(md, " 0.0300 |") && !strstr(md, " – | – |"), "report.md lacks the measured KL");
+    free(md);
+    r.has_kl = 0;
     const char *plots[] = {"suite_arith", "suite_recall", "val_bpb", "qat_loss"};
     for (int i = 0; i < 4; i++) {
         snprintf(path, sizeof path, "%s/plots/%s.svg", dir, plots[i]);
