@@ -101,39 +101,29 @@ int qt_train_run(const qt_train_spec *sp, qt_train_env *env, int resume, qt_trai
         else if (t.params[i]->ndim >= 2) g2[n2++] = t.params[i];
         else g1[n1++] = t.params[i];
     }
-    /* quantizer params by the scale unit of their grid (qt_quant_scale_unit):
-     * lr = scale_lr / unit; the runs of one unit stay in collection order */
-    double unit_of[QT_N_GRIDS];
-    int nu = 0;
+    /* quantizer params grouped by the scale unit of their grid (qt_quant_scale_unit:
+     * at most one group per grid), lr = scale_lr / unit, each group in collection order */
     double *pu = malloc((size_t)(nq ? nq : 1) * sizeof *pu);
+    qt_tensor **gs = malloc((size_t)(nq ? nq : 1) * sizeof *gs);
     for (int i = 0; i < nq; i++) {
         pu[i] = 1.0;
         for (int j = 0; j < model->n_linears; j++) {
             const qt_quantizer *wq = model->linears[j]->wq;
             if (wq && wq->scale == gq[i]) pu[i] = qt_quant_scale_unit(&wq->spec);
         }
-        int seen = 0;
-        for (int u = 0; u < nu; u++) seen |= unit_of[u] == pu[i];
-        if (!seen && nu < QT_N_GRIDS) unit_of[nu++] = pu[i];
     }
-    for (int u = 0, k = 0; u < nu; u++) /* stable partition of gq by unit */
-        for (int i = k; i < nq; i++)
-            if (pu[i] == unit_of[u]) {
-                qt_tensor *tp = gq[i];
-                double tu = pu[i];
-                memmove(gq + k + 1, gq + k, (size_t)(i - k) * sizeof *gq);
-                memmove(pu + k + 1, pu + k, (size_t)(i - k) * sizeof *pu);
-                gq[k] = tp;
-                pu[k++] = tu;
-            }
     qt_param_group groups[2 + QT_N_GRIDS];
     int ng = 0;
     if (n2) groups[ng++] = (qt_param_group){g2, n2, sp->lr, sp->weight_decay};
     if (n1) groups[ng++] = (qt_param_group){g1, n1, sp->lr, 0.0};
-    for (int u = 0, k = 0; u < nu; u++) {
-        int k0 = k;
-        while (k < nq && pu[k] == unit_of[u]) k++;
-        groups[ng++] = (qt_param_group){gq + k0, k - k0, sp->scale_lr / unit_of[u], 0.0};
+    for (int i = 0, ns = 0; i < nq; i++) {
+        int first = 1;
+        for (int j = 0; j < i; j++) first &= pu[j] != pu[i];
+        if (!first) continue; /* this unit's group is made */
+        const int k0 = ns;
+        for (int j = i; j < nq; j++)
+            if (pu[j] == pu[i]) gs[ns++] = gq[j];
+        groups[ng++] = (qt_param_group){gs + k0, ns - k0, sp->scale_lr / pu[i], 0.0};
     }
     free(pu);
     t.opt = qt_adamw_new(groups, ng, 0.9, 0.95, 1e-8);
@@ -142,6 +132,7 @@ int qt_train_run(const qt_train_spec *sp, qt_train_env *env, int resume, qt_trai
     free(g2);
     free(g1);
     free(gq);
+    free(gs);
 
     qt_schedule sched = qt_schedule_make(sp->schedule, sp->warmup < sp->steps ? sp->warmup : sp->steps, sp->steps, 0.1);
     qrng rng;
